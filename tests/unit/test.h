@@ -6,6 +6,7 @@
 #ifndef WEFT_TEST_H
 #define WEFT_TEST_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>

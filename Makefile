@@ -17,9 +17,9 @@ SANFLAGS :=
 OPT ?= -O2
 endif
 
-PKGS := libcrypto libsodium
+PKGS := libcrypto libsodium libmnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl)
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes -Wstrict-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wvla

@@ -1,0 +1,148 @@
+# SPDX-License-Identifier: MIT
+# Shared by the namespace tests: topology, daemons, checks, cleanup.
+#
+#   ┌─────────────────────────────┐  veth  ┌─────────────────────────────┐
+#   │ $NS1                        │◄──────►│ $NS2                        │
+#   │  veth1 10.99.$N.1 fd99:$N::1│        │  veth2 10.99.$N.2 fd99:$N::2│
+#   │  $WG1  192.168.241.1/24     │        │  $WG2  192.168.241.2/24     │
+#   │        fd00::1/112          │        │        fd00::2/112          │
+#   └─────────────────────────────┘        └─────────────────────────────┘
+#
+# Everything is named after this shell's pid, so tests can run side by side,
+# and everything is removed on exit, pass or fail.
+
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-build}
+WEFT_WG=$ROOT/$BUILD/weft-wg
+N=$(($$ % 200 + 20))
+NS1=weft-t$$-1
+NS2=weft-t$$-2
+WG1=wt${N}a
+WG2=wt${N}b
+PORT1=$((20000 + N))
+PORT2=$((21000 + N))
+PIDS=()
+PASSED=0
+FAILED=0
+
+pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
+# check NAME CMD...: passes when CMD succeeds.
+check() {
+	local name=$1
+	shift
+	if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name"; fi
+}
+skip() { echo "SKIP $*"; }
+
+n1() { ip netns exec "$NS1" "$@"; }
+n2() { ip netns exec "$NS2" "$@"; }
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	pkill -f "weft-wg .*$WG1\$" 2>/dev/null
+	pkill -f "weft-wg .*$WG2\$" 2>/dev/null
+	pkill -f "wireguard-go .*$WG1\$" 2>/dev/null
+	pkill -f "wireguard-go .*$WG2\$" 2>/dev/null
+	ip netns del "$NS1" 2>/dev/null
+	ip netns del "$NS2" 2>/dev/null
+	rm -f "/var/run/wireguard/$WG1.sock" "/var/run/wireguard/$WG2.sock"
+	sleep 0.2
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# The two namespaces and the veth between them.
+setup_underlay() {
+	ip netns add "$NS1"
+	ip netns add "$NS2"
+	n1 ip link set lo up
+	n2 ip link set lo up
+	ip -n "$NS1" link add veth1 type veth peer name veth2 netns "$NS2"
+	n1 ip addr add "10.99.$N.1/24" dev veth1
+	n2 ip addr add "10.99.$N.2/24" dev veth2
+	n1 ip addr add "fd99:$N::1/64" dev veth1 nodad
+	n2 ip addr add "fd99:$N::2/64" dev veth2 nodad
+	n1 ip link set veth1 up
+	n2 ip link set veth2 up
+}
+
+# start_wg NS IFNAME IMPL: IMPL is weft or go.
+start_wg() {
+	local ns=$1 ifname=$2 impl=$3 bin
+	case "$impl" in
+	weft) bin=$WEFT_WG ;;
+	go) bin=wireguard-go ;;
+	*) echo "unknown implementation $impl"; return 1 ;;
+	esac
+	# Foreground, so we own the process; logs go to a file per interface.
+	ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=${LOG_LEVEL:-verbose} \
+		"$bin" "$ifname" >"/tmp/weft-$ifname.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 100); do
+		[ -S "/var/run/wireguard/$ifname.sock" ] && ip -n "$ns" link show "$ifname" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	echo "$impl did not create $ifname"
+	return 1
+}
+
+KEY1=$(wg genkey)
+KEY2=$(wg genkey)
+PUB1=$(echo "$KEY1" | wg pubkey)
+PUB2=$(echo "$KEY2" | wg pubkey)
+
+# configure_pair [V6]: keys, ports, endpoints (IPv4 underlay, or IPv6 if
+# V6=1), allowed IPs, tunnel addresses, links up.
+configure_pair() {
+	local v6=${1:-0} ep1="10.99.$N.1:$PORT1" ep2="10.99.$N.2:$PORT2"
+	if [ "$v6" = 1 ]; then
+		ep1="[fd99:$N::1]:$PORT1"
+		ep2="[fd99:$N::2]:$PORT2"
+	fi
+	n1 wg set "$WG1" private-key <(echo "$KEY1") listen-port "$PORT1" \
+		peer "$PUB2" endpoint "$ep2" allowed-ips 192.168.241.2/32,fd00::2/128
+	n2 wg set "$WG2" private-key <(echo "$KEY2") listen-port "$PORT2" \
+		peer "$PUB1" endpoint "$ep1" allowed-ips 192.168.241.1/32,fd00::1/128
+	n1 ip addr add 192.168.241.1/24 dev "$WG1"
+	n2 ip addr add 192.168.241.2/24 dev "$WG2"
+	n1 ip addr add fd00::1/112 dev "$WG1" nodad
+	n2 ip addr add fd00::2/112 dev "$WG2" nodad
+	n1 ip link set "$WG1" up
+	n2 ip link set "$WG2" up
+}
+
+# A full pair: underlay, daemons IMPL1 and IMPL2, configuration.
+pair() {
+	setup_underlay && start_wg "$NS1" "$WG1" "$1" && start_wg "$NS2" "$WG2" "$2" && configure_pair "${3:-0}"
+}
+
+ping1() { n1 ping -c "${2:-2}" -i 0.2 -W 2 "$1"; }
+ping2() { n2 ping -c "${2:-2}" -i 0.2 -W 2 "$1"; }
+ping61() { n1 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }
+ping62() { n2 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }
+
+# iperf3 TCP for a second from NS1 to NS2 over the tunnel; prints Mbit/s.
+iperf_tcp() {
+	local dst=${1:-192.168.241.2} secs=${2:-1} out
+	n2 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+	local spid=$!
+	for _ in $(seq 50); do n2 ss -ltn 2>/dev/null | grep -q ':5201' && break; sleep 0.05; done
+	out=$(n1 iperf3 -c "$dst" -p 5201 -t "$secs" -J 2>/dev/null)
+	wait $spid 2>/dev/null
+	echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["end"]["sum_received"]["bits_per_second"]/1e6, 1))' 2>/dev/null
+}
+
+# wg_field NS IFNAME FIELD: one column of `wg show dump`'s peer line.
+wg_peer_field() {
+	ip netns exec "$1" wg show "$2" dump | awk -v f="$3" 'NR == 2 { print $f }'
+}
+
+finish() {
+	echo "# $PASSED passed, $FAILED failed in $(basename "$0")"
+	[ "$FAILED" -eq 0 ]
+}

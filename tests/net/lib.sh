@@ -121,6 +121,8 @@ pair() {
 	setup_underlay && start_wg "$NS1" "$WG1" "$1" && start_wg "$NS2" "$WG2" "$2" && configure_pair "${3:-0}"
 }
 
+# wait_ping NS DST SECONDS: succeeds at the first reply within SECONDS.
+wait_ping() { ip netns exec "$1" ping -c 1 -w "$3" "$2"; }
 ping1() { n1 ping -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 ping2() { n2 ping -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 ping61() { n1 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }

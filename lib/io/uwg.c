@@ -30,7 +30,7 @@ enum {
 	/* Buffers hold the largest possible message; pages beyond what a
 	 * datagram touches are never faulted in, so this costs address
 	 * space, not memory. */
-	SLOT_SIZE = WG_MAX_MESSAGE_LEN + 64,
+	SLOT_SIZE = (WG_MAX_MESSAGE_LEN + 64 + 63) & ~63,
 	DEFAULT_MTU = 1420,
 };
 

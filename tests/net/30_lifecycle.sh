@@ -79,8 +79,8 @@ after=$(uapi 'get=1\n\n')
 check "a rejected request changes nothing" test "$before" = "$after"
 r=$(uapi "set=1\nprivate_key=00\n\n")
 check "short key: errno=-22" test "$(echo $r)" = "errno=-22"
-check "  and the error names the field in the log" grep -q "private_key: not a key" "/tmp/weft-$WG1.log"
-check "  without echoing the secret" sh -c "! grep -q 'private_key=00' /tmp/weft-$WG1.log"
+check "  and the error names the field in the log" grep -q "private_key: not a key" "$LOGS/weft-$WG1.log"
+check "  without echoing the secret" sh -c "! grep -q 'private_key=00' $LOGS/weft-$WG1.log"
 n1 ip link set "$WG1" up
 n1 python3 -c 'import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 4545)); time.sleep(3)' &
 holder=$!

@@ -23,6 +23,9 @@ WG2=wt${N}b
 PORT1=$((20000 + N))
 PORT2=$((21000 + N))
 PIDS=()
+# Daemon logs; tests/run collects them to look for sanitizer reports.
+LOGS=${WEFT_LOG_DIR:-/tmp}
+mkdir -p "$LOGS"
 PASSED=0
 FAILED=0
 
@@ -81,7 +84,7 @@ start_wg() {
 	esac
 	# Foreground, so we own the process; logs go to a file per interface.
 	ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=${LOG_LEVEL:-verbose} \
-		"$bin" "$ifname" >"/tmp/weft-$ifname.log" 2>&1 &
+		"$bin" "$ifname" >"$LOGS/weft-$ifname.log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 100); do
 		[ -S "/var/run/wireguard/$ifname.sock" ] && ip -n "$ns" link show "$ifname" >/dev/null 2>&1 && return 0
@@ -134,7 +137,9 @@ iperf_tcp() {
 	n2 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
 	local spid=$!
 	for _ in $(seq 50); do n2 ss -ltn 2>/dev/null | grep -q ':5201' && break; sleep 0.05; done
-	out=$(n1 iperf3 -c "$dst" -p 5201 -t "$secs" -J 2>/dev/null)
+	# Bounded: a dead tunnel must fail the test, not hang it.
+	out=$(n1 timeout $((secs + 15)) iperf3 -c "$dst" -p 5201 -t "$secs" --connect-timeout 3000 -J 2>/dev/null)
+	kill $spid 2>/dev/null
 	wait $spid 2>/dev/null
 	echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["end"]["sum_received"]["bits_per_second"]/1e6, 1))' 2>/dev/null
 }

@@ -65,7 +65,7 @@ static double weft_seal(size_t len, int iters)
 
 int main(void)
 {
-	static const size_t sizes[] = { 32, 64, 128, 256, 512, 1420, 8192 };
+	static const size_t sizes[] = { 32, 64, 128, 256, 512, 640, 768, 896, 1024, 1280, 1420, 8192 };
 	unsigned char sk[32], pk[32], ss[32];
 	double t;
 	int iters = 200000;

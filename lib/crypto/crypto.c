@@ -16,7 +16,7 @@
  * OpenSSL's, whose EVP layer costs a fixed ~0.4 us per call; above it
  * OpenSSL's AVX2/AVX-512 code wins (bench/crypto, docs/dependencies.md).
  */
-#define AEAD_OPENSSL_MIN 256
+#define AEAD_OPENSSL_MIN 768
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result = -EINVAL;

@@ -24,7 +24,19 @@ struct offload_tx {
 	uint32_t slot;
 	bool vnet;
 	uint8_t *readbuf; /* one super-packet, for vnet TUNs */
+	uint32_t pending; /* bytes of a super-packet in readbuf not yet cut */
 };
+
+/* Receive-side state: buffers for coalesced packets, owned by whoever
+ * writes to the TUN (one thread). Zero-initialize; free when done. */
+enum { OFFLOAD_GRO_ITEMS = 32 };
+
+struct offload_rx {
+	uint8_t *bufs[OFFLOAD_GRO_ITEMS];
+	bool disabled; /* the kernel refused a coalesced write once */
+};
+
+void offload_rx_free(struct offload_rx *o);
 
 int offload_tx_init(struct offload_tx *o, unsigned batch, bool vnet);
 void offload_tx_free(struct offload_tx *o);
@@ -33,8 +45,12 @@ void offload_tx_free(struct offload_tx *o);
  * data + WG_DATA_HEADER_LEN. Returns the count, or a negative errno when
  * the TUN itself failed. */
 int offload_tun_read(struct tun *t, struct offload_tx *o);
-/* Writes decrypted packets to the TUN. */
-void offload_tun_write(struct tun *t, const struct wg_buf *bufs, unsigned n);
+/* Cuts one frame as read from a vnet-header TUN (virtio_net_hdr, then the
+ * packet) into packets in slots n.. (TCP super-packets into MSS-sized
+ * segments); returns the new count, unchanged if it does not fit. */
+unsigned offload_split(struct offload_tx *o, unsigned n, const uint8_t *frame, uint32_t len);
+/* Writes decrypted packets to the TUN (coalescing TCP for vnet TUNs). */
+void offload_tun_write(struct tun *t, struct offload_rx *rx, const struct wg_buf *bufs, unsigned n);
 
 void offload_udp_setup(struct udp_socks *s);
 int offload_udp_send(const struct udp_socks *s, struct wg_endpoint *ep, const struct wg_buf *bufs, unsigned n);

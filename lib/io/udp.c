@@ -5,13 +5,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "netns.h"
 
-enum { BATCH = 128, SOCKET_BUFFER = 7 << 20 };
+enum {
+	BATCH = 128,
+	SOCKET_BUFFER = 7 << 20,
+	/* The kernel's limit on segments in one UDP_SEGMENT send before 6.9. */
+	GSO_MAX_SEGMENTS = 64,
+};
 
 static void set_buffers(int fd)
 {
@@ -136,7 +143,7 @@ int udp_set_fwmark(struct udp_socks *s, uint32_t fwmark)
 
 union cmsg_space {
 	struct cmsghdr align;
-	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t))];
 };
 
 static bool has_src(const struct wg_endpoint *ep)
@@ -147,11 +154,8 @@ static bool has_src(const struct wg_endpoint *ep)
 }
 
 /* The source address to send from: the one the peer last reached us on. */
-static socklen_t put_src(const struct wg_endpoint *ep, union cmsg_space *cs)
+static socklen_t put_src(const struct wg_endpoint *ep, struct cmsghdr *c)
 {
-	struct cmsghdr *c = &cs->align;
-
-	memset(cs, 0, sizeof(*cs));
 	if (ep->addr.sa.sa_family == AF_INET) {
 		struct in_pktinfo pi = { .ipi_spec_dst = ep->src4 };
 
@@ -174,57 +178,103 @@ static socklen_t put_src(const struct wg_endpoint *ep, union cmsg_space *cs)
 	}
 }
 
+static socklen_t put_segment(struct cmsghdr *c, uint16_t size)
+{
+	c->cmsg_level = SOL_UDP;
+	c->cmsg_type = UDP_SEGMENT;
+	c->cmsg_len = CMSG_LEN(sizeof(size));
+	memcpy(CMSG_DATA(c), &size, sizeof(size));
+	return CMSG_SPACE(sizeof(size));
+}
+
+/* Set when an egress device could not do the checksums UDP GSO needs
+ * (EIO); from then on this process sends datagram by datagram. */
+static atomic_bool gso_broken;
+
+/*
+ * Sends n datagrams to ep in as few system calls as possible: runs of
+ * equal-sized datagrams (a shorter one may end a run) become one
+ * UDP_SEGMENT message each, and all messages go in one sendmmsg.
+ */
 int udp_send(const struct udp_socks *s, struct wg_endpoint *ep, const struct wg_buf *bufs, unsigned n)
 {
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
-	union cmsg_space cs;
-	socklen_t cslen = 0;
+	union cmsg_space cs[BATCH];
+	unsigned held[BATCH];
 	int fd = ep->addr.sa.sa_family == AF_INET ? s->fd4 : s->fd6;
+	uint32_t max_total = ep->addr.sa.sa_family == AF_INET ? 65507 : 65527;
+	bool gso = n > 1 && !atomic_load_explicit(&gso_broken, memory_order_relaxed);
+	bool src_dropped = false;
 	unsigned done = 0;
-	bool retried = false;
 
 	if (fd < 0)
 		return ep->addr.sa.sa_family == AF_INET6 ? -EAFNOSUPPORT : -ENOTCONN;
-	if (has_src(ep))
-		cslen = put_src(ep, &cs);
 	while (done < n) {
-		unsigned batch = n - done < BATCH ? n - done : BATCH;
+		unsigned nmsg = 0, i = done;
+		bool src = has_src(ep);
 		int sent;
 
-		for (unsigned i = 0; i < batch; ++i) {
-			iov[i].iov_base = bufs[done + i].data;
-			iov[i].iov_len = bufs[done + i].len;
-			memset(&msgs[i], 0, sizeof(msgs[i]));
-			msgs[i].msg_hdr.msg_name = (void *)&ep->addr;
-			msgs[i].msg_hdr.msg_namelen = ep->addr.sa.sa_family == AF_INET ? sizeof(struct sockaddr_in)
-										     : sizeof(struct sockaddr_in6);
-			msgs[i].msg_hdr.msg_iov = &iov[i];
-			msgs[i].msg_hdr.msg_iovlen = 1;
-			if (cslen) {
-				msgs[i].msg_hdr.msg_control = cs.buf;
-				msgs[i].msg_hdr.msg_controllen = cslen;
+		while (i < n && nmsg < BATCH) {
+			struct msghdr *mh = &msgs[nmsg].msg_hdr;
+			uint32_t seg = bufs[i].len, total = 0;
+			unsigned count = 0;
+			socklen_t clen = 0;
+
+			memset(&msgs[nmsg], 0, sizeof(msgs[nmsg]));
+			mh->msg_iov = &iov[i - done];
+			do {
+				iov[i - done].iov_base = bufs[i].data;
+				iov[i - done].iov_len = bufs[i].len;
+				total += bufs[i].len;
+				++count;
+				++i;
+			} while (gso && i < n && i - done < BATCH && count < GSO_MAX_SEGMENTS && bufs[i - 1].len == seg &&
+				 bufs[i].len <= seg && total + bufs[i].len <= max_total);
+			mh->msg_iovlen = count;
+			mh->msg_name = (void *)&ep->addr;
+			mh->msg_namelen = ep->addr.sa.sa_family == AF_INET ? sizeof(struct sockaddr_in)
+									     : sizeof(struct sockaddr_in6);
+			memset(&cs[nmsg], 0, sizeof(cs[nmsg]));
+			if (src)
+				clen += put_src(ep, (struct cmsghdr *)(cs[nmsg].buf + clen));
+			if (count > 1)
+				clen += put_segment((struct cmsghdr *)(cs[nmsg].buf + clen), (uint16_t)seg);
+			if (clen) {
+				mh->msg_control = cs[nmsg].buf;
+				mh->msg_controllen = clen;
 			}
+			held[nmsg++] = count;
+			if (i - done == BATCH)
+				break;
 		}
-		sent = sendmmsg(fd, msgs, batch, MSG_DONTWAIT);
+		sent = sendmmsg(fd, msgs, nmsg, MSG_DONTWAIT);
 		if (sent < 0) {
 			int err = errno;
 
 			if (err == EINTR)
 				continue;
+			if (gso && (err == EIO || err == EINVAL || err == EMSGSIZE)) {
+				/* The route or device refused segmentation: once
+				 * more, a datagram per message. */
+				if (err == EIO)
+					atomic_store(&gso_broken, true);
+				gso = false;
+				continue;
+			}
 			/* The address we replied from went away: forget it and
 			 * let routing choose, once. */
-			if (cslen && !retried && (err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH)) {
+			if (src && !src_dropped && (err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH)) {
 				memset(&ep->src6, 0, sizeof(ep->src6));
 				ep->src_ifindex = 0;
-				cslen = 0;
-				retried = true;
+				src_dropped = true;
 				continue;
 			}
 			/* A full socket buffer drops, as a full device queue would. */
 			return -err;
 		}
-		done += (unsigned)sent;
+		for (int m = 0; m < sent; ++m)
+			done += held[m];
 	}
 	return 0;
 }

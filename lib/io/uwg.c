@@ -57,6 +57,7 @@ struct uwg {
 	pthread_t tx_thread, rx_thread, ctl_thread;
 	bool started;
 	struct offload_tx otx;
+	struct offload_rx orx; /* used by the rx thread only */
 
 	void (*log)(void *ctx, enum wg_log_level level, const char *msg);
 	void *log_ctx;
@@ -135,7 +136,8 @@ static void op_deliver(void *io, const struct wg_buf *bufs, unsigned n)
 {
 	struct uwg *u = io;
 
-	offload_tun_write(&u->tun, bufs, n);
+	/* Only wg_device_rx delivers, and only the rx thread calls it. */
+	offload_tun_write(&u->tun, &u->orx, bufs, n);
 }
 
 static void op_wake(void *io)
@@ -491,6 +493,7 @@ void uwg_free(struct uwg *u)
 		udp_close(&u->retired[i]);
 	udp_close(&u->socks);
 	offload_tx_free(&u->otx);
+	offload_rx_free(&u->orx);
 	if (u->mon.nl)
 		linkmon_close(&u->mon);
 	/* Closing the last descriptor of a non-persistent TUN deletes it. */

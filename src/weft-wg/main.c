@@ -87,7 +87,7 @@ static void report(int fd, unsigned char status)
 
 int main(int argc, char **argv)
 {
-	struct uwg_opts opts = { .tun_netns_fd = -1, .offload = false, .log = log_line };
+	struct uwg_opts opts = { .tun_netns_fd = -1, .offload = true, .log = log_line };
 	char path[108];
 	const char *ifname = NULL;
 	bool foreground = false;

@@ -7,7 +7,12 @@ BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 CC ?= cc
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+BUILD := build-fuzz
+CC := clang
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+OPT ?= -O1
+else ifeq ($(SAN),1)
 BUILD ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 OPT ?= -O1
@@ -78,6 +83,19 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
 
+# libFuzzer harnesses (clang), one per parser: build-fuzz/fuzz_*.
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-bins
+
+fuzz-bins: $(FUZZ_BIN)
+
+build-fuzz/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/tests/unit/sim.o $(LIB_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+
 # The full suite: unit tests, then the namespace tests (root). Ends with "N passed, N failed".
 check: all
 	tests/run
@@ -95,7 +113,7 @@ install: $(PROG_BIN)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check unit bench install clean
+.PHONY: all check unit bench install clean fuzz fuzz-bins
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -23,6 +23,14 @@ bool key_from_base64(uint8_t key[KEY_LEN], const char *s)
 	ok = !sodium_base642bin(tmp, sizeof(tmp), s, KEY_B64_LEN - 1, NULL, &len, &end,
 				sodium_base64_VARIANT_ORIGINAL) &&
 	     len == KEY_LEN && *end == '\0';
+	if (ok) {
+		/* Only the canonical spelling: the last character's unused
+		 * bits must be zero, so one key has one text form. */
+		char again[KEY_B64_LEN];
+
+		key_to_base64(again, tmp);
+		ok = !strcmp(again, s);
+	}
 	if (ok)
 		memcpy(key, tmp, KEY_LEN);
 	crypto_wipe(tmp, sizeof(tmp));

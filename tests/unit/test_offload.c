@@ -229,7 +229,7 @@ static void coalesce_and_check(bool v6)
 	unsigned n;
 	ssize_t r;
 
-	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv) == 0);
 	t.fd = sv[0];
 	CHECK(offload_tx_init(&o, 128, true) == 0);
 	n = offload_split(&o, 0, frame, len);

@@ -239,6 +239,8 @@ void wg_pubkey_remove(struct wg_device *dev, struct wg_peer *peer);
 
 /* noise.c: all take peer->lock held unless said otherwise. */
 void wg_noise_init_constants(void);
+/* HASH(CONSTRUCTION) and HASH(that || IDENTIFIER), for the tests. */
+void wg_noise_get_constants(uint8_t chaining_key[WG_HASH_LEN], uint8_t hash[WG_HASH_LEN]);
 void wg_noise_precompute_static_static(struct wg_device *dev, struct wg_peer *peer);
 bool wg_noise_create_initiation(struct wg_device *dev, struct wg_peer *peer,
 				struct wg_msg_initiation *dst);

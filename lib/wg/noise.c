@@ -32,6 +32,13 @@ void wg_noise_init_constants(void)
 	pthread_once(&constants_once, compute_constants);
 }
 
+void wg_noise_get_constants(uint8_t chaining_key[WG_HASH_LEN], uint8_t hash[WG_HASH_LEN])
+{
+	wg_noise_init_constants();
+	memcpy(chaining_key, initial_chaining_key, WG_HASH_LEN);
+	memcpy(hash, initial_hash, WG_HASH_LEN);
+}
+
 /* HKDF with HMAC-BLAKE2s, yielding one to three 32-byte keys. Outputs may
  * alias the chaining key input. */
 static void kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t *data, size_t len,

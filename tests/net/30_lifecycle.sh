@@ -106,6 +106,28 @@ PY
 check "several requests on one connection" test "$two" = 2
 wait $holder
 
+# --- wg setconf, addconf, syncconf --------------------------------------
+P=()
+for i in 1 2 3 4; do P+=("$(wg genkey | wg pubkey)"); done
+conf=/tmp/weft-conf-$$.conf
+printf '[Interface]\nPrivateKey = %s\nListenPort = %s\n' "$KEY1" "$PORT1" >"$conf"
+for i in 0 1 2; do printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.50.%d.0/24\nEndpoint = 10.99.%d.%d:%d\nPersistentKeepalive = %d\n' \
+	"${P[$i]}" "$i" "$N" $((i + 10)) $((30000 + i)) $((i + 20)) >>"$conf"; done
+n1 wg setconf "$WG1" "$conf"
+check "setconf: three peers" test "$(n1 wg show "$WG1" peers | wc -l)" = 3
+check "setconf: allowed IPs, endpoints, keepalives as given" sh -c "ip netns exec $NS1 wg show $WG1 dump | awk 'NR>1 {print \$1, \$3, \$4, \$8}' | sort >/tmp/weft-got-$$ &&
+	printf '%s 10.99.$N.10:30000 10.50.0.0/24 20\n%s 10.99.$N.11:30001 10.50.1.0/24 21\n%s 10.99.$N.12:30002 10.50.2.0/24 22\n' ${P[0]} ${P[1]} ${P[2]} | sort | cmp - /tmp/weft-got-$$"
+printf '[Peer]\nPublicKey = %s\nAllowedIPs = 10.50.3.0/24\n' "${P[3]}" >/tmp/weft-add-$$.conf
+n1 wg addconf "$WG1" /tmp/weft-add-$$.conf
+check "addconf: a fourth peer, the others kept" test "$(n1 wg show "$WG1" peers | wc -l)" = 4
+printf '[Interface]\nPrivateKey = %s\nListenPort = %s\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.60.0.0/16\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.50.3.0/24\n' \
+	"$KEY1" "$PORT1" "${P[1]}" "${P[3]}" >"$conf"
+n1 wg syncconf "$WG1" "$conf"
+check "syncconf: exactly the two peers of the file" sh -c "[ \"\$(ip netns exec $NS1 wg show $WG1 peers | sort)\" = \"\$(printf '%s\n' ${P[1]} ${P[3]} | sort)\" ]"
+check "syncconf: a changed peer takes the new allowed IPs" sh -c "ip netns exec $NS1 wg show $WG1 allowed-ips | grep -q '${P[1]}	10.60.0.0/16\$'"
+check "showconf round-trips through setconf" sh -c "ip netns exec $NS1 wg showconf $WG1 >/tmp/weft-rt-$$ && ip netns exec $NS1 wg setconf $WG1 /tmp/weft-rt-$$ && ip netns exec $NS1 wg showconf $WG1 | cmp - /tmp/weft-rt-$$"
+rm -f "$conf" /tmp/weft-add-$$.conf /tmp/weft-got-$$ /tmp/weft-rt-$$
+
 # --- wg-quick with WG_QUICK_USERSPACE_IMPLEMENTATION=weft-wg -------------
 n1 ip link del "$WG1" 2>/dev/null
 sleep 0.3

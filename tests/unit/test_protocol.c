@@ -21,6 +21,20 @@ static struct wg_config_peer *get_peer(struct sim_dev *d, struct wg_config **cfg
 	return *cfg ? (*cfg)->first_peer : NULL;
 }
 
+/* The Noise construction's starting point: Ci = HASH("Noise_IKpsk2_
+ * 25519_ChaChaPoly_BLAKE2s"), Hi = HASH(Ci || "WireGuard v1 zx2c4
+ * Jason@zx2c4.com"), as every implementation derives them. */
+TEST(noise_construction_constants)
+{
+	uint8_t ck[32], h[32], want[32];
+
+	wg_noise_get_constants(ck, h);
+	test_unhex(want, 32, "60e26daef327efc02ec335e2a025d2d016eb4206f87277f52d38d1988b78cd36");
+	CHECK_MEM(ck, want, 32);
+	test_unhex(want, 32, "2211b361081ac566691243db458ad5322d9c6c662293e8b70ee19c65ba079ef3");
+	CHECK_MEM(h, want, 32);
+}
+
 TEST(handshake_then_data_both_ways)
 {
 	struct sim_net *net = sim_new();

@@ -132,6 +132,27 @@ static bool message_decrypt(uint8_t *dst, const uint8_t *src, size_t len, const 
 	return true;
 }
 
+/* e: a fresh ephemeral key pair, its public half into the message. */
+static bool make_ephemeral(struct wg_handshake *hs, uint8_t dst[WG_KEY_LEN])
+{
+	x25519_generate_private(hs->ephemeral_private);
+	if (!x25519_public(dst, hs->ephemeral_private))
+		return false;
+	message_ephemeral(dst, dst, hs->chaining_key, hs->hash);
+	return true;
+}
+
+/* The message's sender index: a fresh random one for this handshake. */
+static bool take_index(struct wg_device *dev, struct wg_handshake *hs, uint32_t *sender,
+		       enum wg_handshake_state state)
+{
+	if (wg_index_insert(dev, &hs->entry))
+		return false;
+	*sender = hs->entry.index;
+	hs->state = state;
+	return true;
+}
+
 static void handshake_init(uint8_t chaining_key[WG_HASH_LEN], uint8_t hash[WG_HASH_LEN],
 			   const uint8_t remote_static[WG_KEY_LEN])
 {
@@ -203,12 +224,8 @@ bool wg_noise_create_initiation(struct wg_device *dev, struct wg_peer *peer,
 
 	handshake_init(hs->chaining_key, hs->hash, hs->remote_static);
 
-	/* e */
-	x25519_generate_private(hs->ephemeral_private);
-	if (!x25519_public(dst->unencrypted_ephemeral, hs->ephemeral_private))
+	if (!make_ephemeral(hs, dst->unencrypted_ephemeral))
 		goto out;
-	message_ephemeral(dst->unencrypted_ephemeral, dst->unencrypted_ephemeral, hs->chaining_key,
-			  hs->hash);
 	/* es */
 	if (!mix_dh(hs->chaining_key, key, hs->ephemeral_private, hs->remote_static))
 		goto out;
@@ -221,11 +238,7 @@ bool wg_noise_create_initiation(struct wg_device *dev, struct wg_peer *peer,
 	tai64n_now(dev, timestamp);
 	message_encrypt(dst->encrypted_timestamp, timestamp, WG_TIMESTAMP_LEN, key, hs->hash);
 
-	if (wg_index_insert(dev, &hs->entry))
-		goto out;
-	dst->sender_index = hs->entry.index;
-	hs->state = HANDSHAKE_CREATED_INITIATION;
-	ret = true;
+	ret = take_index(dev, hs, &dst->sender_index, HANDSHAKE_CREATED_INITIATION);
 out:
 	if (!ret)
 		wg_noise_handshake_clear(peer);
@@ -308,12 +321,8 @@ bool wg_noise_create_response(struct wg_device *dev, struct wg_peer *peer, struc
 	dst->header.type = WG_MSG_HANDSHAKE_RESPONSE;
 	dst->receiver_index = hs->remote_index;
 
-	/* e */
-	x25519_generate_private(hs->ephemeral_private);
-	if (!x25519_public(dst->unencrypted_ephemeral, hs->ephemeral_private))
+	if (!make_ephemeral(hs, dst->unencrypted_ephemeral))
 		goto out;
-	message_ephemeral(dst->unencrypted_ephemeral, dst->unencrypted_ephemeral, hs->chaining_key,
-			  hs->hash);
 	/* ee */
 	if (!mix_dh(hs->chaining_key, NULL, hs->ephemeral_private, hs->remote_ephemeral))
 		goto out;
@@ -325,11 +334,7 @@ bool wg_noise_create_response(struct wg_device *dev, struct wg_peer *peer, struc
 	/* {} */
 	message_encrypt(dst->encrypted_nothing, NULL, 0, key, hs->hash);
 
-	if (wg_index_insert(dev, &hs->entry))
-		goto out;
-	dst->sender_index = hs->entry.index;
-	hs->state = HANDSHAKE_CREATED_RESPONSE;
-	ret = true;
+	ret = take_index(dev, hs, &dst->sender_index, HANDSHAKE_CREATED_RESPONSE);
 out:
 	if (!ret)
 		wg_noise_handshake_clear(peer);

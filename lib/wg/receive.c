@@ -2,6 +2,7 @@
 /* What arrives on the socket: data for the interface, and handshake
  * messages, which wait in a queue for wg_device_work. */
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -256,48 +257,38 @@ static void handshake_one(struct wg_device *dev, struct wg_hsq_item *item, bool 
 		return;
 	}
 
+	if (needs_cookie) {
+		/* Both messages carry the sender's index at the same place. */
+		uint32_t sender_index;
+
+		memcpy(&sender_index, item->data + offsetof(struct wg_msg_initiation, sender_index),
+		       sizeof(sender_index));
+		wg_log(dev, WG_LOG_VERBOSE, "Sending cookie response for denied handshake message for %s",
+		       addr_format_endpoint(a, &item->src.addr.sa));
+		wg_send_cookie(dev, item, sender_index);
+		return;
+	}
+	if (type == WG_MSG_HANDSHAKE_INITIATION)
+		peer = wg_noise_consume_initiation(dev, (const struct wg_msg_initiation *)item->data);
+	else
+		peer = wg_noise_consume_response(dev, (const struct wg_msg_response *)item->data);
+	if (!peer) {
+		wg_log(dev, WG_LOG_VERBOSE, "Invalid handshake %s from %s",
+		       type == WG_MSG_HANDSHAKE_INITIATION ? "initiation" : "response",
+		       addr_format_endpoint(a, &item->src.addr.sa));
+		return;
+	}
+	wg_peer_set_endpoint(peer, &item->src);
+	wg_log(dev, WG_LOG_VERBOSE, "%s - Received handshake %s", peer->name,
+	       type == WG_MSG_HANDSHAKE_INITIATION ? "initiation" : "response");
 	if (type == WG_MSG_HANDSHAKE_INITIATION) {
-		const struct wg_msg_initiation *msg = (const struct wg_msg_initiation *)item->data;
-
-		if (needs_cookie) {
-			wg_log(dev, WG_LOG_VERBOSE, "Sending cookie response for denied handshake message for %s",
-			       addr_format_endpoint(a, &item->src.addr.sa));
-			wg_send_cookie(dev, item, msg->sender_index);
-			return;
-		}
-		peer = wg_noise_consume_initiation(dev, msg);
-		if (!peer) {
-			wg_log(dev, WG_LOG_VERBOSE, "Invalid handshake initiation from %s",
-			       addr_format_endpoint(a, &item->src.addr.sa));
-			return;
-		}
-		wg_peer_set_endpoint(peer, &item->src);
-		wg_log(dev, WG_LOG_VERBOSE, "%s - Received handshake initiation", peer->name);
 		wg_send_handshake_response(peer);
-	} else {
-		const struct wg_msg_response *msg = (const struct wg_msg_response *)item->data;
-
-		if (needs_cookie) {
-			wg_log(dev, WG_LOG_VERBOSE, "Sending cookie response for denied handshake message for %s",
-			       addr_format_endpoint(a, &item->src.addr.sa));
-			wg_send_cookie(dev, item, msg->sender_index);
-			return;
-		}
-		peer = wg_noise_consume_response(dev, msg);
-		if (!peer) {
-			wg_log(dev, WG_LOG_VERBOSE, "Invalid handshake response from %s",
-			       addr_format_endpoint(a, &item->src.addr.sa));
-			return;
-		}
-		wg_peer_set_endpoint(peer, &item->src);
-		wg_log(dev, WG_LOG_VERBOSE, "%s - Received handshake response", peer->name);
-		if (wg_noise_begin_session(dev, peer)) {
-			wg_timers_session_derived(peer, now);
-			wg_timers_handshake_complete(peer);
-			/* Confirms the session to the responder: staged packets
-			 * if there are any, else an empty one. */
-			wg_send_keepalive(peer);
-		}
+	} else if (wg_noise_begin_session(dev, peer)) {
+		wg_timers_session_derived(peer, now);
+		wg_timers_handshake_complete(peer);
+		/* Confirms the session to the responder: staged packets if
+		 * there are any, else an empty one. */
+		wg_send_keepalive(peer);
 	}
 	atomic_fetch_add_explicit(&peer->rx_bytes, item->len, memory_order_relaxed);
 	wg_timers_any_authenticated_packet_received(peer);

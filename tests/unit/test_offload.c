@@ -32,12 +32,10 @@ static bool ipv4_header_ok(const uint8_t *ip)
 	return fold(sum16(ip, 20, 0)) == 0xffff;
 }
 
-/* The TCP checksum over pseudo-header and segment verifies. */
-static bool tcp_ok(const uint8_t *ip, uint32_t len)
+/* The TCP pseudo-header's sum, for an IP header at ip and l4 TCP bytes. */
+static uint32_t pseudo(const uint8_t *ip, bool v6, uint32_t l4)
 {
-	bool v6 = ip[0] >> 4 == 6;
-	uint32_t iph = v6 ? 40 : 20, l4 = len - iph, acc = 0;
-	uint8_t ph[40];
+	uint8_t ph[40] = { 0 };
 
 	if (v6) {
 		memcpy(ph, ip + 8, 32);
@@ -45,18 +43,23 @@ static bool tcp_ok(const uint8_t *ip, uint32_t len)
 		ph[33] = (uint8_t)(l4 >> 16);
 		ph[34] = (uint8_t)(l4 >> 8);
 		ph[35] = (uint8_t)l4;
-		ph[36] = ph[37] = ph[38] = 0;
 		ph[39] = 6;
-		acc = sum16(ph, 40, 0);
-	} else {
-		memcpy(ph, ip + 12, 8);
-		ph[8] = 0;
-		ph[9] = 6;
-		ph[10] = (uint8_t)(l4 >> 8);
-		ph[11] = (uint8_t)l4;
-		acc = sum16(ph, 12, 0);
+		return sum16(ph, 40, 0);
 	}
-	return fold(sum16(ip + iph, l4, acc)) == 0xffff;
+	memcpy(ph, ip + 12, 8);
+	ph[9] = 6;
+	ph[10] = (uint8_t)(l4 >> 8);
+	ph[11] = (uint8_t)l4;
+	return sum16(ph, 12, 0);
+}
+
+/* The TCP checksum over pseudo-header and segment verifies. */
+static bool tcp_ok(const uint8_t *ip, uint32_t len)
+{
+	bool v6 = ip[0] >> 4 == 6;
+	uint32_t iph = v6 ? 40 : 20;
+
+	return fold(sum16(ip + iph, len - iph, pseudo(ip, v6, len - iph))) == 0xffff;
 }
 
 /* A TCP super-packet as the kernel hands it over: payload bytes i & 0xff,
@@ -66,7 +69,6 @@ static uint32_t make_super(uint8_t *frame, bool v6, uint32_t payload, uint16_t m
 	struct virtio_net_hdr vh = { 0 };
 	uint8_t *ip = frame + sizeof(vh), *tcp;
 	uint32_t iph = v6 ? 40 : 20, tcph = 32, len = iph + tcph + payload, l4 = tcph + payload;
-	uint8_t ph[40];
 	uint32_t acc;
 
 	memset(ip, 0, iph + tcph);
@@ -113,21 +115,7 @@ static uint32_t make_super(uint8_t *frame, bool v6, uint32_t payload, uint16_t m
 	tcp[23] = 10; /* timestamp option */
 	for (uint32_t i = 0; i < payload; ++i)
 		ip[iph + tcph + i] = (uint8_t)i;
-	if (v6) {
-		memcpy(ph, ip + 8, 32);
-		memset(ph + 32, 0, 8);
-		ph[34] = (uint8_t)(l4 >> 8);
-		ph[35] = (uint8_t)l4;
-		ph[39] = 6;
-		acc = sum16(ph, 40, 0);
-	} else {
-		memcpy(ph, ip + 12, 8);
-		ph[8] = 0;
-		ph[9] = 6;
-		ph[10] = (uint8_t)(l4 >> 8);
-		ph[11] = (uint8_t)l4;
-		acc = sum16(ph, 12, 0);
-	}
+	acc = pseudo(ip, v6, l4);
 	tcp[16] = (uint8_t)(fold(acc) >> 8);
 	tcp[17] = (uint8_t)fold(acc);
 	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;

@@ -223,3 +223,32 @@ TEST(keypair_rotation_keeps_three_at_most)
 	CHECK(a->dev->nindices <= 3 && b->dev->nindices <= 3);
 	sim_free(net);
 }
+
+/* The message-count limits, reached by moving the session's counter: past
+ * REKEY_AFTER_MESSAGES the next send starts a handshake (either side);
+ * nothing is sent at REJECT_AFTER_MESSAGES. */
+TEST(rekey_and_reject_after_messages)
+{
+	struct sim_dev *a, *b;
+	struct sim_net *net = connected(&a, &b);
+	struct wg_peer *pb = first_peer(b);
+
+	sim_advance(net, 6 * SEC); /* past REKEY_TIMEOUT since the handshake */
+	atomic_store(&pb->current->send_counter, WG_REKEY_AFTER_MESSAGES + 1);
+	sim_send_ip(b, "10.0.0.2", "10.0.0.1", 10);
+	sim_run(net);
+	CHECK(a->delivered == 1);
+	CHECK(b->sent[WG_MSG_HANDSHAKE_INITIATION] == 1); /* the responder rekeys too */
+
+	sim_advance(net, 6 * SEC);
+	pb = first_peer(b);
+	atomic_store(&pb->current->send_counter, WG_REJECT_AFTER_MESSAGES - 1);
+	sim_send_ip(b, "10.0.0.2", "10.0.0.1", 10);
+	sim_send_ip(b, "10.0.0.2", "10.0.0.1", 10);
+	/* The first of those took the last nonce; the second waits for a new
+	 * session, which then carries it. */
+	sim_run(net);
+	CHECK(a->delivered == 3);
+	CHECK(b->sent[WG_MSG_HANDSHAKE_INITIATION] == 2);
+	sim_free(net);
+}

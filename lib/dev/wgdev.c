@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+#include "wgdev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "io/netns.h"
+#include "io/uapi_server.h"
+#include "io/uwg.h"
+#include "nl/nl.h"
+#include "nl/wgnl.h"
+
+struct wgdev {
+	enum wgdev_backend backend;
+	char name[IF_NAMESIZE];
+	int ifindex;
+	bool adopted;
+	int ns_fd; /* the interface's namespace, -1: ours */
+
+	/* kernel */
+	struct nl rt;   /* rtnetlink where the interface is */
+	struct nl genl; /* generic netlink where the interface is */
+
+	/* userspace */
+	struct uwg *uwg;
+	struct uapi_server *uapi;
+};
+
+__attribute__((format(printf, 2, 3))) static void say(struct wgdev_err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}
+
+const char *wgdev_backend_name(enum wgdev_backend b)
+{
+	return b == WGDEV_KERNEL ? "kernel" : b == WGDEV_USERSPACE ? "userspace" : "auto";
+}
+
+int wgdev_backend_parse(const char *s)
+{
+	if (!strcmp(s, "auto"))
+		return WGDEV_AUTO;
+	if (!strcmp(s, "kernel"))
+		return WGDEV_KERNEL;
+	if (!strcmp(s, "userspace"))
+		return WGDEV_USERSPACE;
+	return -1;
+}
+
+static void handle_free(struct wgdev *d)
+{
+	if (d->rt.sock)
+		nl_close(&d->rt);
+	if (d->genl.sock)
+		nl_close(&d->genl);
+	if (d->ns_fd >= 0)
+		close(d->ns_fd);
+	free(d);
+}
+
+/* "modprobe wireguard", for kernels that have the module but not loaded. */
+static int load_module(void)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		int null = open("/dev/null", O_RDWR);
+
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		execlp("modprobe", "modprobe", "wireguard", (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ENOENT;
+}
+
+/* Makes a kernel WireGuard interface: created here, so its UDP socket is
+ * here, then moved where it should live. */
+static int kernel_create(struct wgdev *d, const struct wgdev_opts *opts, char *why, size_t whylen)
+{
+	struct nl here;
+	struct nl_link l;
+	int ret;
+
+	ret = nl_open(&here, NETLINK_ROUTE, -1);
+	if (ret) {
+		snprintf(why, whylen, "cannot open rtnetlink: %s", strerror(-ret));
+		return ret;
+	}
+	ret = nl_link_add(&here, &(struct nl_link_spec){ .name = opts->name, .kind = "wireguard", .ns_fd = -1,
+							 .peer_ns_fd = -1 });
+	if (ret == -EOPNOTSUPP && opts->load_module && !load_module())
+		ret = nl_link_add(&here, &(struct nl_link_spec){ .name = opts->name, .kind = "wireguard", .ns_fd = -1,
+								 .peer_ns_fd = -1 });
+	if (ret) {
+		if (ret == -EOPNOTSUPP)
+			snprintf(why, whylen,
+				 "this kernel has no WireGuard (\"Unknown device type\"%s); load the module with "
+				 "\"modprobe wireguard\" or use a kernel built with CONFIG_WIREGUARD",
+				 opts->load_module ? ", and modprobe could not load it" : "");
+		else if (ret == -EEXIST)
+			snprintf(why, whylen, "an interface named %s exists in this namespace", opts->name);
+		else
+			snprintf(why, whylen, "creating the link failed: %s%s%.120s", strerror(-ret), here.err[0] ? ": " : "",
+				 here.err);
+		nl_close(&here);
+		return ret;
+	}
+	ret = nl_link_get(&here, opts->name, 0, &l);
+	if (!ret && d->ns_fd >= 0 && (ret = nl_link_set_netns(&here, l.ifindex, d->ns_fd))) {
+		snprintf(why, whylen, "moving %s into namespace %s failed: %s (is an interface of that name there?)",
+			 opts->name, opts->netns, strerror(-ret));
+		nl_link_del(&here, l.ifindex);
+	}
+	nl_close(&here);
+	if (ret)
+		return ret;
+	ret = nl_link_get(&d->rt, opts->name, 0, &l);
+	if (ret) {
+		snprintf(why, whylen, "the new interface cannot be found: %s", strerror(-ret));
+		return ret;
+	}
+	d->ifindex = l.ifindex;
+	return 0;
+}
+
+static int userspace_create(struct wgdev *d, const struct wgdev_opts *opts, char *why, size_t whylen)
+{
+	struct uwg_opts uo = {
+		.ifname = opts->name,
+		.tun_netns_fd = d->ns_fd,
+		.offload = opts->offload,
+		.log_level = opts->log_level ? opts->log_level : WG_LOG_ERROR,
+		.log = opts->log,
+		.log_ctx = opts->log_ctx,
+	};
+	char path[108];
+	int lfd;
+
+	d->uwg = uwg_create(&uo);
+	if (!d->uwg) {
+		int err = errno;
+
+		snprintf(why, whylen, "creating TUN interface %s failed: %s%s", opts->name, strerror(err),
+			 err == ENOENT ? " (is /dev/net/tun there? \"modprobe tun\")" :
+			 err == EPERM ? " (needs CAP_NET_ADMIN)" : "");
+		return -err;
+	}
+	if (opts->uapi) {
+		lfd = uapi_listen(NULL, opts->name, path);
+		if (lfd < 0 || !(d->uapi = uapi_server_start(lfd, path, uwg_device(d->uwg), opts->log, opts->log_ctx))) {
+			snprintf(why, whylen, "cannot serve %s/%s.sock: %s", UAPI_SOCKET_DIR, opts->name,
+				 strerror(lfd < 0 ? -lfd : ENOMEM));
+			if (lfd >= 0)
+				close(lfd);
+			uwg_free(d->uwg);
+			d->uwg = NULL;
+			return lfd < 0 ? lfd : -ENOMEM;
+		}
+	}
+	if (uwg_start(d->uwg)) {
+		snprintf(why, whylen, "cannot start the device's threads");
+		uapi_server_stop(d->uapi);
+		uwg_free(d->uwg);
+		d->uwg = NULL;
+		d->uapi = NULL;
+		return -EAGAIN;
+	}
+	d->ifindex = uwg_ifindex(d->uwg);
+	return 0;
+}
+
+struct wgdev *wgdev_open(const struct wgdev_opts *opts, struct wgdev_err *err)
+{
+	struct wgdev *d;
+	struct nl_link existing;
+	char kwhy[200] = "", uwhy[200] = "";
+	int ret;
+
+	if (!opts->name || !*opts->name || strlen(opts->name) >= IF_NAMESIZE || strchr(opts->name, '/')) {
+		say(err, "\"%s\" is not a valid interface name (1 to 15 characters, no '/')", opts->name ? opts->name : "");
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		say(err, "out of memory");
+		return NULL;
+	}
+	d->ns_fd = -1;
+	snprintf(d->name, sizeof(d->name), "%s", opts->name);
+	if (opts->netns && (d->ns_fd = netns_open(opts->netns)) < 0) {
+		say(err, "cannot open network namespace %s: %s", opts->netns, strerror(-d->ns_fd));
+		d->ns_fd = -1;
+		goto fail;
+	}
+	ret = nl_open(&d->rt, NETLINK_ROUTE, d->ns_fd);
+	if (!ret)
+		ret = nl_open(&d->genl, NETLINK_GENERIC, d->ns_fd);
+	if (ret) {
+		say(err, "cannot open netlink%s%s: %s", opts->netns ? " in " : "", opts->netns ? opts->netns : "",
+		    strerror(-ret));
+		goto fail;
+	}
+
+	/* Adopt what is there: a restart must not cost the interface, its
+	 * keys, or the routes that point at it. */
+	ret = nl_link_get(&d->rt, opts->name, 0, &existing);
+	if (!ret) {
+		if (!strcmp(existing.kind, "wireguard") && opts->backend != WGDEV_USERSPACE) {
+			d->backend = WGDEV_KERNEL;
+			d->ifindex = existing.ifindex;
+			d->adopted = true;
+			return d;
+		}
+		say(err,
+		    "an interface named %s already exists (kind \"%s\")%s; delete it or choose another name",
+		    opts->name, existing.kind[0] ? existing.kind : "unknown",
+		    !strcmp(existing.kind, "tun") ? ", probably another userspace WireGuard process's" : "");
+		goto fail;
+	}
+
+	if (opts->backend != WGDEV_USERSPACE) {
+		ret = kernel_create(d, opts, kwhy, sizeof(kwhy));
+		if (!ret) {
+			d->backend = WGDEV_KERNEL;
+			return d;
+		}
+		if (opts->backend == WGDEV_KERNEL) {
+			say(err, "cannot create kernel WireGuard interface %s: %s; or use the userspace backend", opts->name,
+			    kwhy);
+			goto fail;
+		}
+	}
+	ret = userspace_create(d, opts, uwhy, sizeof(uwhy));
+	if (!ret) {
+		d->backend = WGDEV_USERSPACE;
+		return d;
+	}
+	if (opts->backend == WGDEV_AUTO)
+		say(err, "cannot create WireGuard interface %s: the kernel backend failed (%s) and the userspace one too (%s)",
+		    opts->name, kwhy, uwhy);
+	else
+		say(err, "cannot create userspace WireGuard interface %s: %s", opts->name, uwhy);
+fail:
+	handle_free(d);
+	return NULL;
+}
+
+/* What wg_device_set checks for userspace, checked for the kernel too,
+ * before anything is sent. */
+static int validate(const struct wg_config *cfg, struct wgdev_err *err)
+{
+	for (const struct wg_config_peer *p = cfg->first_peer; p; p = p->next) {
+		if (p->flags & WG_PEER_HAS_ENDPOINT && p->endpoint.sa.sa_family != AF_INET &&
+		    p->endpoint.sa.sa_family != AF_INET6) {
+			say(err, "a peer's endpoint has address family %d: only IPv4 and IPv6 work",
+			    p->endpoint.sa.sa_family);
+			return -EINVAL;
+		}
+		for (const struct wg_config_ip *ip = p->first_ip; ip; ip = ip->next)
+			if ((ip->family != AF_INET || ip->cidr > 32) && (ip->family != AF_INET6 || ip->cidr > 128)) {
+				say(err, "an allowed IP has family %d and prefix length %u: not a valid prefix",
+				    ip->family, ip->cidr);
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
+/* Undoes a kernel set that failed after changing something: the
+ * configuration read before goes back in whole. */
+static void kernel_restore(struct wgdev *d, struct wg_config *before)
+{
+	struct wg_config_peer *p;
+
+	before->flags |= WG_DEV_REPLACE_PEERS | WG_DEV_HAS_PRIVATE_KEY | WG_DEV_HAS_LISTEN_PORT | WG_DEV_HAS_FWMARK;
+	for (p = before->first_peer; p; p = p->next)
+		p->flags |= WG_PEER_REPLACE_ALLOWEDIPS | WG_PEER_HAS_PRESHARED_KEY | WG_PEER_HAS_PERSISTENT_KEEPALIVE;
+	wgnl_set(&d->genl, d->name, before, NULL);
+}
+
+static int kernel_set(struct wgdev *d, const struct wg_config *cfg, struct wgdev_err *err)
+{
+	struct wg_config *before = NULL, port_only = { 0 }, rest;
+	unsigned sent = 0;
+	int ret;
+
+	ret = wgnl_get(&d->genl, d->name, &before);
+	if (ret) {
+		say(err, "cannot read kernel WireGuard interface %s: %s", d->name, strerror(-ret));
+		return ret;
+	}
+	/* The listen port is the one thing that can be refused from outside
+	 * (in use). The kernel applies a message's device attributes before
+	 * its peers, so the port goes alone, first: if it fails, nothing else
+	 * has changed. */
+	if (cfg->flags & WG_DEV_HAS_LISTEN_PORT &&
+	    (!(before->flags & WG_DEV_HAS_LISTEN_PORT) || before->listen_port != cfg->listen_port)) {
+		port_only.flags = WG_DEV_HAS_LISTEN_PORT;
+		port_only.listen_port = cfg->listen_port;
+		ret = wgnl_set(&d->genl, d->name, &port_only, NULL);
+		if (ret) {
+			say(err, "cannot use UDP port %u: %s%s", cfg->listen_port, strerror(-ret),
+			    ret == -EADDRINUSE ? "; choose another port, or 0 for any free one" : "");
+			goto out;
+		}
+	}
+	rest = *cfg;
+	rest.flags &= ~(uint32_t)WG_DEV_HAS_LISTEN_PORT;
+	ret = wgnl_set(&d->genl, d->name, &rest, &sent);
+	if (ret) {
+		say(err, "kernel WireGuard refused the configuration of %s: %s%s%s; nothing was changed", d->name,
+		    strerror(-ret), d->genl.err[0] ? ": " : "", d->genl.err);
+		kernel_restore(d, before);
+	}
+out:
+	wg_config_free(before);
+	return ret;
+}
+
+int wgdev_set(struct wgdev *d, const struct wg_config *cfg, struct wgdev_err *err)
+{
+	int ret = validate(cfg, err);
+
+	if (ret)
+		return ret;
+	if (d->backend == WGDEV_KERNEL)
+		return kernel_set(d, cfg, err);
+	ret = wg_device_set(uwg_device(d->uwg), cfg);
+	if (ret)
+		say(err, "the userspace device %s refused the configuration: %s%s; nothing was changed", d->name,
+		    strerror(-ret), ret == -EADDRINUSE ? " (the UDP port is in use: choose another, or 0)" : "");
+	return ret;
+}
+
+struct wg_config *wgdev_get(struct wgdev *d, struct wgdev_err *err)
+{
+	struct wg_config *cfg = NULL;
+	int ret;
+
+	if (d->backend == WGDEV_KERNEL) {
+		ret = wgnl_get(&d->genl, d->name, &cfg);
+		if (ret)
+			say(err, "cannot read kernel WireGuard interface %s: %s", d->name, strerror(-ret));
+	} else {
+		cfg = wg_device_get(uwg_device(d->uwg));
+		if (!cfg)
+			say(err, "out of memory reading %s", d->name);
+	}
+	if (cfg) {
+		snprintf(cfg->name, sizeof(cfg->name), "%s", d->name);
+		cfg->ifindex = (uint32_t)d->ifindex;
+	}
+	return cfg;
+}
+
+int wgdev_delete(struct wgdev *d)
+{
+	int ret = 0;
+
+	if (!d)
+		return 0;
+	if (d->backend == WGDEV_KERNEL)
+		ret = nl_link_del(&d->rt, d->ifindex);
+	wgdev_close(d);
+	return ret;
+}
+
+void wgdev_close(struct wgdev *d)
+{
+	if (!d)
+		return;
+	uapi_server_stop(d->uapi);
+	uwg_free(d->uwg); /* the TUN goes with its last descriptor */
+	handle_free(d);
+}
+
+enum wgdev_backend wgdev_backend(const struct wgdev *d)
+{
+	return d->backend;
+}
+
+int wgdev_ifindex(const struct wgdev *d)
+{
+	return d->ifindex;
+}
+
+const char *wgdev_name(const struct wgdev *d)
+{
+	return d->name;
+}
+
+bool wgdev_adopted(const struct wgdev *d)
+{
+	return d->adopted;
+}
+
+struct wg_device *wgdev_core(struct wgdev *d)
+{
+	return d->uwg ? uwg_device(d->uwg) : NULL;
+}

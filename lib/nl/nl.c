@@ -86,6 +86,13 @@ static int error_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_ERROR;
 }
 
+/* The end of a dump. (Given our own control callbacks, libmnl applies
+ * none of its defaults, so this one must be ours too.) */
+static int done_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return MNL_CB_STOP;
+}
+
 static int data_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct req *r = data;
@@ -96,7 +103,7 @@ static int data_cb(const struct nlmsghdr *nlh, void *data)
 int nl_request(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	char buf[NL_BUF];
-	mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = error_cb };
+	mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = error_cb, [NLMSG_DONE] = done_cb };
 	struct req r = { nl, cb, data };
 	uint32_t seq = ++nl->seq;
 	ssize_t n;

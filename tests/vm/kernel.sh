@@ -46,6 +46,11 @@ if [ ${#need[@]} -gt 0 ]; then
 		die "apt-get install ${need[*]} failed"
 fi
 
+mkdir -p "$CACHE" || die "cannot create the cache folder $CACHE (set WEFT_VM_CACHE)"
+# One kernel.sh at a time (run.sh calls it; tests may run side by side).
+exec 9>"$CACHE/.lock"
+flock 9
+
 # Fast path: no package list changed since kernel.env was written, so
 # linux-image-amd64 still names the kernel it points at.
 if [ -f "$env_file" ] &&
@@ -57,8 +62,6 @@ if [ -f "$env_file" ] &&
 		exit 0
 	fi
 fi
-
-mkdir -p "$CACHE" || die "cannot create the cache folder $CACHE (set WEFT_VM_CACHE)"
 
 # The image package the metapackage points at, e.g. linux-image-6.1.0-NN-amd64.
 image_pkg() {
@@ -88,8 +91,9 @@ prepare() {
 	dpkg -x "$CACHE/$1"_*.deb "$tmp" ||
 		die "dpkg -x $CACHE/$1_*.deb failed (a broken download? delete it and run again)"
 	kver=$(ls "$tmp/lib/modules" | head -n1)
-	[ -n "$kver" ] && [ -f "$tmp/boot/vmlinuz-$kver" ] ||
+	if [ -z "$kver" ] || [ ! -f "$tmp/boot/vmlinuz-$kver" ]; then
 		die "$1 holds no boot/vmlinuz-KVER and lib/modules/KVER"
+	fi
 	depmod -b "$tmp" "$kver" || die "depmod -b $tmp $kver failed"
 	# The XZ stream inside the bzImage is the ELF vmlinux (as the kernel's
 	# scripts/extract-vmlinux finds it). Optional: run.sh falls back on vmlinuz.

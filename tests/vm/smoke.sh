@@ -59,8 +59,8 @@ check "vm: tunnel kernel wireguard <-> weft-wg" sh -c '
 	wg set wgu0 private-key /tmp/wgu0.key listen-port 51821 \
 		peer "$(wg pubkey </tmp/wgk.key)" allowed-ips 192.168.241.2/32 endpoint 10.99.1.2:51822 &&
 	ip addr add 192.168.241.1/24 dev wgu0 && ip link set wgu0 up &&
-	ping -c2 -W5 192.168.241.2 &&
-	ip netns exec x ping -c2 -W5 192.168.241.1'
+	ping -c1 -W5 192.168.241.2 &&
+	ip netns exec x ping -c1 -W5 192.168.241.1'
 
 kill "$weft_pid" 2>/dev/null || true
 if [ $failed -gt 0 ]; then echo "weft-wg log:"; sed 's/^/    /' /tmp/weft-wgu0.log; fi

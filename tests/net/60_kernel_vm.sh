@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Kernel WireGuard, which this machine's kernel lacks: Debian's own kernel
+# booted under QEMU (tests/vm/run.sh) runs tests/vm/guest_kernel.sh (the
+# device API's kernel backend, wg(8) agreeing with it, container placement,
+# weft-wg with the kernel's WireGuard) and tests/vm/smoke.sh. Their PASS and
+# FAIL lines are this test's.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+export WEFT_BUILD=$ROOT/$BUILD
+# Sanitizer builds run several times slower under emulation.
+[ "$BUILD" = build-san ] && export VM_TIMEOUT=${VM_TIMEOUT:-900}
+status=0
+for guest in guest_kernel smoke; do
+	echo "# VM: $guest"
+	out=$(bash "$ROOT/tests/vm/run.sh" "$ROOT/tests/vm/$guest.sh" 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^(PASS|FAIL|SKIP) |^    |^# |AddressSanitizer|runtime error|LeakSanitizer'
+	if [ "$rc" != 0 ] && ! echo "$out" | grep -q '^FAIL '; then
+		echo "FAIL VM run of $guest (exit $rc): $(echo "$out" | tail -3 | tr '\n' ' ')"
+	fi
+	[ "$rc" = 0 ] || status=1
+done
+exit $status

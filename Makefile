@@ -22,9 +22,9 @@ SANFLAGS :=
 OPT ?= -O2
 endif
 
-PKGS := libcrypto libsodium libmnl
+PKGS := libcrypto libsodium libmnl jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl -ljansson)
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes -Wstrict-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wvla

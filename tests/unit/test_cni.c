@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+/* The CNI protocol layer: configurations, versions, results, errors. */
+#include "test.h"
+
+#include <stdlib.h>
+
+#include "cni/cni.h"
+
+static int parse(const char *text, struct cni_conf *c, struct cni_error *e)
+{
+	return cni_conf_parse(c, text, strlen(text), e);
+}
+
+TEST(cni_conf_versions_and_errors)
+{
+	struct cni_conf c;
+	struct cni_error e;
+	const char *ok[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0" };
+	char text[200];
+
+	for (size_t i = 0; i < 5; ++i) {
+		snprintf(text, sizeof(text), "{\"cniVersion\":\"%s\",\"name\":\"n\",\"type\":\"weft\"}", ok[i]);
+		CHECK(parse(text, &c, &e) == 0);
+		cni_conf_free(&c);
+	}
+	CHECK(parse("{\"cniVersion\":\"0.2.0\",\"name\":\"n\",\"type\":\"weft\"}", &c, &e) == CNI_ERR_INCOMPATIBLE_VERSION);
+	CHECK(strstr(e.details, "0.2.0") != NULL);
+	cni_conf_free(&c);
+	CHECK(parse("{\"name\":\"n\",\"type\":\"weft\"}", &c, &e) == CNI_ERR_INCOMPATIBLE_VERSION);
+	cni_conf_free(&c);
+	CHECK(parse("{\"cniVersion\":\"1.1.0\",\"type\":\"weft\"}", &c, &e) == CNI_ERR_INVALID_CONFIG);
+	CHECK(strstr(e.msg, "name") != NULL);
+	cni_conf_free(&c);
+	CHECK(parse("{\"cniVersion\":\"1.1.0\",\"name\":\"n\",", &c, &e) == CNI_ERR_DECODE);
+	CHECK(strstr(e.details, "line 1") != NULL);
+	cni_conf_free(&c);
+	CHECK(parse("[1,2]", &c, &e) == CNI_ERR_DECODE);
+	cni_conf_free(&c);
+	CHECK(parse("{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"name\":\"m\",\"type\":\"weft\"}", &c, &e) == CNI_ERR_DECODE);
+	cni_conf_free(&c);
+}
+
+/* A 0.4.0 prevResult extended and given back as 1.0.0 and as 0.3.1. */
+TEST(cni_result_chained_and_converted)
+{
+	struct cni_conf c;
+	struct cni_error e;
+	json_t *res, *ips;
+	char *out;
+	int idx;
+
+	CHECK(parse("{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"type\":\"weft\",\"prevResult\":{\"cniVersion\":\"0.4.0\","
+		    "\"interfaces\":[{\"name\":\"eth0\",\"mac\":\"aa:bb:cc:dd:ee:ff\",\"sandbox\":\"/run/netns/x\"}],"
+		    "\"ips\":[{\"version\":\"4\",\"address\":\"10.1.0.5/24\",\"gateway\":\"10.1.0.1\",\"interface\":0}],"
+		    "\"dns\":{\"nameservers\":[\"10.1.0.1\"]},\"custom\":7}}",
+		    &c, &e) == 0);
+	res = cni_result_new(c.prev_result, &e);
+	CHECK(res != NULL);
+	idx = cni_result_add_interface(res, "wg0", NULL, "/run/netns/x", 1420);
+	CHECK(idx == 1);
+	cni_result_add_ip(res, "fd00::5/64", NULL, idx);
+	cni_result_add_route(res, "0.0.0.0/0", NULL);
+	cni_result_finish(res, "1.0.0");
+	ips = json_object_get(res, "ips");
+	CHECK(json_array_size(ips) == 2);
+	CHECK(!json_object_get(json_array_get(ips, 0), "version"));
+	CHECK(!json_object_get(json_array_get(json_object_get(res, "interfaces"), 1), "mtu")); /* 1.1 only */
+	CHECK(json_integer_value(json_object_get(res, "custom")) == 7);                      /* passed through */
+	CHECK(json_array_size(json_object_get(json_object_get(res, "dns"), "nameservers")) == 1);
+	out = json_dumps(res, JSON_COMPACT);
+	CHECK(strstr(out, "\"cniVersion\":\"1.0.0\"") != NULL);
+	free(out);
+	cni_result_finish(res, "0.3.1");
+	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(ips, 1), "version")), "6"));
+	cni_result_finish(res, "1.1.0");
+	json_object_set_new(json_array_get(json_object_get(res, "interfaces"), 1), "mtu", json_integer(1420));
+	cni_result_finish(res, "1.1.0");
+	CHECK(json_integer_value(json_object_get(json_array_get(json_object_get(res, "interfaces"), 1), "mtu")) == 1420);
+	json_decref(res);
+	cni_conf_free(&c);
+}
+
+TEST(cni_env_per_command)
+{
+	struct cni_env env;
+	struct cni_error e;
+
+	unsetenv("CNI_CONTAINERID");
+	unsetenv("CNI_NETNS");
+	unsetenv("CNI_IFNAME");
+	setenv("CNI_COMMAND", "VERSION", 1);
+	CHECK(cni_env_read(&env, &e) == 0 && env.cmd == CNI_VERSION);
+	setenv("CNI_COMMAND", "ADD", 1);
+	CHECK(cni_env_read(&env, &e) == CNI_ERR_INVALID_ENV && strstr(e.details, "CNI_CONTAINERID"));
+	setenv("CNI_CONTAINERID", "abc-123", 1);
+	setenv("CNI_NETNS", "/run/netns/x", 1);
+	setenv("CNI_IFNAME", "eth0", 1);
+	CHECK(cni_env_read(&env, &e) == 0 && !strcmp(env.ifname, "eth0"));
+	setenv("CNI_IFNAME", "eth0-but-far-too-long", 1);
+	CHECK(cni_env_read(&env, &e) == CNI_ERR_INVALID_ENV);
+	setenv("CNI_IFNAME", "eth0", 1);
+	setenv("CNI_CONTAINERID", "bad id!", 1);
+	CHECK(cni_env_read(&env, &e) == CNI_ERR_INVALID_ENV && strstr(e.details, "bad id!"));
+	setenv("CNI_CONTAINERID", "abc", 1);
+	unsetenv("CNI_NETNS");
+	setenv("CNI_COMMAND", "DEL", 1);
+	CHECK(cni_env_read(&env, &e) == 0); /* DEL needs no netns */
+	setenv("CNI_COMMAND", "GC", 1);
+	setenv("CNI_CONTAINERID", "", 1);
+	CHECK(cni_env_read(&env, &e) == 0);
+	setenv("CNI_COMMAND", "FROB", 1);
+	CHECK(cni_env_read(&env, &e) == CNI_ERR_INVALID_ENV && strstr(e.details, "FROB"));
+}

@@ -4,6 +4,9 @@
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+# Where the runtime looks for CNI plugins (CNI_PATH): weft-cni goes there as
+# "weft" and "wg-cni", the plugin types it answers to.
+CNIBINDIR ?= /opt/cni/bin
 DESTDIR ?=
 CC ?= cc
 
@@ -47,7 +50,7 @@ LIB_SRC := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A := $(BUILD)/libweft.a
 
-PROGS := weft-wg
+PROGS := weft-wg weft-cni
 PROG_BIN := $(PROGS:%=$(BUILD)/%)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -67,6 +70,12 @@ $(BUILD)/%.o: %.c
 $(LIB_A): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+WEFT_CNI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard src/weft-cni/*.c)))
+
+$(BUILD)/weft-cni: $(WEFT_CNI_OBJ) $(LIB_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
 
 $(BUILD)/weft-wg: $(BUILD)/src/weft-wg/main.o $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
@@ -114,8 +123,10 @@ bench: all
 	bench/run
 
 install: $(PROG_BIN)
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CNIBINDIR)
 	install -m 0755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/weft-cni $(DESTDIR)$(CNIBINDIR)/weft
+	ln -sf weft $(DESTDIR)$(CNIBINDIR)/wg-cni
 
 clean:
 	rm -rf build build-san build-fuzz

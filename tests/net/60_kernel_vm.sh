@@ -3,7 +3,9 @@
 # Kernel WireGuard, which this machine's kernel lacks: Debian's own kernel
 # booted under QEMU (tests/vm/run.sh) runs tests/vm/guest_kernel.sh (the
 # device API's kernel backend, wg(8) agreeing with it, container placement,
-# weft-wg with the kernel's WireGuard) and tests/vm/smoke.sh. Their PASS and
+# weft-wg with the kernel's WireGuard), tests/vm/guest_cni.sh (weft-cni's
+# static mode, alone and chained after the reference bridge plugin) and
+# tests/vm/smoke.sh. Their PASS and
 # FAIL lines are this test's.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,9 +14,11 @@ export WEFT_BUILD=$ROOT/$BUILD
 # Sanitizer builds run several times slower under emulation.
 [ "$BUILD" = build-san ] && export VM_TIMEOUT=${VM_TIMEOUT:-900}
 status=0
-for guest in guest_kernel smoke; do
+# The reference CNI plugins, for chaining in guest_cni.
+cni_dir=$(dirname "$(dpkg -L containernetworking-plugins 2>/dev/null | grep '/bridge$' | head -1)")
+for guest in guest_kernel guest_cni smoke; do
 	echo "# VM: $guest"
-	out=$(bash "$ROOT/tests/vm/run.sh" "$ROOT/tests/vm/$guest.sh" 2>&1)
+	out=$(bash "$ROOT/tests/vm/run.sh" "$ROOT/tests/vm/$guest.sh" "$cni_dir/bridge" "$cni_dir/host-local" 2>&1)
 	rc=$?
 	echo "$out" | grep -E '^(PASS|FAIL|SKIP) |^    |^# |AddressSanitizer|runtime error|LeakSanitizer'
 	if [ "$rc" != 0 ] && ! echo "$out" | grep -q '^FAIL '; then

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+/*
+ * weft-cni: WireGuard for containers, as a CNI 1.1 plugin (type "weft",
+ * or "wg-cni" for configurations written for seed 002's plugin).
+ *
+ * The runtime runs it with the CNI_* environment and the configuration on
+ * stdin; results and errors are JSON on stdout (docs/cni.md).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "plugin.h"
+
+enum { MAX_STDIN = 1 << 20 };
+
+static char *read_stdin(size_t *len)
+{
+	size_t cap = 4096;
+	char *buf = malloc(cap);
+
+	*len = 0;
+	while (buf) {
+		ssize_t n = read(STDIN_FILENO, buf + *len, cap - *len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? (free(buf), NULL) : buf;
+		*len += (size_t)n;
+		if (*len == cap) {
+			char *more = cap < MAX_STDIN ? realloc(buf, cap * 2) : NULL;
+
+			if (!more) {
+				free(buf);
+				return NULL;
+			}
+			buf = more;
+			cap *= 2;
+		}
+	}
+	return NULL;
+}
+
+static int run(struct plugin *p, struct cni_error *err)
+{
+	json_t *v;
+	int b;
+
+	if (strcmp(p->conf.type, "weft") && strcmp(p->conf.type, "wg-cni"))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"type \"%.40s\": this plugin is \"weft\" (or \"wg-cni\")", p->conf.type);
+	v = json_object_get(p->conf.root, "mode");
+	p->mode = v ? json_string_value(v) : "static";
+	if (!p->mode || (strcmp(p->mode, "static") && strcmp(p->mode, "hub") && strcmp(p->mode, "mesh")))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"mode: \"%.40s\" is not one of \"static\", \"hub\", \"mesh\"", p->mode ? p->mode : "(not a string)");
+	v = json_object_get(p->conf.root, "backend");
+	p->backend = WGDEV_AUTO;
+	if (v && (!json_is_string(v) || (b = wgdev_backend_parse(json_string_value(v))) < 0))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"backend: must be \"auto\", \"kernel\" or \"userspace\"");
+	if (v)
+		p->backend = (enum wgdev_backend)b;
+	p->mtu = 1420;
+	if ((v = json_object_get(p->conf.root, "mtu"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1280 || json_integer_value(v) > 65535)
+			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+					"mtu: a number from 1280 to 65535");
+		p->mtu = (uint32_t)json_integer_value(v);
+	}
+	if (strcmp(p->mode, "static"))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"mode \"%s\" needs the node agent, weftd, which this build does not have yet", p->mode);
+	switch (p->env.cmd) {
+	case CNI_ADD:
+		return static_parse(p, err) ?: static_add(p, err);
+	case CNI_DEL:
+		return static_del(p, err);
+	case CNI_CHECK:
+		if (!strcmp(p->conf.version, "0.3.0") || !strcmp(p->conf.version, "0.3.1"))
+			return cni_fail(err, CNI_ERR_INCOMPATIBLE_VERSION, "config version does not allow CHECK",
+					"CHECK needs cniVersion 0.4.0 or later");
+		if (!p->conf.prev_result)
+			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "required prevResult missing",
+					"CHECK needs the result of ADD as prevResult");
+		return static_parse(p, err) ?: static_check(p, err);
+	case CNI_STATUS:
+	case CNI_GC:
+		/* Static mode keeps no state outside the container's namespace,
+		 * which goes with the container. */
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+int main(void)
+{
+	struct plugin p;
+	struct cni_error err = { 0, "", "" };
+	char *in;
+	size_t len;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	if (crypto_init()) {
+		cni_fail(&err, CNI_ERR_IO, "the crypto libraries failed to initialize", NULL);
+		cni_print_error(&err, NULL);
+		return 1;
+	}
+	ret = cni_env_read(&p.env, &err);
+	if (ret) {
+		cni_print_error(&err, NULL);
+		return 1;
+	}
+	in = read_stdin(&len);
+	if (!in) {
+		cni_fail(&err, CNI_ERR_IO, "cannot read the configuration from stdin", "%s", strerror(errno));
+		cni_print_error(&err, NULL);
+		return 1;
+	}
+	if (p.env.cmd == CNI_VERSION) {
+		struct cni_conf c;
+		struct cni_error ignored;
+
+		cni_conf_parse(&c, in, len, &ignored);
+		cni_print_version(c.version);
+		cni_conf_free(&c);
+		free(in);
+		return 0;
+	}
+	ret = cni_conf_parse(&p.conf, in, len, &err);
+	crypto_wipe(in, len); /* it may hold a private key */
+	free(in);
+	if (!ret)
+		ret = run(&p, &err);
+	if (ret)
+		cni_print_error(&err, p.conf.version);
+	wg_config_free(p.wg);
+	cni_conf_free(&p.conf);
+	return ret ? 1 : 0;
+}

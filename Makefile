@@ -108,6 +108,10 @@ fuzz:
 
 fuzz-bins: $(FUZZ_BIN)
 
+build-fuzz/fuzz_cni: $(BUILD)/fuzz/fuzz_cni.o $(BUILD)/src/weft-cni/static.o $(LIB_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+
 build-fuzz/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/tests/unit/sim.o $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)

@@ -247,6 +247,8 @@ struct wgdev *wgdev_open(const struct wgdev_opts *opts, struct wgdev_err *err)
 		if (opts->backend == WGDEV_KERNEL) {
 			say(err, "cannot create kernel WireGuard interface %s: %s; or use the userspace backend", opts->name,
 			    kwhy);
+			if (err)
+				err->error = -ret;
 			goto fail;
 		}
 	}

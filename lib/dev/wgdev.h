@@ -44,6 +44,7 @@ struct wgdev_opts {
 /* Why a call failed, in words for a person: what failed and what to do. */
 struct wgdev_err {
 	char msg[400];
+	int error; /* the errno behind it: EOPNOTSUPP when the kernel has no WireGuard */
 };
 
 struct wgdev;

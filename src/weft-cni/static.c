@@ -324,7 +324,7 @@ int static_add(struct plugin *p, struct cni_error *err)
 		.backend = p->backend == WGDEV_AUTO ? WGDEV_KERNEL : p->backend,
 		.load_module = true,
 	};
-	struct wgdev_err werr;
+	struct wgdev_err werr = { "", 0 };
 	struct wgdev *d;
 	json_t *res;
 	char buf[64];
@@ -338,6 +338,12 @@ int static_add(struct plugin *p, struct cni_error *err)
 	if (!res)
 		return err->code;
 	d = wgdev_open(&opts, &werr);
+	if (!d && werr.error == EOPNOTSUPP && p->backend == WGDEV_AUTO) {
+		json_decref(res);
+		return cni_fail(err, CNI_ERR_TRY_AGAIN, "no kernel WireGuard, and userspace WireGuard needs the node agent",
+				"this kernel has no WireGuard module; its containers' userspace devices are hosted by "
+				"weftd, which this build does not have yet: load the wireguard module");
+	}
 	if (!d) {
 		json_decref(res);
 		return cni_fail(err, CNI_ERR_PLUGIN, "cannot create the WireGuard interface", "%s", werr.msg);

@@ -185,7 +185,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	struct wgdev_opts opts = { .backend = WGDEV_AUTO, .load_module = true, .uapi = true, .offload = true };
-	struct wgdev_err err = { "" };
+	struct wgdev_err err = { "", 0 };
 	struct wgdev *d;
 	bool hold = false;
 	int i = 1, ret = 1;

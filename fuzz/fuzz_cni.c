@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+/* CNI configurations from stdin: the protocol layer, a prevResult carried
+ * through and reshaped for every version, and static mode's parser. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/weft-cni/plugin.h"
+#include "crypto/crypto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0" };
+	struct plugin p;
+	struct cni_error err;
+	json_t *res;
+
+	crypto_init();
+	memset(&p, 0, sizeof(p));
+	if (!cni_conf_parse(&p.conf, (const char *)data, size, &err)) {
+		res = cni_result_new(p.conf.prev_result, &err);
+		if (res) {
+			cni_result_add_interface(res, "wg0", NULL, "/run/netns/x", 1420);
+			cni_result_add_ip(res, "10.0.0.1/24", NULL, 0);
+			for (int i = 0; i < 5; ++i)
+				cni_result_finish(res, versions[i]);
+			json_decref(res);
+		}
+		/* Files named in the input are not read by the fuzzer. */
+		if (!json_object_get(p.conf.root, "privateKeyFile"))
+			static_parse(&p, &err);
+	}
+	wg_config_free(p.wg);
+	cni_conf_free(&p.conf);
+	return 0;
+}

@@ -21,8 +21,8 @@ WGX=wt${N}x
 WGY=wt${N}y
 UWGHOST=$ROOT/$BUILD/tests/tools/uwghost
 cleanup_more() {
-	ip netns del "$C1" 2>/dev/null
-	ip netns del "$C2" 2>/dev/null
+	ns_del "$C1"
+	ns_del "$C2"
 	rm -f /var/run/wireguard/$WGC.sock /var/run/wireguard/$WGX.sock /var/run/wireguard/$WGY.sock
 	cleanup
 }
@@ -34,7 +34,8 @@ ip netns add "$C2"
 ip -n "$C1" link set lo up
 ip -n "$C2" link set lo up
 
-n1 "$UWGHOST" --netns "/var/run/netns/$C1" "$WGC" "$WGX" --netns "/var/run/netns/$C2" "$WGY" >"$LOGS/weft-uwghost-$$.log" 2>&1 &
+# Directly, not through n1: $! must be the host's own pid, for cleanup.
+ip netns exec "$NS1" "$UWGHOST" --netns "/var/run/netns/$C1" "$WGC" "$WGX" --netns "/var/run/netns/$C2" "$WGY" >"$LOGS/weft-uwghost-$$.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do
 	[ -S /var/run/wireguard/$WGY.sock ] && break
@@ -72,7 +73,7 @@ n1 ip link set "$WGX" up
 ip -n "$C2" addr add 192.168.244.2/24 dev "$WGY"
 ip -n "$C2" link set "$WGY" up
 check "two devices in one process carry traffic between them" wait_ping "$NS1" 192.168.244.2 5
-mbit=$(ip netns exec "$C2" iperf3 -s -1 -p 5202 >/dev/null 2>&1 & sleep 0.3; n1 timeout 20 iperf3 -c 192.168.244.2 -p 5202 -t 1 -J 2>/dev/null |
+mbit=$(ip netns exec "$C2" timeout 30 iperf3 -s -1 -p 5202 >/dev/null 2>&1 & sleep 0.3; n1 timeout 20 iperf3 -c 192.168.244.2 -p 5202 -t 1 -J 2>/dev/null |
 	python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6, 1))' 2>/dev/null)
 if [ -n "$mbit" ]; then pass "  iperf3 between them ($mbit Mbit/s)"; else fail "  iperf3 between them"; fi
 check "the first device is unaffected" wait_ping "$C1" 192.168.243.2 3

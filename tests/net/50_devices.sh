@@ -15,7 +15,7 @@ WGDEVCTL=$ROOT/$BUILD/tests/tools/wgdevctl
 C1=weft-t$$-c1
 DEV=wt${N}d
 cleanup_more() {
-	ip netns del "$C1" 2>/dev/null
+	ns_del "$C1"
 	rm -f "/var/run/wireguard/$DEV.sock"
 	cleanup
 }

@@ -42,18 +42,33 @@ skip() { echo "SKIP $*"; }
 n1() { ip netns exec "$NS1" "$@"; }
 n2() { ip netns exec "$NS2" "$@"; }
 
+# Deletes a namespace after killing whatever still runs inside it, so a
+# failed test cannot leave a process behind.
+ns_del() {
+	local pids
+	pids=$(ip netns pids "$1" 2>/dev/null)
+	[ -n "$pids" ] && { kill -9 $pids; wait $pids; } 2>/dev/null
+	ip netns del "$1" 2>/dev/null
+}
+
 cleanup() {
-	local p
+	local p alive
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	pkill -f "weft-wg .*$WG1\$" 2>/dev/null
 	pkill -f "weft-wg .*$WG2\$" 2>/dev/null
 	pkill -f "wireguard-go .*$WG1\$" 2>/dev/null
 	pkill -f "wireguard-go .*$WG2\$" 2>/dev/null
-	ip netns del "$NS1" 2>/dev/null
-	ip netns del "$NS2" 2>/dev/null
+	# A clean exit first (daemons remove their sockets and interfaces)...
+	for _ in $(seq 40); do
+		alive=0
+		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.05
+	done
+	# ...then nothing may outlive its namespace.
+	ns_del "$NS1"
+	ns_del "$NS2"
 	rm -f "/var/run/wireguard/$WG1.sock" "/var/run/wireguard/$WG2.sock"
-	sleep 0.2
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
 }
 trap cleanup EXIT
@@ -134,7 +149,7 @@ ping62() { n2 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 # iperf3 TCP for a second from NS1 to NS2 over the tunnel; prints Mbit/s.
 iperf_tcp() {
 	local dst=${1:-192.168.241.2} secs=${2:-1} out
-	n2 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+	ip netns exec "$NS2" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
 	local spid=$!
 	for _ in $(seq 50); do n2 ss -ltn 2>/dev/null | grep -q ':5201' && break; sleep 0.05; done
 	# Bounded: a dead tunnel must fail the test, not hang it.

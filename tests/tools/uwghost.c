@@ -82,14 +82,15 @@ int main(int argc, char **argv)
 	}
 	printf("uwghost: serving %d devices\n", ndev);
 	for (;;) {
-		int alive = 0;
+		int n = 1;
 
+		/* Wait on the devices still alive: a dead one's eventfd stays
+		 * readable and would spin this loop. */
 		pfd[0] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
-		for (int i = 0; i < ndev; ++i) {
-			pfd[i + 1] = (struct pollfd){ .fd = uwg_dead_fd(devs[i]), .events = POLLIN };
-			alive += !uwg_is_dead(devs[i]);
-		}
-		if (!alive || poll(pfd, (nfds_t)ndev + 1, -1) < 0 || pfd[0].revents)
+		for (int i = 0; i < ndev; ++i)
+			if (!uwg_is_dead(devs[i]))
+				pfd[n++] = (struct pollfd){ .fd = uwg_dead_fd(devs[i]), .events = POLLIN };
+		if (n == 1 || poll(pfd, (nfds_t)n, -1) < 0 || pfd[0].revents)
 			break;
 	}
 	ret = 0;

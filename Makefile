@@ -50,7 +50,7 @@ LIB_SRC := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A := $(BUILD)/libweft.a
 
-PROGS := weft-wg weft-cni
+PROGS := weft-wg weft-cni weftd
 PROG_BIN := $(PROGS:%=$(BUILD)/%)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -74,6 +74,12 @@ $(LIB_A): $(LIB_OBJ)
 WEFT_CNI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard src/weft-cni/*.c)))
 
 $(BUILD)/weft-cni: $(WEFT_CNI_OBJ) $(LIB_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
+
+WEFTD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard src/weftd/*.c)))
+
+$(BUILD)/weftd: $(WEFTD_OBJ) $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
 

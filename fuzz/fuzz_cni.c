@@ -29,9 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* Files named in the input are not read by the fuzzer. */
 		if (!json_object_get(p.conf.root, "privateKeyFile"))
-			static_parse(&p, &err);
+			cni_wgcfg_parse(&p.wg, p.conf.root, &err);
 	}
-	wg_config_free(p.wg);
+	cni_wgcfg_free(&p.wg);
 	cni_conf_free(&p.conf);
 	return 0;
 }

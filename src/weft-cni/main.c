@@ -65,19 +65,19 @@ static int run(struct plugin *p, struct cni_error *err)
 				"backend: must be \"auto\", \"kernel\" or \"userspace\"");
 	if (v)
 		p->backend = (enum wgdev_backend)b;
-	p->mtu = 1420;
+	p->wg.mtu = 1420;
 	if ((v = json_object_get(p->conf.root, "mtu"))) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1280 || json_integer_value(v) > 65535)
 			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 					"mtu: a number from 1280 to 65535");
-		p->mtu = (uint32_t)json_integer_value(v);
+		p->wg.mtu = (uint32_t)json_integer_value(v);
 	}
 	if (strcmp(p->mode, "static"))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 				"mode \"%s\" needs the node agent, weftd, which this build does not have yet", p->mode);
 	switch (p->env.cmd) {
 	case CNI_ADD:
-		return static_parse(p, err) ?: static_add(p, err);
+		return cni_wgcfg_parse(&p->wg, p->conf.root, err) ?: static_add(p, err);
 	case CNI_DEL:
 		return static_del(p, err);
 	case CNI_CHECK:
@@ -87,12 +87,11 @@ static int run(struct plugin *p, struct cni_error *err)
 		if (!p->conf.prev_result)
 			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "required prevResult missing",
 					"CHECK needs the result of ADD as prevResult");
-		return static_parse(p, err) ?: static_check(p, err);
+		return cni_wgcfg_parse(&p->wg, p->conf.root, err) ?: static_check(p, err);
 	case CNI_STATUS:
+		return static_status(p, err);
 	case CNI_GC:
-		/* Static mode keeps no state outside the container's namespace,
-		 * which goes with the container. */
-		return 0;
+		return static_gc(p, err);
 	default:
 		return 0;
 	}
@@ -140,7 +139,7 @@ int main(void)
 		ret = run(&p, &err);
 	if (ret)
 		cni_print_error(&err, p.conf.version);
-	wg_config_free(p.wg);
+	cni_wgcfg_free(&p.wg);
 	cni_conf_free(&p.conf);
 	return ret ? 1 : 0;
 }

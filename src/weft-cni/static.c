@@ -3,317 +3,51 @@
  * Mode "static" (seed 002's wg-cni): the container's own WireGuard
  * interface, configured entirely from the CNI configuration.
  */
-#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
-#include <netdb.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include "crypto/crypto.h"
-#include "plugin.h"
-#include "util/addr.h"
-#include "util/key.h"
-#include "io/netns.h"
-#include "nl/nl.h"
 #include <unistd.h>
 
-/* Reads a key from a file (base64, surrounding whitespace allowed). */
-static int key_file(struct cni_error *err, const char *field, const char *path, uint8_t key[32])
-{
-	char buf[128];
-	FILE *f = fopen(path, "re");
-	size_t n;
-	bool ok;
+#include "agent/agent.h"
+#include "crypto/crypto.h"
+#include "io/netns.h"
+#include "nl/nl.h"
+#include "nl/wgnl.h"
+#include "plugin.h"
+#include "util/key.h"
 
-	if (!f)
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "%s: cannot read %s: %s",
-				field, path, strerror(errno));
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\r' || buf[n - 1] == '\t'))
-		buf[--n] = '\0';
-	ok = key_from_base64(key, buf);
-	crypto_wipe(buf, sizeof(buf));
-	if (!ok)
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-				"%s: %s does not hold a base64 WireGuard key", field, path);
-	return 0;
+/* The agent's socket: "agentSocket" in the configuration, or the default. */
+static const char *agent_path(struct plugin *p)
+{
+	const char *s = json_string_value(json_object_get(p->conf.root, "agentSocket"));
+
+	return s ? s : AGENT_SOCKET_DEFAULT;
 }
 
-/* "privateKey" or "privateKeyFile" (and the same for presharedKey). */
-static int read_key(struct cni_error *err, json_t *obj, const char *prefix, const char *key_name,
-		    const char *file_name, uint8_t key[32], bool required, bool *found)
+/* One request to weftd; its reply's result (if any) in *result. */
+static int agent(struct plugin *p, const char *op, json_t **result, struct cni_error *err)
 {
-	json_t *k = json_object_get(obj, key_name), *f = json_object_get(obj, file_name);
-	char field[96];
+	json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "op", op, "mode", p->mode, "containerID",
+				p->env.container_id, "ifname", p->env.ifname, "netns", p->env.netns, "config",
+				p->conf.root);
+	json_t *reply = agent_call(agent_path(p), req, 60000);
+	int ret = 0;
 
-	*found = false;
-	if (k && f)
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-				"%s%s and %s%s: give one, not both", prefix, key_name, prefix, file_name);
-	if (k) {
-		snprintf(field, sizeof(field), "%s%s", prefix, key_name);
-		if (!json_is_string(k) || !key_from_base64(key, json_string_value(k)))
-			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-					"%s: not a base64 WireGuard key (44 characters ending in '=')", field);
-		*found = true;
-		return 0;
+	json_decref(req);
+	if (!reply)
+		return cni_fail(err, CNI_ERR_TRY_AGAIN, "the node agent is not reachable",
+				"%s: %s; start weftd (it hosts userspace WireGuard devices)", agent_path(p), strerror(errno));
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		ret = cni_fail(err, (int)json_integer_value(json_object_get(reply, "code")) ?: CNI_ERR_PLUGIN, "%s",
+			       NULL);
+		snprintf(err->msg, sizeof(err->msg), "%s", json_string_value(json_object_get(reply, "msg")) ?: "agent error");
+		snprintf(err->details, sizeof(err->details), "%s",
+			 json_string_value(json_object_get(reply, "details")) ?: "");
+	} else if (result) {
+		*result = json_incref(json_object_get(reply, "result"));
 	}
-	if (f) {
-		snprintf(field, sizeof(field), "%s%s", prefix, file_name);
-		if (!json_is_string(f))
-			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "%s: must be a path",
-					field);
-		*found = true;
-		return key_file(err, field, json_string_value(f), key);
-	}
-	if (required)
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-				"%s%s or %s%s is required", prefix, key_name, prefix, file_name);
-	return 0;
-}
-
-/* "25s", "1m", "0" or 25 (seconds). */
-static int keepalive(struct cni_error *err, json_t *v, const char *field, uint16_t *out)
-{
-	long long n;
-	char *end;
-
-	if (json_is_integer(v)) {
-		n = json_integer_value(v);
-	} else if (json_is_string(v)) {
-		n = strtoll(json_string_value(v), &end, 10);
-		if (end == json_string_value(v) || (*end && strcmp(end, "s") && strcmp(end, "m")))
-			n = -1;
-		else if (!strcmp(end, "m"))
-			n *= 60;
-	} else {
-		n = -1;
-	}
-	if (n < 0 || n > 65535)
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-				"%s: give seconds as a number (25) or a duration (\"25s\", \"1m\"), at most 65535 s", field);
-	*out = (uint16_t)n;
-	return 0;
-}
-
-/* "1.2.3.4:51820", "[2001:db8::1]:51820" or "host.example:51820", resolved
- * here, in the node's namespace. */
-static int endpoint(struct cni_error *err, const char *s, const char *field, struct wg_config_peer *peer)
-{
-	char host[256];
-	const char *colon = strrchr(s, ':');
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
-	uint64_t port;
-	int gai;
-
-	if (!addr_parse_endpoint((union sockaddr_any *)&peer->endpoint, s))
-		return 0;
-	if (!colon || colon == s || s[0] == '[' || (size_t)(colon - s) >= sizeof(host) ||
-	    addr_parse_u64(colon + 1, 65535, &port))
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-				"%s: \"%.100s\" is not IPv4:port, [IPv6]:port or name:port", field, s);
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	gai = getaddrinfo(host, NULL, &hints, &res);
-	if (gai || !res)
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "%s: cannot resolve %s: %s",
-				field, host, gai_strerror(gai));
-	memcpy(&peer->endpoint, res->ai_addr, res->ai_addrlen);
-	if (res->ai_family == AF_INET)
-		peer->endpoint.in4.sin_port = htons((uint16_t)port);
-	else
-		peer->endpoint.in6.sin6_port = htons((uint16_t)port);
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int prefix(struct cni_error *err, json_t *v, const char *field, struct plugin_prefix *out)
-{
-	if (!json_is_string(v) || addr_parse_prefix(json_string_value(v), &out->family, &out->addr, &out->len))
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-				"%s: \"%.80s\" is not an address with its prefix length (10.0.0.2/24, fd00::2/64)", field,
-				json_is_string(v) ? json_string_value(v) : "(not a string)");
-	return 0;
-}
-
-int static_parse(struct plugin *p, struct cni_error *err)
-{
-	json_t *root = p->conf.root, *v, *peers, *peer;
-	struct wg_config *cfg;
-	size_t i;
-	bool found;
-	int ret;
-
-	cfg = p->wg = wg_config_new();
-	if (!cfg)
-		return cni_fail(err, CNI_ERR_IO, "out of memory", NULL);
-	cfg->flags = WG_DEV_HAS_PRIVATE_KEY | WG_DEV_REPLACE_PEERS;
-	if ((ret = read_key(err, root, "", "privateKey", "privateKeyFile", cfg->private_key, true, &found)))
-		return ret;
-	if ((v = json_object_get(root, "listenPort"))) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 65535)
-			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-					"listenPort: a number from 0 to 65535");
-		cfg->listen_port = (uint16_t)json_integer_value(v);
-		cfg->flags |= WG_DEV_HAS_LISTEN_PORT;
-	}
-	if ((v = json_object_get(root, "address")) && (ret = prefix(err, v, "address", &p->addrs[p->naddrs++])))
-		return ret;
-	json_array_foreach(json_object_get(root, "addresses"), i, v) {
-		char field[48];
-
-		snprintf(field, sizeof(field), "addresses[%zu]", i);
-		if (p->naddrs == PLUGIN_MAX_ADDRS)
-			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "too many addresses");
-		if ((ret = prefix(err, v, field, &p->addrs[p->naddrs++])))
-			return ret;
-	}
-	if (!p->naddrs)
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-				"address (or addresses) is required: the container's address on the tunnel");
-	peers = json_object_get(root, "peers");
-	if (peers && !json_is_array(peers))
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "peers: must be a list");
-	json_array_foreach(peers, i, peer) {
-		struct wg_config_peer *c = wg_config_add_peer(cfg);
-		char field[64], pre[32];
-		json_t *ips;
-		size_t k;
-
-		snprintf(pre, sizeof(pre), "peers[%zu].", i);
-		if (!c)
-			return cni_fail(err, CNI_ERR_IO, "out of memory", NULL);
-		v = json_object_get(peer, "publicKey");
-		if (!json_is_string(v) || !key_from_base64(c->public_key, json_string_value(v)))
-			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-					"%spublicKey: \"%.60s\" is not a base64 WireGuard key", pre,
-					json_is_string(v) ? json_string_value(v) : "(missing)");
-		if ((ret = read_key(err, peer, pre, "presharedKey", "presharedKeyFile", c->preshared_key, false, &found)))
-			return ret;
-		if (found)
-			c->flags |= WG_PEER_HAS_PRESHARED_KEY;
-		if ((v = json_object_get(peer, "endpoint"))) {
-			snprintf(field, sizeof(field), "%sendpoint", pre);
-			if (!json_is_string(v))
-				return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "%s: a string",
-						field);
-			if ((ret = endpoint(err, json_string_value(v), field, c)))
-				return ret;
-			c->flags |= WG_PEER_HAS_ENDPOINT;
-		}
-		if ((v = json_object_get(peer, "persistentKeepalive"))) {
-			snprintf(field, sizeof(field), "%spersistentKeepalive", pre);
-			if ((ret = keepalive(err, v, field, &c->persistent_keepalive)))
-				return ret;
-			c->flags |= WG_PEER_HAS_PERSISTENT_KEEPALIVE;
-		}
-		ips = json_object_get(peer, "allowedIPs");
-		json_array_foreach(ips, k, v) {
-			struct plugin_prefix pp;
-
-			snprintf(field, sizeof(field), "%sallowedIPs[%zu]", pre, k);
-			if ((ret = prefix(err, v, field, &pp)))
-				return ret;
-			wg_config_add_ip(c, pp.family, &pp.addr, pp.len);
-			/* wg-quick's way: a route for each allowed IP through the
-			 * interface, unless the configuration lists routes. */
-			if (p->nroutes < PLUGIN_MAX_ROUTES) {
-				p->routes[p->nroutes].dst = pp;
-				p->routes[p->nroutes++].via_gw = false;
-			}
-		}
-	}
-	if ((v = json_object_get(root, "routes"))) {
-		if (!json_is_array(v))
-			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "routes: must be a list");
-		p->nroutes = 0;
-		json_t *r;
-
-		json_array_foreach(v, i, r) {
-			char field[48];
-
-			snprintf(field, sizeof(field), "routes[%zu].dst", i);
-			if (p->nroutes == PLUGIN_MAX_ROUTES)
-				return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "too many routes");
-			if ((ret = prefix(err, json_object_get(r, "dst"), field, &p->routes[p->nroutes].dst)))
-				return ret;
-			p->routes[p->nroutes++].via_gw = false;
-		}
-	}
-	return 0;
-}
-
-static const char *prefix_str(const struct plugin_prefix *pp, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	inet_ntop(pp->family, &pp->addr, ip, sizeof(ip));
-	snprintf(buf, len, "%s/%u", ip, pp->len);
-	return buf;
-}
-
-static void mask_prefix(struct plugin_prefix *pp)
-{
-	uint8_t *b = (uint8_t *)&pp->addr;
-	unsigned bytes = pp->family == AF_INET ? 4 : 16;
-
-	for (unsigned i = 0; i < bytes; ++i) {
-		unsigned keep = pp->len > 8 * i ? pp->len - 8 * i : 0;
-
-		if (keep < 8)
-			b[i] &= (uint8_t)(0xff << (8 - keep));
-	}
-}
-
-/* Addresses, MTU, link up and routes, inside the container. */
-static int configure_link(struct plugin *p, int ifindex, struct cni_error *err)
-{
-	struct nl nl;
-	char buf[64];
-	int ns = netns_open(p->env.netns), ret;
-
-	if (ns < 0)
-		return cni_fail(err, CNI_ERR_UNKNOWN_CONTAINER, "cannot open the container's network namespace",
-				"%s: %s", p->env.netns, strerror(-ns));
-	ret = nl_open(&nl, NETLINK_ROUTE, ns);
-	close(ns);
-	if (ret)
-		return cni_fail(err, CNI_ERR_IO, "cannot open netlink in the container", "%s", strerror(-ret));
-	if ((ret = nl_link_set_mtu(&nl, ifindex, p->mtu))) {
-		cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "mtu %u refused: %s %s", p->mtu,
-			 strerror(-ret), nl.err);
-		goto out;
-	}
-	for (unsigned i = 0; i < p->naddrs; ++i)
-		if ((ret = nl_addr_add(&nl, ifindex, p->addrs[i].family, &p->addrs[i].addr, p->addrs[i].len))) {
-			cni_fail(err, CNI_ERR_PLUGIN, "cannot add address", "%s: %s %s",
-				 prefix_str(&p->addrs[i], buf, sizeof(buf)), strerror(-ret), nl.err);
-			goto out;
-		}
-	if ((ret = nl_link_set_up(&nl, ifindex, true))) {
-		cni_fail(err, CNI_ERR_PLUGIN, "cannot bring the interface up", "%s", strerror(-ret));
-		goto out;
-	}
-	for (unsigned i = 0; i < p->nroutes; ++i) {
-		struct nl_route r = { .family = p->routes[i].dst.family, .dst_len = p->routes[i].dst.len, .oif = ifindex };
-
-		mask_prefix(&p->routes[i].dst);
-		memcpy(&r.dst, &p->routes[i].dst.addr, p->routes[i].dst.family == AF_INET ? 4 : 16);
-		ret = nl_route_add(&nl, &r, false);
-		/* An address's own subnet is routed already. */
-		if (ret && ret != -EEXIST) {
-			cni_fail(err, CNI_ERR_PLUGIN, "cannot add route", "%s: %s %s",
-				 prefix_str(&p->routes[i].dst, buf, sizeof(buf)), strerror(-ret), nl.err);
-			goto out;
-		}
-		ret = 0;
-	}
-out:
-	nl_close(&nl);
-	return ret ? (err->code ? err->code : CNI_ERR_PLUGIN) : 0;
+	json_decref(reply);
+	return ret;
 }
 
 int static_add(struct plugin *p, struct cni_error *err)
@@ -327,22 +61,17 @@ int static_add(struct plugin *p, struct cni_error *err)
 	struct wgdev_err werr = { "", 0 };
 	struct wgdev *d;
 	json_t *res;
-	char buf[64];
-	int idx, ret;
+	int ret;
 
 	if (opts.backend == WGDEV_USERSPACE)
-		return cni_fail(err, CNI_ERR_TRY_AGAIN, "userspace WireGuard needs the node agent",
-				"backend \"userspace\" (or a kernel without WireGuard) is served by weftd, which this build "
-				"does not have yet; use a kernel with WireGuard");
+		goto userspace;
 	res = cni_result_new(p->conf.prev_result, err);
 	if (!res)
 		return err->code;
 	d = wgdev_open(&opts, &werr);
 	if (!d && werr.error == EOPNOTSUPP && p->backend == WGDEV_AUTO) {
 		json_decref(res);
-		return cni_fail(err, CNI_ERR_TRY_AGAIN, "no kernel WireGuard, and userspace WireGuard needs the node agent",
-				"this kernel has no WireGuard module; its containers' userspace devices are hosted by "
-				"weftd, which this build does not have yet: load the wireguard module");
+		goto userspace;
 	}
 	if (!d) {
 		json_decref(res);
@@ -354,17 +83,13 @@ int static_add(struct plugin *p, struct cni_error *err)
 		return cni_fail(err, CNI_ERR_PLUGIN, "interface already exists",
 				"%s already exists in the container: pick another CNI_IFNAME", p->env.ifname);
 	}
-	if (wgdev_set(d, p->wg, &werr)) {
+	if (wgdev_set(d, p->wg.wg, &werr)) {
 		cni_fail(err, CNI_ERR_PLUGIN, "cannot configure the WireGuard interface", "%s", werr.msg);
 		goto fail;
 	}
-	if ((ret = configure_link(p, wgdev_ifindex(d), err)))
+	if ((ret = cni_wgcfg_apply_link(&p->wg, p->env.netns, wgdev_ifindex(d), err)))
 		goto fail;
-	idx = cni_result_add_interface(res, p->env.ifname, NULL, p->env.netns, p->mtu);
-	for (unsigned i = 0; i < p->naddrs; ++i)
-		cni_result_add_ip(res, prefix_str(&p->addrs[i], buf, sizeof(buf)), NULL, idx);
-	for (unsigned i = 0; i < p->nroutes; ++i)
-		cni_result_add_route(res, prefix_str(&p->routes[i].dst, buf, sizeof(buf)), NULL);
+	cni_wgcfg_result(&p->wg, res, p->env.ifname, p->env.netns);
 	wgdev_close(d); /* the kernel interface stays; the handle goes */
 	cni_print_result(res, p->conf.version);
 	json_decref(res);
@@ -374,6 +99,31 @@ fail:
 	wgdev_delete(d);
 	json_decref(res);
 	return err->code;
+
+userspace:
+	/* A userspace device needs a process that outlives this one: the
+	 * node agent hosts it. */
+	ret = agent(p, "add", &res, err);
+	if (ret)
+		return ret;
+	cni_print_result(res, p->conf.version);
+	json_decref(res);
+	return 0;
+}
+
+/* The agent forgets a device it hosts. If it is not running, its device
+ * is gone with it; only a record it would rebuild from matters. */
+static int agent_del(struct plugin *p, struct cni_error *err)
+{
+	char record[700];
+	const char *dir = json_string_value(json_object_get(p->conf.root, "agentStateDir"));
+	int ret = agent(p, "del", NULL, err);
+
+	if (ret != CNI_ERR_TRY_AGAIN)
+		return ret;
+	snprintf(record, sizeof(record), "%s/attachments/%s@%s.json", dir ? dir : "/var/lib/weft", p->env.container_id,
+		 p->env.ifname);
+	return access(record, F_OK) ? 0 : ret;
 }
 
 int static_del(struct plugin *p, struct cni_error *err)
@@ -385,7 +135,7 @@ int static_del(struct plugin *p, struct cni_error *err)
 	/* Gone already is done: DEL must succeed when repeated, and when the
 	 * namespace went with its container. */
 	if (!p->env.netns[0] || (ns = netns_open(p->env.netns)) < 0)
-		return 0;
+		return agent_del(p, err);
 	ret = nl_open(&nl, NETLINK_ROUTE, ns);
 	close(ns);
 	if (ret)
@@ -396,7 +146,7 @@ int static_del(struct plugin *p, struct cni_error *err)
 	else
 		ret = 0;
 	nl_close(&nl);
-	return ret ? err->code : 0;
+	return ret ? err->code : agent_del(p, err);
 }
 
 int static_check(struct plugin *p, struct cni_error *err)
@@ -416,17 +166,20 @@ int static_check(struct plugin *p, struct cni_error *err)
 		wgdev_delete(d);
 		return cni_fail(err, CNI_ERR_PLUGIN, "interface missing", "%s is not in the container", p->env.ifname);
 	}
+	/* A userspace device (a TUN) is the agent's to vouch for. */
+	if (!d && (strstr(werr.msg, "kind \"tun\"") || werr.error == EOPNOTSUPP))
+		return agent(p, "check", NULL, err);
 	if (!d)
 		return cni_fail(err, CNI_ERR_PLUGIN, "interface missing or not WireGuard", "%s", werr.msg);
 	got = wgdev_get(d, &werr);
-	x25519_public(pub, p->wg->private_key);
+	x25519_public(pub, p->wg.wg->private_key);
 	if (!got) {
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot read the interface", "%s", werr.msg);
 	} else if (!crypto_equal(got->public_key, pub, 32)) {
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "wrong key", "%s does not hold the configured private key",
 			       p->env.ifname);
 	} else {
-		for (struct wg_config_peer *want = p->wg->first_peer; want && !ret; want = want->next) {
+		for (struct wg_config_peer *want = p->wg.wg->first_peer; want && !ret; want = want->next) {
 			bool found = false;
 
 			for (struct wg_config_peer *have = got->first_peer; have && !found; have = have->next)
@@ -442,4 +195,43 @@ int static_check(struct plugin *p, struct cni_error *err)
 	wg_config_free(got);
 	wgdev_close(d);
 	return ret;
+}
+
+int static_status(struct plugin *p, struct cni_error *err)
+{
+	struct nl nl;
+	int ret;
+
+	/* Ready when the kernel has WireGuard, or the agent answers. */
+	if (p->backend != WGDEV_USERSPACE && !nl_open(&nl, NETLINK_GENERIC, -1)) {
+		ret = wgnl_family(&nl);
+		nl_close(&nl);
+		if (!ret)
+			return 0;
+	}
+	if (agent(p, "status", NULL, err))
+		return cni_fail(err, CNI_ERR_NOT_AVAILABLE, "the plugin is not available",
+				"no kernel WireGuard here, and the node agent (weftd) does not answer at %s", agent_path(p));
+	return 0;
+}
+
+int static_gc(struct plugin *p, struct cni_error *err)
+{
+	char dir[600];
+	const char *state = json_string_value(json_object_get(p->conf.root, "agentStateDir"));
+	int ret = agent(p, "gc", NULL, err);
+	DIR *d;
+	struct dirent *de;
+	bool any = false;
+
+	if (ret != CNI_ERR_TRY_AGAIN)
+		return ret;
+	/* No agent: fine if it holds nothing; else it must run to collect. */
+	snprintf(dir, sizeof(dir), "%s/attachments", state ? state : "/var/lib/weft");
+	if ((d = opendir(dir))) {
+		while ((de = readdir(d)))
+			any |= de->d_name[0] != '.';
+		closedir(d);
+	}
+	return any ? ret : 0;
 }

@@ -23,8 +23,10 @@ has() {
 
 out=$(plugin VERSION '{"cniVersion":"0.4.0"}')
 check "VERSION lists 0.3.0 to 1.1.0 and echoes the asked version" has "$out" '"cniVersion":"0.4.0"' '"supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]'
-check "STATUS: static mode is ready without an agent" plugin STATUS "$(conf '' 1.1.0)" CNI_CONTAINERID= CNI_NETNS= CNI_IFNAME=
-check "GC with valid attachments" plugin GC "$(conf ',"cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]' 1.1.0)" CNI_CONTAINERID= CNI_NETNS= CNI_IFNAME=
+out=$(plugin STATUS "$(conf ',"agentSocket":"/nonexistent/weftd.sock"' 1.1.0)" CNI_CONTAINERID= CNI_NETNS= CNI_IFNAME=)
+check "STATUS: with neither kernel WireGuard nor the agent, code 50" has "$out" '"code":50'
+
+check "GC with no agent and nothing recorded" plugin GC "$(conf ',"agentSocket":"/nonexistent/weftd.sock","agentStateDir":"/nonexistent","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]' 1.1.0)" CNI_CONTAINERID= CNI_NETNS= CNI_IFNAME=
 
 K=$(wg genkey)
 good=',"address":"10.13.13.2/24","privateKey":"'$K'","peers":[{"publicKey":"'$(wg genkey | wg pubkey)'","allowedIPs":["10.13.13.0/24"],"endpoint":"192.0.2.1:51820"}]'

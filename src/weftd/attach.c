@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Attachments: one per (container ID, interface name), as CNI counts them.
+ * Each is a state file (mode 0600: it may hold a key) and, for devices we
+ * host, a live userspace WireGuard device.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cni/wgcfg.h"
+#include "weftd.h"
+
+static void state_path(struct weftd *d, const char *id, const char *ifname, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/attachments/%s@%s.json", d->state_dir, id, ifname);
+}
+
+static struct attachment *find(struct weftd *d, const char *id, const char *ifname)
+{
+	struct list *pos;
+
+	list_for_each(pos, &d->attachments) {
+		struct attachment *a = list_entry(pos, struct attachment, link);
+
+		if (!strcmp(a->id, id) && !strcmp(a->ifname, ifname))
+			return a;
+	}
+	return NULL;
+}
+
+/* Written whole or not at all: a temporary file renamed into place. */
+static int save(struct weftd *d, const struct attachment *a, json_t *config)
+{
+	char path[700], tmp[720];
+	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:O}", "containerID", a->id, "ifname", a->ifname, "netns",
+			       a->netns, "mode", a->mode, "config", config);
+	int fd, ret = 0;
+
+	if (!st)
+		return -ENOMEM;
+	json_object_del(json_object_get(st, "config"), "prevResult");
+	state_path(d, a->id, a->ifname, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || json_dumpfd(st, fd, JSON_COMPACT) || fsync(fd) || rename(tmp, path))
+		ret = -errno ? -errno : -EIO;
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		unlink(tmp);
+	json_decref(st);
+	return ret;
+}
+
+static void forget(struct weftd *d, struct attachment *a)
+{
+	char path[700];
+
+	wgdev_close(a->dev); /* a hosted TUN goes with it */
+	state_path(d, a->id, a->ifname, path, sizeof(path));
+	unlink(path);
+	list_del(&a->link);
+	free(a);
+}
+
+static void dev_log(void *ctx, enum wg_log_level level, const char *msg)
+{
+	struct attachment *a = ctx;
+
+	fprintf(stdout, "%s: (%.12s/%s) %s\n", level == WG_LOG_ERROR ? "ERROR" : "DEBUG", a->id, a->ifname, msg);
+}
+
+/* Static mode on userspace WireGuard: the device lives in this process,
+ * its TUN in the container, its socket in the node's namespace. */
+static int static_up(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
+{
+	struct cni_wgcfg c = { .mtu = 1420 };
+	struct wgdev_opts opts = {
+		.name = a->ifname,
+		.netns = a->netns,
+		.backend = WGDEV_USERSPACE,
+		.offload = true,
+		.log_level = d->log_level,
+		.log = dev_log,
+		.log_ctx = a,
+	};
+	struct wgdev_err werr = { "", 0 };
+	json_t *mtu = json_object_get(config, "mtu");
+	int ret;
+
+	if (json_is_integer(mtu))
+		c.mtu = (uint32_t)json_integer_value(mtu);
+	ret = cni_wgcfg_parse(&c, config, err);
+	if (ret)
+		goto out;
+	a->dev = wgdev_open(&opts, &werr);
+	if (!a->dev) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot create the WireGuard interface", "%s", werr.msg);
+		goto out;
+	}
+	if (wgdev_set(a->dev, c.wg, &werr)) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot configure the WireGuard interface", "%s", werr.msg);
+		goto out;
+	}
+	ret = cni_wgcfg_apply_link(&c, a->netns, wgdev_ifindex(a->dev), err);
+	if (!ret && result)
+		cni_wgcfg_result(&c, result, a->ifname, a->netns);
+out:
+	if (ret) {
+		wgdev_close(a->dev);
+		a->dev = NULL;
+	}
+	cni_wgcfg_free(&c);
+	return ret;
+}
+
+static int fields(json_t *req, const char **id, const char **ifname, const char **netns, struct cni_error *err)
+{
+	*id = json_string_value(json_object_get(req, "containerID"));
+	*ifname = json_string_value(json_object_get(req, "ifname"));
+	*netns = json_string_value(json_object_get(req, "netns"));
+	if (!*id || !**id || strchr(*id, '/') || !*ifname || !**ifname || strlen(*ifname) >= IF_NAMESIZE ||
+	    strchr(*ifname, '/') || strlen(*id) >= 256)
+		return cni_fail(err, CNI_ERR_INVALID_ENV, "invalid attachment",
+				"containerID and ifname are required (no '/', ifname under 16 characters)");
+	return 0;
+}
+
+int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *err)
+{
+	const char *id, *ifname, *netns, *mode = json_string_value(json_object_get(req, "mode"));
+	json_t *config = json_object_get(req, "config");
+	struct attachment *a;
+	int ret;
+
+	if ((ret = fields(req, &id, &ifname, &netns, err)))
+		return ret;
+	if (!netns || !*netns || access(netns, F_OK))
+		return cni_fail(err, CNI_ERR_UNKNOWN_CONTAINER, "container unknown", "network namespace %s does not exist",
+				netns ? netns : "(none)");
+	if (!json_is_object(config))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "no configuration");
+	if (!mode || strcmp(mode, "static"))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"mode \"%s\" is not served by this agent yet", mode ? mode : "(none)");
+	if (find(d, id, ifname))
+		return cni_fail(err, CNI_ERR_PLUGIN, "already attached",
+				"container %s already has %s: DEL it first", id, ifname);
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return cni_fail(err, CNI_ERR_IO, "out of memory", NULL);
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
+	snprintf(a->netns, sizeof(a->netns), "%s", netns);
+	snprintf(a->mode, sizeof(a->mode), "%s", mode);
+	snprintf(a->network, sizeof(a->network), "%s", json_string_value(json_object_get(config, "name")) ?: "");
+	*result = cni_result_new(json_object_get(config, "prevResult"), err);
+	if (!*result) {
+		free(a);
+		return err->code;
+	}
+	ret = static_up(d, a, config, *result, err);
+	if (!ret && (ret = save(d, a, config)))
+		ret = cni_fail(err, CNI_ERR_IO, "cannot save the agent's state", "%s/attachments: %s", d->state_dir,
+			       strerror(-ret));
+	if (ret) {
+		wgdev_close(a->dev);
+		free(a);
+		json_decref(*result);
+		*result = NULL;
+		return ret;
+	}
+	list_add_tail(&a->link, &d->attachments);
+	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, a->mode);
+	return 0;
+}
+
+int attach_del(struct weftd *d, json_t *req, struct cni_error *err)
+{
+	const char *id, *ifname, *netns;
+	struct attachment *a;
+	char path[700];
+	int ret;
+
+	if ((ret = fields(req, &id, &ifname, &netns, err)))
+		return ret;
+	a = find(d, id, ifname);
+	if (a) {
+		weftd_log(d, WG_LOG_VERBOSE, "detaching %s/%s", a->id, a->ifname);
+		forget(d, a);
+	} else {
+		/* Gone already: DEL succeeds. A stale file goes too. */
+		state_path(d, id, ifname, path, sizeof(path));
+		unlink(path);
+	}
+	return 0;
+}
+
+int attach_check(struct weftd *d, json_t *req, struct cni_error *err)
+{
+	const char *id, *ifname, *netns;
+	struct attachment *a;
+	int ret;
+
+	if ((ret = fields(req, &id, &ifname, &netns, err)))
+		return ret;
+	a = find(d, id, ifname);
+	if (!a)
+		return cni_fail(err, CNI_ERR_PLUGIN, "not attached", "the agent has no %s for container %s", ifname, id);
+	if (access(a->netns, F_OK))
+		return cni_fail(err, CNI_ERR_UNKNOWN_CONTAINER, "container gone", "%s does not exist", a->netns);
+	return 0;
+}
+
+int attach_gc(struct weftd *d, json_t *req, struct cni_error *err)
+{
+	json_t *config = json_object_get(req, "config"), *valid;
+	const char *network = json_string_value(json_object_get(config, "name"));
+	struct list *pos, *tmp;
+
+	/* The runtime lists what is valid in this network; newer libcni
+	 * sends the key under both its names. */
+	valid = json_object_get(config, "cni.dev/valid-attachments");
+	if (!valid)
+		valid = json_object_get(config, "cni.dev/attachments");
+	if (!network || !json_is_array(valid))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid GC request",
+				"GC needs the network's name and cni.dev/valid-attachments");
+	list_for_each_safe(pos, tmp, &d->attachments) {
+		struct attachment *a = list_entry(pos, struct attachment, link);
+		bool keep = strcmp(a->network, network) != 0; /* another network's */
+		json_t *v;
+		size_t i;
+
+		json_array_foreach(valid, i, v) {
+			const char *id = json_string_value(json_object_get(v, "containerID"));
+			const char *ifname = json_string_value(json_object_get(v, "ifname"));
+
+			if (id && ifname && !strcmp(id, a->id) && !strcmp(ifname, a->ifname))
+				keep = true;
+		}
+		if (!keep) {
+			weftd_log(d, WG_LOG_VERBOSE, "GC: %s/%s is not among the valid attachments", a->id, a->ifname);
+			forget(d, a);
+		}
+	}
+	return 0;
+}
+
+void attach_sweep(struct weftd *d)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &d->attachments) {
+		struct attachment *a = list_entry(pos, struct attachment, link);
+
+		if (access(a->netns, F_OK)) {
+			weftd_log(d, WG_LOG_VERBOSE, "%s/%s: its namespace %s is gone, collecting it", a->id, a->ifname,
+				  a->netns);
+			forget(d, a);
+		}
+	}
+}
+
+void attach_restore(struct weftd *d)
+{
+	char dir[500], path[800];
+	struct dirent *de;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%s/attachments", d->state_dir);
+	dp = opendir(dir);
+	if (!dp)
+		return;
+	while ((de = readdir(dp))) {
+		struct cni_error err;
+		struct attachment *a;
+		json_t *st;
+		const char *id, *ifname, *netns, *mode;
+		size_t n = strlen(de->d_name);
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		st = json_load_file(path, 0, NULL);
+		id = json_string_value(json_object_get(st, "containerID"));
+		ifname = json_string_value(json_object_get(st, "ifname"));
+		netns = json_string_value(json_object_get(st, "netns"));
+		mode = json_string_value(json_object_get(st, "mode"));
+		if (!id || !ifname || !netns || !mode || strlen(ifname) >= IF_NAMESIZE) {
+			weftd_log(d, WG_LOG_ERROR, "%s: not an attachment record, left alone", path);
+			json_decref(st);
+			continue;
+		}
+		if (access(netns, F_OK)) {
+			weftd_log(d, WG_LOG_VERBOSE, "%s/%s: its namespace is gone, dropping it", id, ifname);
+			unlink(path);
+			json_decref(st);
+			continue;
+		}
+		a = calloc(1, sizeof(*a));
+		snprintf(a->id, sizeof(a->id), "%s", id);
+		snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
+		snprintf(a->netns, sizeof(a->netns), "%s", netns);
+		snprintf(a->mode, sizeof(a->mode), "%s", mode);
+		snprintf(a->network, sizeof(a->network), "%s",
+			 json_string_value(json_object_get(json_object_get(st, "config"), "name")) ?: "");
+		if (static_up(d, a, json_object_get(st, "config"), NULL, &err)) {
+			weftd_log(d, WG_LOG_ERROR, "cannot rebuild %s/%s: %s: %s", id, ifname, err.msg, err.details);
+			free(a);
+		} else {
+			list_add_tail(&a->link, &d->attachments);
+			weftd_log(d, WG_LOG_VERBOSE, "rebuilt %s/%s", id, ifname);
+		}
+		json_decref(st);
+	}
+	closedir(dp);
+}
+
+void attach_free_all(struct weftd *d)
+{
+	while (!list_empty(&d->attachments)) {
+		struct attachment *a = list_entry(d->attachments.next, struct attachment, link);
+
+		/* The devices end with us; their records stay for the next run. */
+		wgdev_close(a->dev);
+		list_del(&a->link);
+		free(a);
+	}
+}

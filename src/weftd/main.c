@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+/*
+ * weftd: the node agent. Serves weft-cni over a UNIX socket only root may
+ * use, hosts the userspace WireGuard devices of containers (so a short-lived
+ * plugin never has to keep one alive), and keeps its state in a directory
+ * that survives restarts.
+ *
+ *   weftd [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR] [--pod-subnet6 CIDR]
+ *         [--backend auto|kernel|userspace] [--log-level error|verbose]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "crypto/crypto.h"
+#include "weftd.h"
+
+enum { REQUEST_TIMEOUT_MS = 30000, SWEEP_SECONDS = 10 };
+
+void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...)
+{
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	va_list ap;
+
+	if ((int)level > (int)d->log_level)
+		return;
+	localtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y/%m/%d %H:%M:%S", &tm);
+	flockfile(stdout);
+	printf("%s: (weftd) %s ", level == WG_LOG_ERROR ? "ERROR" : "DEBUG", when);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	funlockfile(stdout);
+}
+
+struct conn {
+	struct weftd *d;
+	int fd;
+};
+
+static json_t *reply_error(const struct cni_error *err)
+{
+	return json_pack("{s:b, s:i, s:s, s:s}", "ok", 0, "code", err->code, "msg", err->msg, "details", err->details);
+}
+
+static json_t *dispatch(struct weftd *d, json_t *req)
+{
+	const char *op = json_string_value(json_object_get(req, "op"));
+	struct cni_error err = { 0, "", "" };
+	json_t *result = NULL, *reply;
+	int ret;
+
+	if (!op)
+		op = "";
+	pthread_mutex_lock(&d->lock);
+	if (!strcmp(op, "add"))
+		ret = attach_add(d, req, &result, &err);
+	else if (!strcmp(op, "del"))
+		ret = attach_del(d, req, &err);
+	else if (!strcmp(op, "check"))
+		ret = attach_check(d, req, &err);
+	else if (!strcmp(op, "gc"))
+		ret = attach_gc(d, req, &err);
+	else if (!strcmp(op, "status"))
+		ret = 0;
+	else
+		ret = cni_fail(&err, CNI_ERR_INVALID_CONFIG, "unknown agent operation", "\"%.20s\"", op);
+	pthread_mutex_unlock(&d->lock);
+	if (ret)
+		return reply_error(&err);
+	reply = json_pack("{s:b}", "ok", 1);
+	if (result)
+		json_object_set_new(reply, "result", result);
+	return reply;
+}
+
+static void *serve(void *arg)
+{
+	struct conn *c = arg;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	json_t *req = NULL, *reply;
+
+	/* Only root: the socket is 0600, and we ask the kernel who it is. */
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != 0) {
+		struct cni_error err;
+
+		cni_fail(&err, CNI_ERR_INVALID_ENV, "permission denied", "only root may use the node agent");
+		reply = reply_error(&err);
+	} else if (!(req = agent_read(c->fd, REQUEST_TIMEOUT_MS))) {
+		struct cni_error err;
+
+		cni_fail(&err, CNI_ERR_DECODE, "cannot read the request", "%s", strerror(errno));
+		reply = reply_error(&err);
+	} else {
+		reply = dispatch(c->d, req);
+	}
+	agent_write(c->fd, reply);
+	json_decref(req);
+	json_decref(reply);
+	close(c->fd);
+	free(c);
+	return NULL;
+}
+
+static int listen_socket(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char dir[sizeof(addr.sun_path)], *slash;
+	mode_t old;
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, path);
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path); /* a stale socket of an earlier run */
+	old = umask(0077);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) || listen(fd, 64)) {
+		int err = -errno;
+
+		umask(old);
+		close(fd);
+		return err;
+	}
+	umask(old);
+	return fd;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: weftd [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR] [--pod-subnet6 CIDR]\n"
+			"             [--backend auto|kernel|userspace] [--log-level error|verbose]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "state-dir", required_argument, NULL, 's' }, { "socket", required_argument, NULL, 'S' },
+		{ "pod-subnet", required_argument, NULL, 'p' }, { "pod-subnet6", required_argument, NULL, '6' },
+		{ "backend", required_argument, NULL, 'b' },   { "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },            { 0 },
+	};
+	struct weftd d = { .backend = WGDEV_AUTO, .log_level = WG_LOG_ERROR };
+	char path[600], err[200];
+	int opt, lfd, sfd, b;
+	sigset_t mask;
+
+	snprintf(d.state_dir, sizeof(d.state_dir), "/var/lib/weft");
+	snprintf(d.socket_path, sizeof(d.socket_path), "%s", AGENT_SOCKET_DEFAULT);
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			snprintf(d.state_dir, sizeof(d.state_dir), "%s", optarg);
+			break;
+		case 'S':
+			snprintf(d.socket_path, sizeof(d.socket_path), "%s", optarg);
+			break;
+		case 'p':
+			snprintf(d.pod_subnet, sizeof(d.pod_subnet), "%s", optarg);
+			break;
+		case '6':
+			snprintf(d.pod_subnet6, sizeof(d.pod_subnet6), "%s", optarg);
+			break;
+		case 'b':
+			if ((b = wgdev_backend_parse(optarg)) < 0) {
+				fprintf(stderr, "weftd: --backend %s: use auto, kernel or userspace\n", optarg);
+				return 2;
+			}
+			d.backend = (enum wgdev_backend)b;
+			break;
+		case 'l':
+			d.log_level = !strcmp(optarg, "verbose") || !strcmp(optarg, "debug") ? WG_LOG_VERBOSE : WG_LOG_ERROR;
+			break;
+		default:
+			usage();
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	if (crypto_init()) {
+		fprintf(stderr, "weftd: the crypto libraries failed to initialize\n");
+		return 1;
+	}
+	pthread_mutex_init(&d.lock, NULL);
+	list_init(&d.attachments);
+	umask(0077);
+	snprintf(path, sizeof(path), "%s/attachments", d.state_dir);
+	if ((mkdir(d.state_dir, 0700) && errno != EEXIST) || (mkdir(path, 0700) && errno != EEXIST)) {
+		fprintf(stderr, "weftd: cannot create state directory %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (d.pod_subnet[0] || d.pod_subnet6[0]) {
+		snprintf(path, sizeof(path), "%s/ipam", d.state_dir);
+		if (ipam_open(&d.ipam, path, d.pod_subnet, d.pod_subnet6, err, sizeof(err))) {
+			fprintf(stderr, "weftd: %s\n", err);
+			return 1;
+		}
+		d.ipam_open = true;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+	/* Rebuild first, then take requests. */
+	attach_restore(&d);
+	lfd = listen_socket(d.socket_path);
+	if (lfd < 0) {
+		fprintf(stderr, "weftd: cannot listen on %s: %s\n", d.socket_path, strerror(-lfd));
+		attach_free_all(&d);
+		return 1;
+	}
+	weftd_log(&d, WG_LOG_VERBOSE, "serving on %s, state in %s", d.socket_path, d.state_dir);
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = lfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		int n = poll(pfd, 2, SWEEP_SECONDS * 1000);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents) {
+			struct conn *c = malloc(sizeof(*c));
+			pthread_t t;
+			pthread_attr_t attr;
+
+			if (!c)
+				continue;
+			c->d = &d;
+			c->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (c->fd < 0) {
+				free(c);
+				continue;
+			}
+			pthread_attr_init(&attr);
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			if (pthread_create(&t, &attr, serve, c)) {
+				close(c->fd);
+				free(c);
+			}
+			pthread_attr_destroy(&attr);
+		}
+		if (!n) {
+			pthread_mutex_lock(&d.lock);
+			attach_sweep(&d);
+			pthread_mutex_unlock(&d.lock);
+		}
+	}
+	weftd_log(&d, WG_LOG_VERBOSE, "shutting down");
+	close(lfd);
+	unlink(d.socket_path);
+	pthread_mutex_lock(&d.lock);
+	attach_free_all(&d);
+	pthread_mutex_unlock(&d.lock);
+	if (d.ipam_open)
+		ipam_close(&d.ipam);
+	return 0;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* weftd, the node agent: its state and its parts. */
+#ifndef WEFTD_H
+#define WEFTD_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "cni/cni.h"
+#include "dev/wgdev.h"
+#include "ipam/ipam.h"
+#include "util/list.h"
+
+struct attachment {
+	struct list link;
+	char id[256];
+	char ifname[16];
+	char netns[512];
+	char mode[8];
+	char network[128]; /* the CNI network's name: GC is per network */
+	struct wgdev *dev; /* a userspace device we host, or NULL */
+};
+
+struct weftd {
+	char state_dir[400];
+	char socket_path[108];
+	char pod_subnet[64], pod_subnet6[64];
+	enum wgdev_backend backend;
+	enum wg_log_level log_level;
+	struct ipam ipam;
+	bool ipam_open;
+	/* Every operation runs under this lock: the agent's state changes
+	 * one request at a time, whatever the number of connections. */
+	pthread_mutex_t lock;
+	struct list attachments;
+};
+
+void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* attach.c: each returns 0 or a CNI error code with err filled. */
+int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *err);
+int attach_del(struct weftd *d, json_t *req, struct cni_error *err);
+int attach_check(struct weftd *d, json_t *req, struct cni_error *err);
+int attach_gc(struct weftd *d, json_t *req, struct cni_error *err);
+/* Rebuilds what the state directory describes (after a restart). */
+void attach_restore(struct weftd *d);
+/* Drops attachments whose container is gone. */
+void attach_sweep(struct weftd *d);
+void attach_free_all(struct weftd *d);
+
+#endif

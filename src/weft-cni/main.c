@@ -72,9 +72,8 @@ static int run(struct plugin *p, struct cni_error *err)
 					"mtu: a number from 1280 to 65535");
 		p->wg.mtu = (uint32_t)json_integer_value(v);
 	}
-	if (strcmp(p->mode, "static"))
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
-				"mode \"%s\" needs the node agent, weftd, which this build does not have yet", p->mode);
+	if (!strcmp(p->mode, "mesh") || !strcmp(p->mode, "hub"))
+		return agent_mode(p, err);
 	switch (p->env.cmd) {
 	case CNI_ADD:
 		return cni_wgcfg_parse(&p->wg, p->conf.root, err) ?: static_add(p, err);

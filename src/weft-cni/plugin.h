@@ -24,5 +24,7 @@ int static_del(struct plugin *p, struct cni_error *err);
 int static_check(struct plugin *p, struct cni_error *err);
 int static_status(struct plugin *p, struct cni_error *err);
 int static_gc(struct plugin *p, struct cni_error *err);
+int agent(struct plugin *p, const char *op, json_t **result, struct cni_error *err);
+int agent_mode(struct plugin *p, struct cni_error *err);
 
 #endif

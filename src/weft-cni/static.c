@@ -25,7 +25,7 @@ static const char *agent_path(struct plugin *p)
 }
 
 /* One request to weftd; its reply's result (if any) in *result. */
-static int agent(struct plugin *p, const char *op, json_t **result, struct cni_error *err)
+int agent(struct plugin *p, const char *op, json_t **result, struct cni_error *err)
 {
 	json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "op", op, "mode", p->mode, "containerID",
 				p->env.container_id, "ifname", p->env.ifname, "netns", p->env.netns, "config",
@@ -234,4 +234,38 @@ int static_gc(struct plugin *p, struct cni_error *err)
 		closedir(d);
 	}
 	return any ? ret : 0;
+}
+
+/* Modes hub and mesh live in the agent: it owns the addresses (IPAM) and,
+ * for hub, the node's device and the containers' keys. */
+int agent_mode(struct plugin *p, struct cni_error *err)
+{
+	json_t *res = NULL;
+	int ret;
+
+	switch (p->env.cmd) {
+	case CNI_ADD:
+		ret = agent(p, "add", &res, err);
+		if (!ret) {
+			cni_print_result(res, p->conf.version);
+			json_decref(res);
+		}
+		return ret;
+	case CNI_DEL:
+		return agent_del(p, err);
+	case CNI_CHECK:
+		if (!strcmp(p->conf.version, "0.3.0") || !strcmp(p->conf.version, "0.3.1"))
+			return cni_fail(err, CNI_ERR_INCOMPATIBLE_VERSION, "config version does not allow CHECK",
+					"CHECK needs cniVersion 0.4.0 or later");
+		return agent(p, "check", NULL, err);
+	case CNI_STATUS:
+		return agent(p, "status", NULL, err) ? cni_fail(err, CNI_ERR_NOT_AVAILABLE, "the plugin is not available",
+								"mode %s needs the node agent (weftd) at %s", p->mode,
+								agent_path(p))
+						     : 0;
+	case CNI_GC:
+		return static_gc(p, err);
+	default:
+		return 0;
+	}
 }

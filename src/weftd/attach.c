@@ -4,6 +4,7 @@
  * Each is a state file (mode 0600: it may hold a key) and, for devices we
  * host, a live userspace WireGuard device.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #include "cni/wgcfg.h"
+#include "io/netns.h"
+#include "nl/nl.h"
 #include "weftd.h"
 
 static void state_path(struct weftd *d, const char *id, const char *ifname, char *buf, size_t len)
@@ -58,11 +61,15 @@ static int save(struct weftd *d, const struct attachment *a, json_t *config)
 	return ret;
 }
 
+static void mesh_down(struct weftd *d, struct attachment *a);
+
 static void forget(struct weftd *d, struct attachment *a)
 {
 	char path[700];
 
 	wgdev_close(a->dev); /* a hosted TUN goes with it */
+	if (!strcmp(a->mode, "mesh"))
+		mesh_down(d, a);
 	state_path(d, a->id, a->ifname, path, sizeof(path));
 	unlink(path);
 	list_del(&a->link);
@@ -120,6 +127,174 @@ out:
 	return ret;
 }
 
+/* The node-side end of a container's veth: "weft" and a hash of the
+ * attachment, so a restart finds it again. */
+static void host_ifname(const struct attachment *a, char out[IF_NAMESIZE])
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = a->id; *p; ++p)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ '@') * 16777619u;
+	for (const char *p = a->ifname; *p; ++p)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(out, IF_NAMESIZE, "weft%08x", h);
+}
+
+static void enable_forwarding(void)
+{
+	static const char *const knobs[] = { "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding" };
+
+	for (size_t i = 0; i < 2; ++i) {
+		int fd = open(knobs[i], O_WRONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			if (write(fd, "1", 1) != 1) {
+				/* IPv6 may be off: nothing to forward then */
+			}
+			close(fd);
+		}
+	}
+}
+
+static void mesh_down(struct weftd *d, struct attachment *a)
+{
+	char host[IF_NAMESIZE];
+	struct nl_link l;
+	struct nl nl;
+
+	host_ifname(a, host);
+	if (!nl_open(&nl, NETLINK_ROUTE, -1)) {
+		if (!nl_link_get(&nl, host, 0, &l))
+			nl_link_del(&nl, l.ifindex); /* takes the container's end too */
+		nl_close(&nl);
+	}
+	if (d->ipam_open)
+		ipam_release(&d->ipam, a->id, a->ifname);
+}
+
+static int mesh_route(struct nl *nl, int family, const void *dst, uint8_t len, const void *gw, int oif)
+{
+	struct nl_route r = { .family = family, .dst_len = len, .oif = oif };
+	int ret;
+
+	memcpy(&r.dst, dst, family == AF_INET ? 4 : 16);
+	if (gw) {
+		memcpy(&r.gw, gw, family == AF_INET ? 4 : 16);
+		r.has_gw = true;
+	}
+	ret = nl_route_add(nl, &r, true);
+	return ret == -EEXIST ? 0 : ret;
+}
+
+/*
+ * Mode "mesh": a veth pair, the container's end with an address from the
+ * pod subnet as a host route (/32, /128) and a default route through the
+ * node's gateway address, which every node-side end holds. Pods on one node
+ * reach each other through the node; other nodes' traffic will go through
+ * the node's WireGuard device (issue 5).
+ */
+static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
+{
+	struct ipam_lease lease;
+	char host[IF_NAMESIZE], buf[64], gwbuf[INET6_ADDRSTRLEN];
+	struct nl here, there;
+	struct nl_link hl, cl;
+	json_t *mtu = json_object_get(config, "mtu");
+	uint32_t m = json_is_integer(mtu) ? (uint32_t)json_integer_value(mtu) : 1500;
+	int ns = -1, ret, hidx, cidx;
+	static const uint8_t any[16];
+
+	if (!d->ipam_open)
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "the agent has no pod subnet",
+				"mode mesh needs addresses: start weftd with --pod-subnet (and --pod-subnet6)");
+	ret = ipam_alloc(&d->ipam, a->id, a->ifname, &lease);
+	if (ret)
+		return cni_fail(err, ret == -ENOSPC ? CNI_ERR_TRY_AGAIN : CNI_ERR_PLUGIN, "no address",
+				ret == -ENOSPC ? "the pod subnet is full" : "%s", strerror(-ret));
+	host_ifname(a, host);
+	ns = netns_open(a->netns);
+	if (ns < 0 || nl_open(&here, NETLINK_ROUTE, -1)) {
+		ipam_release(&d->ipam, a->id, a->ifname);
+		if (ns >= 0)
+			close(ns);
+		return cni_fail(err, CNI_ERR_UNKNOWN_CONTAINER, "container unknown", "%s", a->netns);
+	}
+	if (nl_open(&there, NETLINK_ROUTE, ns)) {
+		nl_close(&here);
+		close(ns);
+		ipam_release(&d->ipam, a->id, a->ifname);
+		return cni_fail(err, CNI_ERR_IO, "cannot open netlink in the container", NULL);
+	}
+	enable_forwarding();
+	ret = nl_link_add(&here, &(struct nl_link_spec){ .name = host, .kind = "veth", .peer_name = a->ifname,
+							 .peer_ns_fd = ns, .ns_fd = -1, .mtu = m });
+	if (ret) {
+		cni_fail(err, CNI_ERR_PLUGIN, "cannot create the veth pair", "%s/%s: %s %s", host, a->ifname,
+			 strerror(-ret), here.err);
+		goto fail;
+	}
+	if ((ret = nl_link_get(&here, host, 0, &hl)) || (ret = nl_link_get(&there, a->ifname, 0, &cl)) ||
+	    (ret = nl_link_set_up(&here, hl.ifindex, true)) || (ret = nl_link_set_up(&there, cl.ifindex, true))) {
+		cni_fail(err, CNI_ERR_PLUGIN, "cannot bring the veth pair up", "%s", strerror(-ret));
+		goto fail;
+	}
+	hidx = hl.ifindex;
+	cidx = cl.ifindex;
+	for (int f = 0; f < 2; ++f) {
+		const struct ipam_prefix *addr = &lease.addr[f], *gw = &lease.gateway[f];
+		int family = f ? AF_INET6 : AF_INET;
+		uint8_t full = f ? 128 : 32;
+
+		if (!addr->family)
+			continue;
+		/* Node side: the gateway address, and a route to the pod. */
+		ret = nl_addr_add(&here, hidx, family, &gw->addr, full);
+		if (!ret)
+			ret = mesh_route(&here, family, &addr->addr, full, NULL, hidx);
+		/* Pod side: its address, the gateway on-link, the default. */
+		if (!ret)
+			ret = nl_addr_add(&there, cidx, family, &addr->addr, full);
+		if (!ret)
+			ret = mesh_route(&there, family, &gw->addr, full, NULL, cidx);
+		if (!ret)
+			ret = mesh_route(&there, family, any, 0, &gw->addr, cidx);
+		if (ret && ret != -EEXIST) {
+			cni_fail(err, CNI_ERR_PLUGIN, "cannot set addresses and routes", "%s: %s %s%s",
+				 ipam_prefix_str(addr, buf, sizeof(buf)), strerror(-ret), here.err, there.err);
+			goto fail;
+		}
+		ret = 0;
+	}
+	if (result) {
+		int hi = cni_result_add_interface(result, host, NULL, NULL, 0), ci;
+
+		(void)hi;
+		ci = cni_result_add_interface(result, a->ifname, NULL, a->netns, m);
+		for (int f = 0; f < 2; ++f) {
+			struct ipam_prefix host_route;
+
+			if (!lease.addr[f].family)
+				continue;
+			host_route = lease.addr[f];
+			host_route.len = f ? 128 : 32;
+			inet_ntop(lease.gateway[f].family, &lease.gateway[f].addr, gwbuf, sizeof(gwbuf));
+			cni_result_add_ip(result, ipam_prefix_str(&host_route, buf, sizeof(buf)), gwbuf, ci);
+			cni_result_add_route(result, f ? "::/0" : "0.0.0.0/0", gwbuf);
+		}
+	}
+	nl_close(&here);
+	nl_close(&there);
+	close(ns);
+	return 0;
+fail:
+	nl_close(&here);
+	nl_close(&there);
+	close(ns);
+	mesh_down(d, a);
+	return err->code;
+}
+
 static int fields(json_t *req, const char **id, const char **ifname, const char **netns, struct cni_error *err)
 {
 	*id = json_string_value(json_object_get(req, "containerID"));
@@ -146,7 +321,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 				netns ? netns : "(none)");
 	if (!json_is_object(config))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "no configuration");
-	if (!mode || strcmp(mode, "static"))
+	if (!mode || (strcmp(mode, "static") && strcmp(mode, "mesh")))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 				"mode \"%s\" is not served by this agent yet", mode ? mode : "(none)");
 	if (find(d, id, ifname))
@@ -165,12 +340,14 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 		free(a);
 		return err->code;
 	}
-	ret = static_up(d, a, config, *result, err);
+	ret = !strcmp(mode, "mesh") ? mesh_up(d, a, config, *result, err) : static_up(d, a, config, *result, err);
 	if (!ret && (ret = save(d, a, config)))
 		ret = cni_fail(err, CNI_ERR_IO, "cannot save the agent's state", "%s/attachments: %s", d->state_dir,
 			       strerror(-ret));
 	if (ret) {
 		wgdev_close(a->dev);
+		if (!strcmp(mode, "mesh")) /* idempotent */
+			mesh_down(d, a);
 		free(a);
 		json_decref(*result);
 		*result = NULL;
@@ -298,12 +475,6 @@ void attach_restore(struct weftd *d)
 			json_decref(st);
 			continue;
 		}
-		if (access(netns, F_OK)) {
-			weftd_log(d, WG_LOG_VERBOSE, "%s/%s: its namespace is gone, dropping it", id, ifname);
-			unlink(path);
-			json_decref(st);
-			continue;
-		}
 		a = calloc(1, sizeof(*a));
 		snprintf(a->id, sizeof(a->id), "%s", id);
 		snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
@@ -311,7 +482,18 @@ void attach_restore(struct weftd *d)
 		snprintf(a->mode, sizeof(a->mode), "%s", mode);
 		snprintf(a->network, sizeof(a->network), "%s",
 			 json_string_value(json_object_get(json_object_get(st, "config"), "name")) ?: "");
-		if (static_up(d, a, json_object_get(st, "config"), NULL, &err)) {
+		if (access(netns, F_OK)) {
+			/* The container went while we were away: whatever it
+			 * held (addresses, the node's veth end) goes too. */
+			weftd_log(d, WG_LOG_VERBOSE, "%s/%s: its namespace is gone, dropping it", id, ifname);
+			if (!strcmp(a->mode, "mesh"))
+				mesh_down(d, a);
+			unlink(path);
+			free(a);
+		} else if (!strcmp(a->mode, "mesh")) {
+			/* The veth and its routes are the kernel's: they outlived us. */
+			list_add_tail(&a->link, &d->attachments);
+		} else if (static_up(d, a, json_object_get(st, "config"), NULL, &err)) {
 			weftd_log(d, WG_LOG_ERROR, "cannot rebuild %s/%s: %s: %s", id, ifname, err.msg, err.details);
 			free(a);
 		} else {

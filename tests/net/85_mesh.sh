@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Mode "mesh" (node level): weftd gives each container a veth pair and an
+# address from the node's pod subnets; pods on one node reach each other
+# through it. Then a storm: 50 parallel ADDs and 50 parallel DELs, leaving
+# no duplicate address, interface, address record or file descriptor.
+#
+#   ┌── $C1 ──────────────┐      ┌── $NS1 (node): weftd ───────────────┐      ┌── $C2 ─────────────┐
+#   │ eth0 10.70.1.x/32   │◄veth►│ weftXXXXXXXX: 10.70.1.1/32 (each)    │◄veth►│ eth0 10.70.1.y/32  │
+#   │      fd70:1::x/128  │      │ routes to each pod, forwarding on     │      │      fd70:1::y/128 │
+#   └─────────────────────┘      └──────────────────────────────────────┘      └────────────────────┘
+. "$(dirname "$0")/lib.sh"
+
+CNI=$ROOT/$BUILD/weft-cni
+WEFTD=$ROOT/$BUILD/weftd
+STATE=$(mktemp -d /tmp/weftd-state.XXXXXX)
+SOCK=/run/weft-test-$$/weftd.sock
+STORM=${STORM:-50}
+cleanup_more() {
+	for i in $(seq 0 $STORM); do ns_del "weft-t$$-c$i"; done
+	cleanup
+	rm -rf "$STATE" "$(dirname "$SOCK")"
+}
+trap cleanup_more EXIT
+ip netns add "$NS1"
+ip -n "$NS1" link set lo up
+ip netns exec "$NS1" "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --pod-subnet 10.70.1.0/24 \
+	--pod-subnet6 fd70:1::/64 --log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
+WEFTD_PID=$!
+PIDS+=($WEFTD_PID)
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+
+CONF='{"cniVersion":"1.1.0","name":"mesh","type":"weft","mode":"mesh","agentSocket":"'$SOCK'","agentStateDir":"'$STATE'"}'
+cni() { # COMMAND INDEX
+	echo "$CONF" | ip netns exec "$NS1" env CNI_COMMAND="$1" CNI_CONTAINERID="ctr-$2" \
+		CNI_NETNS="/var/run/netns/weft-t$$-c$2" CNI_IFNAME=eth0 "$CNI"
+}
+addr_of() { echo "$1" | grep -o '"address":"[0-9.]*/32"' | cut -d'"' -f4 | cut -d/ -f1; }
+has() {
+	local text=$1 n
+	shift
+	for n in "$@"; do echo "$text" | grep -qF -- "$n" || { echo "missing $n in: $text"; return 1; }; done
+}
+
+for i in 1 2; do ip netns add "weft-t$$-c$i"; ip -n "weft-t$$-c$i" link set lo up; done
+r1=$(cni ADD 1)
+r2=$(cni ADD 2)
+check "ADD: an address from the pod subnet, the gateway, a default route" has "$r1" '"address":"10.70.1.' '"gateway":"10.70.1.1"' '"dst":"0.0.0.0/0"' '"dst":"::/0"'
+check "  and IPv6" has "$r1" '"address":"fd70:1::'
+a1=$(addr_of "$r1")
+a2=$(addr_of "$r2")
+check "two containers, two addresses ($a1, $a2)" test -n "$a1" -a -n "$a2" -a "$a1" != "$a2"
+check "pod to pod on one node, IPv4" wait_ping "weft-t$$-c1" "$a2" 5
+a62=$(echo "$r2" | grep -o '"address":"fd70:1::[0-9a-f:]*/128"' | cut -d'"' -f4 | cut -d/ -f1)
+check "pod to pod, IPv6 ($a62)" ip netns exec "weft-t$$-c1" ping -6 -c 2 -W 3 "$a62"
+check "node to pod" wait_ping "$NS1" "$a1" 3
+ip netns exec "weft-t$$-c2" iperf3 -s -1 -p 5210 >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.3
+mbit=$(ip netns exec "weft-t$$-c1" timeout 20 iperf3 -c "$a2" -p 5210 -t 1 -J 2>/dev/null |
+	python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null)
+if [ -n "$mbit" ]; then pass "iperf3 pod to pod ($mbit Mbit/s)"; else fail "iperf3 pod to pod"; fi
+out=$(echo "$CONF" | sed "s|^{|{\"prevResult\":$r1,|" | ip netns exec "$NS1" env CNI_COMMAND=CHECK CNI_CONTAINERID=ctr-1 \
+	CNI_NETNS="/var/run/netns/weft-t$$-c1" CNI_IFNAME=eth0 "$CNI")
+check "CHECK" test -z "$out"
+check "DEL" cni DEL 1
+check "  the node's end is gone, the address released" sh -c "[ \$(ip -n $NS1 -o link | grep -c weft) = 1 ] && [ ! -e $STATE/ipam/4/$a1 ]"
+check "DEL again" cni DEL 1
+cni DEL 2 >/dev/null
+
+# --- the storm -----------------------------------------------------------
+fds_before=$(ls /proc/$WEFTD_PID/fd | wc -l)
+for i in $(seq 1 "$STORM"); do ip netns add "weft-t$$-c$i" 2>/dev/null; done
+adds=()
+for i in $(seq 1 "$STORM"); do cni ADD "$i" >"$STATE/add.$i" & adds+=($!); done
+wait "${adds[@]}"
+wait_adds() { for i in $(seq 1 "$STORM"); do grep -q address "$STATE/add.$i" 2>/dev/null || return 1; done; }
+check "$STORM parallel ADDs all succeed" wait_adds
+dups=$(for i in $(seq 1 "$STORM"); do addr_of "$(cat "$STATE/add.$i")"; done | sort | uniq -d | wc -l)
+uniq_count=$(for i in $(seq 1 "$STORM"); do addr_of "$(cat "$STATE/add.$i")"; done | sort -u | wc -l)
+check "  $uniq_count distinct addresses, no duplicate" test "$dups" = 0 -a "$uniq_count" = "$STORM"
+check "  $STORM node-side veth ends" test "$(ip -n "$NS1" -o link | grep -c weft)" = "$STORM"
+dels=()
+for i in $(seq 1 "$STORM"); do cni DEL "$i" >"$STATE/del.$i" 2>&1 & dels+=($!); done
+wait "${dels[@]}"
+check "$STORM parallel DELs leave no interface" test "$(ip -n "$NS1" -o link | grep -c weft)" = 0
+check "  no address record" sh -c "[ -z \"\$(ls $STATE/ipam/4 $STATE/ipam/6 | grep -v -e last -e '^$' -e ':$')\" ]"
+check "  no attachment record" sh -c "[ -z \"\$(ls $STATE/attachments)\" ]"
+check "  no route left on the node" sh -c "! ip -n $NS1 route | grep -q 10.70.1."
+fds_after=$(ls /proc/$WEFTD_PID/fd | wc -l)
+check "  no file descriptor leaked by the agent ($fds_before before, $fds_after after)" test "$fds_after" -le "$fds_before"
+finish

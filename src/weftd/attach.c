@@ -67,6 +67,8 @@ static void forget(struct weftd *d, struct attachment *a)
 {
 	char path[700];
 
+	if (!strcmp(a->mode, "hub"))
+		hub_detach(d, a);
 	wgdev_close(a->dev); /* a hosted TUN goes with it */
 	if (!strcmp(a->mode, "mesh"))
 		mesh_down(d, a);
@@ -141,7 +143,7 @@ static void host_ifname(const struct attachment *a, char out[IF_NAMESIZE])
 	snprintf(out, IF_NAMESIZE, "weft%08x", h);
 }
 
-static void enable_forwarding(void)
+void weftd_enable_forwarding(void)
 {
 	static const char *const knobs[] = { "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding" };
 
@@ -226,7 +228,7 @@ static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t
 		ipam_release(&d->ipam, a->id, a->ifname);
 		return cni_fail(err, CNI_ERR_IO, "cannot open netlink in the container", NULL);
 	}
-	enable_forwarding();
+	weftd_enable_forwarding();
 	ret = nl_link_add(&here, &(struct nl_link_spec){ .name = host, .kind = "veth", .peer_name = a->ifname,
 							 .peer_ns_fd = ns, .ns_fd = -1, .mtu = m });
 	if (ret) {
@@ -321,7 +323,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 				netns ? netns : "(none)");
 	if (!json_is_object(config))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "no configuration");
-	if (!mode || (strcmp(mode, "static") && strcmp(mode, "mesh")))
+	if (!mode || (strcmp(mode, "static") && strcmp(mode, "mesh") && strcmp(mode, "hub")))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 				"mode \"%s\" is not served by this agent yet", mode ? mode : "(none)");
 	if (find(d, id, ifname))
@@ -340,7 +342,9 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 		free(a);
 		return err->code;
 	}
-	ret = !strcmp(mode, "mesh") ? mesh_up(d, a, config, *result, err) : static_up(d, a, config, *result, err);
+	ret = !strcmp(mode, "mesh") ? mesh_up(d, a, config, *result, err)
+	      : !strcmp(mode, "hub") ? hub_attach(d, a, config, *result, err)
+				     : static_up(d, a, config, *result, err);
 	if (!ret && (ret = save(d, a, config)))
 		ret = cni_fail(err, CNI_ERR_IO, "cannot save the agent's state", "%s/attachments: %s", d->state_dir,
 			       strerror(-ret));
@@ -488,11 +492,23 @@ void attach_restore(struct weftd *d)
 			weftd_log(d, WG_LOG_VERBOSE, "%s/%s: its namespace is gone, dropping it", id, ifname);
 			if (!strcmp(a->mode, "mesh"))
 				mesh_down(d, a);
+			if (!strcmp(a->mode, "hub"))
+				hub_detach(d, a);
 			unlink(path);
 			free(a);
 		} else if (!strcmp(a->mode, "mesh")) {
 			/* The veth and its routes are the kernel's: they outlived us. */
 			list_add_tail(&a->link, &d->attachments);
+		} else if (!strcmp(a->mode, "hub")) {
+			/* Same key, same address (IPAM finds them), a new device if
+			 * ours died with us, and the hub's peer again. */
+			if (hub_attach(d, a, json_object_get(st, "config"), NULL, &err)) {
+				weftd_log(d, WG_LOG_ERROR, "cannot rebuild %s/%s: %s: %s", id, ifname, err.msg, err.details);
+				free(a);
+			} else {
+				list_add_tail(&a->link, &d->attachments);
+				weftd_log(d, WG_LOG_VERBOSE, "rebuilt %s/%s", id, ifname);
+			}
 		} else if (static_up(d, a, json_object_get(st, "config"), NULL, &err)) {
 			weftd_log(d, WG_LOG_ERROR, "cannot rebuild %s/%s: %s: %s", id, ifname, err.msg, err.details);
 			free(a);

@@ -156,7 +156,8 @@ static int listen_socket(const char *path)
 static void usage(void)
 {
 	fprintf(stderr, "usage: weftd [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR] [--pod-subnet6 CIDR]\n"
-			"             [--backend auto|kernel|userspace] [--log-level error|verbose]\n");
+			"             [--backend auto|kernel|userspace] [--hub-name NAME] [--hub-port PORT]\n"
+			"             [--log-level error|verbose]\n");
 }
 
 int main(int argc, char **argv)
@@ -165,6 +166,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 's' }, { "socket", required_argument, NULL, 'S' },
 		{ "pod-subnet", required_argument, NULL, 'p' }, { "pod-subnet6", required_argument, NULL, '6' },
 		{ "backend", required_argument, NULL, 'b' },   { "log-level", required_argument, NULL, 'l' },
+		{ "hub-name", required_argument, NULL, 'H' },  { "hub-port", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },            { 0 },
 	};
 	struct weftd d = { .backend = WGDEV_AUTO, .log_level = WG_LOG_ERROR };
@@ -173,6 +175,8 @@ int main(int argc, char **argv)
 	sigset_t mask;
 
 	snprintf(d.state_dir, sizeof(d.state_dir), "/var/lib/weft");
+	snprintf(d.hub_name, sizeof(d.hub_name), "weft-hub");
+	d.hub_port = 51821;
 	snprintf(d.socket_path, sizeof(d.socket_path), "%s", AGENT_SOCKET_DEFAULT);
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -195,6 +199,20 @@ int main(int argc, char **argv)
 			}
 			d.backend = (enum wgdev_backend)b;
 			break;
+		case 'H':
+			if (strlen(optarg) >= sizeof(d.hub_name) || strchr(optarg, '/')) {
+				fprintf(stderr, "weftd: --hub-name %s: at most 15 characters, no '/'\n", optarg);
+				return 2;
+			}
+			snprintf(d.hub_name, sizeof(d.hub_name), "%s", optarg);
+			break;
+		case 'P':
+			d.hub_port = (uint16_t)atoi(optarg);
+			if (!d.hub_port) {
+				fprintf(stderr, "weftd: --hub-port %s: a port from 1 to 65535\n", optarg);
+				return 2;
+			}
+			break;
 		case 'l':
 			d.log_level = !strcmp(optarg, "verbose") || !strcmp(optarg, "debug") ? WG_LOG_VERBOSE : WG_LOG_ERROR;
 			break;
@@ -212,6 +230,9 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.lock, NULL);
 	list_init(&d.attachments);
 	umask(0077);
+	snprintf(path, sizeof(path), "%s/keys", d.state_dir);
+	mkdir(d.state_dir, 0700);
+	mkdir(path, 0700);
 	snprintf(path, sizeof(path), "%s/attachments", d.state_dir);
 	if ((mkdir(d.state_dir, 0700) && errno != EEXIST) || (mkdir(path, 0700) && errno != EEXIST)) {
 		fprintf(stderr, "weftd: cannot create state directory %s: %s\n", path, strerror(errno));
@@ -280,6 +301,7 @@ int main(int argc, char **argv)
 	unlink(d.socket_path);
 	pthread_mutex_lock(&d.lock);
 	attach_free_all(&d);
+	wgdev_close(d.hub); /* a kernel hub stays, adopted at the next start */
 	pthread_mutex_unlock(&d.lock);
 	if (d.ipam_open)
 		ipam_close(&d.ipam);

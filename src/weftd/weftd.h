@@ -30,6 +30,10 @@ struct weftd {
 	enum wg_log_level log_level;
 	struct ipam ipam;
 	bool ipam_open;
+	/* The node's hub device (mode "hub"), made on first use. */
+	char hub_name[16];
+	uint16_t hub_port;
+	struct wgdev *hub;
 	/* Every operation runs under this lock: the agent's state changes
 	 * one request at a time, whatever the number of connections. */
 	pthread_mutex_t lock;
@@ -48,5 +52,12 @@ void attach_restore(struct weftd *d);
 /* Drops attachments whose container is gone. */
 void attach_sweep(struct weftd *d);
 void attach_free_all(struct weftd *d);
+
+/* The node routes between its pods (and, later, other nodes). */
+void weftd_enable_forwarding(void);
+
+/* hub.c */
+int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err);
+void hub_detach(struct weftd *d, struct attachment *a);
 
 #endif

@@ -27,6 +27,7 @@ ip netns add "$C1"
 ip -n "$C1" link set lo up
 
 start_weftd() {
+	rm -f "$SOCK" # a killed agent leaves its socket: wait for the new one
 	ip netns exec "$NS1" "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
 	WEFTD_PID=$!
 	PIDS+=($WEFTD_PID)

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Mode "hub" (seed 003): the node holds one WireGuard device, the hub, with
+ * the pod subnet's gateway address; each container gets a WireGuard
+ * interface of its own, whose only peer is the hub, and becomes a peer of
+ * the hub in turn, allowed its own addresses. Container keys are made here
+ * and kept here (0600): a private key never leaves the node.
+ *
+ *   container wg0 ──(UDP on the node's loopback)──► hub ──► node, other pods
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cni/wgcfg.h"
+#include "crypto/crypto.h"
+#include "io/netns.h"
+#include "nl/nl.h"
+#include "util/addr.h"
+#include "util/key.h"
+#include "weftd.h"
+
+/* A private key kept in the state directory, made on first use. */
+static int node_key(struct weftd *d, const char *name, uint8_t key[32], bool create)
+{
+	char path[800], b64[KEY_B64_LEN];
+	int fd, ret = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/keys/%s.key", d->state_dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, b64, sizeof(b64) - 1);
+		close(fd);
+		b64[n > 0 ? n : 0] = '\0';
+		b64[strcspn(b64, "\n")] = '\0';
+		ret = key_from_base64(key, b64) ? 0 : -EINVAL;
+		crypto_wipe(b64, sizeof(b64));
+		return ret;
+	}
+	if (!create)
+		return -ENOENT;
+	x25519_generate_private(key);
+	key_to_base64(b64, key);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, b64, strlen(b64)) != (ssize_t)strlen(b64) || fsync(fd))
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	crypto_wipe(b64, sizeof(b64));
+	return ret;
+}
+
+static void forget_key(struct weftd *d, const char *name)
+{
+	char path[800];
+
+	snprintf(path, sizeof(path), "%s/keys/%s.key", d->state_dir, name);
+	unlink(path);
+}
+
+static void hub_log(void *ctx, enum wg_log_level level, const char *msg)
+{
+	fprintf(stdout, "%s: (hub) %s\n", level == WG_LOG_ERROR ? "ERROR" : "DEBUG", msg);
+}
+
+/* The hub: adopted if it is there (a kernel one outlives us), else made. */
+static int hub_ensure(struct weftd *d, struct cni_error *err)
+{
+	/* Its UAPI socket lets an operator "wg show" the hub. */
+	struct wgdev_opts opts = { .name = d->hub_name, .backend = d->backend, .load_module = true, .offload = true,
+				   .uapi = true, .log_level = d->log_level, .log = hub_log };
+	struct wgdev_err werr = { "", 0 };
+	struct wg_config cfg = { .flags = WG_DEV_HAS_PRIVATE_KEY | WG_DEV_HAS_LISTEN_PORT };
+	struct ipam_lease probe;
+	struct nl nl;
+	int ret;
+
+	if (d->hub)
+		return 0;
+	if (!d->ipam_open)
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "the agent has no pod subnet",
+				"mode hub needs addresses: start weftd with --pod-subnet (and --pod-subnet6)");
+	if ((ret = node_key(d, "hub", cfg.private_key, true)))
+		return cni_fail(err, CNI_ERR_IO, "cannot read or make the hub's key", "%s/keys/hub.key: %s", d->state_dir,
+				strerror(-ret));
+	cfg.listen_port = d->hub_port;
+	d->hub = wgdev_open(&opts, &werr);
+	if (!d->hub) {
+		crypto_wipe(cfg.private_key, 32);
+		return cni_fail(err, CNI_ERR_PLUGIN, "cannot make the hub device", "%s", werr.msg);
+	}
+	ret = wgdev_set(d->hub, &cfg, &werr);
+	crypto_wipe(cfg.private_key, 32);
+	if (ret) {
+		wgdev_close(d->hub);
+		d->hub = NULL;
+		return cni_fail(err, CNI_ERR_PLUGIN, "cannot configure the hub", "%s", werr.msg);
+	}
+	weftd_enable_forwarding();
+	/* The gateway addresses, so the node routes the pod subnets here. */
+	memset(&probe, 0, sizeof(probe));
+	if (nl_open(&nl, NETLINK_ROUTE, -1))
+		return cni_fail(err, CNI_ERR_IO, "cannot open netlink", NULL);
+	for (int f = 0; f < 2; ++f) {
+		struct ipam_prefix gw;
+
+		if (!d->ipam.pool[f].family)
+			continue;
+		gw = d->ipam.pool[f];
+		if (f == 0)
+			gw.addr.v4.s_addr = htonl(ntohl(gw.addr.v4.s_addr) + 1);
+		else
+			gw.addr.v6.s6_addr[15] |= 1;
+		ret = nl_addr_add(&nl, wgdev_ifindex(d->hub), gw.family, &gw.addr, gw.len);
+		if (ret && ret != -EEXIST)
+			weftd_log(d, WG_LOG_ERROR, "hub: cannot add its gateway address: %s", strerror(-ret));
+	}
+	nl_link_set_mtu(&nl, wgdev_ifindex(d->hub), 1420);
+	nl_link_set_up(&nl, wgdev_ifindex(d->hub), true);
+	nl_close(&nl);
+	weftd_log(d, WG_LOG_VERBOSE, "hub %s on port %u (%s)", d->hub_name, d->hub_port,
+		  wgdev_backend_name(wgdev_backend(d->hub)));
+	return 0;
+}
+
+static void key_name(const struct attachment *a, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s@%s", a->id, a->ifname);
+}
+
+int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
+{
+	struct wgdev_opts opts = { .name = a->ifname, .netns = a->netns, .backend = d->backend, .load_module = true,
+				   .offload = true, .log_level = d->log_level, .log = hub_log };
+	struct wgdev_err werr = { "", 0 };
+	struct wg_config *cfg = NULL, *hubcfg = NULL, *got = NULL;
+	struct wg_config_peer *peer;
+	struct ipam_lease lease;
+	struct cni_wgcfg link = { .mtu = 1420 };
+	uint8_t hubpriv[32], hubpub[32];
+	char kname[300], buf[64], gwbuf[INET6_ADDRSTRLEN];
+	json_t *allowed = json_object_get(config, "allowedIPs");
+	size_t i;
+	int ret;
+
+	if ((ret = hub_ensure(d, err)))
+		return ret;
+	ret = ipam_alloc(&d->ipam, a->id, a->ifname, &lease);
+	if (ret)
+		return cni_fail(err, ret == -ENOSPC ? CNI_ERR_TRY_AGAIN : CNI_ERR_PLUGIN, "no address",
+				ret == -ENOSPC ? "the pod subnet is full" : "%s", strerror(-ret));
+	cfg = wg_config_new();
+	hubcfg = wg_config_new();
+	key_name(a, kname, sizeof(kname));
+	if (!cfg || !hubcfg || node_key(d, kname, cfg->private_key, true) || node_key(d, "hub", hubpriv, true)) {
+		ret = cni_fail(err, CNI_ERR_IO, "cannot make the container's key", "%s/keys", d->state_dir);
+		goto fail;
+	}
+	x25519_public(hubpub, hubpriv);
+	crypto_wipe(hubpriv, sizeof(hubpriv));
+
+	/* The container's device: the hub its only peer. */
+	cfg->flags = WG_DEV_HAS_PRIVATE_KEY | WG_DEV_REPLACE_PEERS;
+	peer = wg_config_add_peer(cfg);
+	memcpy(peer->public_key, hubpub, 32);
+	peer->flags = WG_PEER_HAS_ENDPOINT | WG_PEER_REPLACE_ALLOWEDIPS;
+	peer->endpoint.in4.sin_family = AF_INET;
+	peer->endpoint.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	peer->endpoint.in4.sin_port = htons(d->hub_port);
+	if (!json_is_array(allowed) || !json_array_size(allowed))
+		allowed = NULL;
+	for (i = 0; i < (allowed ? json_array_size(allowed) : 2); ++i) {
+		const char *s = allowed ? json_string_value(json_array_get(allowed, i)) : (i ? "::/0" : "0.0.0.0/0");
+		struct cni_prefix pp;
+
+		if (!s || addr_parse_prefix(s, &pp.family, &pp.addr, &pp.len)) {
+			ret = cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				       "allowedIPs[%zu]: not a prefix (0.0.0.0/0, 10.0.0.0/8, ::/0)", i);
+			goto fail;
+		}
+		wg_config_add_ip(peer, pp.family, &pp.addr, pp.len);
+		if (link.nroutes < CNI_MAX_ROUTES)
+			link.routes[link.nroutes++].dst = pp;
+	}
+	a->dev = wgdev_open(&opts, &werr);
+	if (!a->dev) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot create the container's WireGuard interface", "%s", werr.msg);
+		goto fail;
+	}
+	if (!wgdev_adopted(a->dev))
+		cfg->flags |= WG_DEV_HAS_LISTEN_PORT; /* 0: any free port */
+	if (wgdev_set(a->dev, cfg, &werr) || !(got = wgdev_get(a->dev, &werr))) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot configure the container's interface", "%s", werr.msg);
+		goto fail;
+	}
+
+	/* The hub learns the container: its key, its addresses, its port. */
+	hubcfg->flags = 0;
+	peer = wg_config_add_peer(hubcfg);
+	memcpy(peer->public_key, got->public_key, 32);
+	peer->flags = WG_PEER_HAS_ENDPOINT | WG_PEER_REPLACE_ALLOWEDIPS;
+	peer->endpoint.in4.sin_family = AF_INET;
+	peer->endpoint.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	peer->endpoint.in4.sin_port = htons(got->listen_port);
+	for (int f = 0; f < 2; ++f) {
+		if (!lease.addr[f].family)
+			continue;
+		wg_config_add_ip(peer, lease.addr[f].family, &lease.addr[f].addr, f ? 128 : 32);
+		link.addrs[link.naddrs].family = lease.addr[f].family;
+		link.addrs[link.naddrs].addr.v6 = lease.addr[f].addr.v6;
+		link.addrs[link.naddrs++].len = f ? 128 : 32;
+	}
+	if (wgdev_set(d->hub, hubcfg, &werr)) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot add the container to the hub", "%s", werr.msg);
+		goto fail;
+	}
+	ret = cni_wgcfg_apply_link(&link, a->netns, wgdev_ifindex(a->dev), err);
+	if (ret)
+		goto fail;
+	if (result) {
+		int idx = cni_result_add_interface(result, a->ifname, NULL, a->netns, link.mtu);
+
+		for (int f = 0; f < 2; ++f) {
+			struct ipam_prefix host = lease.addr[f];
+
+			if (!host.family)
+				continue;
+			host.len = f ? 128 : 32;
+			inet_ntop(lease.gateway[f].family, &lease.gateway[f].addr, gwbuf, sizeof(gwbuf));
+			cni_result_add_ip(result, ipam_prefix_str(&host, buf, sizeof(buf)), gwbuf, idx);
+		}
+		for (unsigned r = 0; r < link.nroutes; ++r)
+			cni_result_add_route(result, cni_prefix_str(&link.routes[r].dst, buf, sizeof(buf)), NULL);
+	}
+	/* A kernel interface lives on without our handle. */
+	if (wgdev_backend(a->dev) == WGDEV_KERNEL) {
+		wgdev_close(a->dev);
+		a->dev = NULL;
+	}
+	wg_config_free(cfg);
+	wg_config_free(hubcfg);
+	wg_config_free(got);
+	return 0;
+fail:
+	wg_config_free(cfg);
+	wg_config_free(hubcfg);
+	wg_config_free(got);
+	hub_detach(d, a);
+	return ret;
+}
+
+void hub_detach(struct weftd *d, struct attachment *a)
+{
+	char kname[300];
+	uint8_t priv[32];
+	struct wg_config *cfg;
+	struct wgdev_err werr;
+
+	key_name(a, kname, sizeof(kname));
+	/* Out of the hub. */
+	if (d->hub && !node_key(d, kname, priv, false) && (cfg = wg_config_new())) {
+		struct wg_config_peer *peer = wg_config_add_peer(cfg);
+
+		if (peer) {
+			x25519_public(peer->public_key, priv);
+			peer->flags = WG_PEER_REMOVE_ME;
+			wgdev_set(d->hub, cfg, &werr);
+		}
+		wg_config_free(cfg);
+	}
+	crypto_wipe(priv, sizeof(priv));
+	/* The container's interface: ours to close, or the kernel's to delete. */
+	if (a->dev) {
+		wgdev_delete(a->dev);
+		a->dev = NULL;
+	} else if (!access(a->netns, F_OK)) {
+		struct nl nl;
+		struct nl_link l;
+		int ns = netns_open(a->netns);
+
+		if (ns >= 0 && !nl_open(&nl, NETLINK_ROUTE, ns)) {
+			if (!nl_link_get(&nl, a->ifname, 0, &l) && !strcmp(l.kind, "wireguard"))
+				nl_link_del(&nl, l.ifindex);
+			nl_close(&nl);
+		}
+		if (ns >= 0)
+			close(ns);
+	}
+	if (d->ipam_open)
+		ipam_release(&d->ipam, a->id, a->ifname);
+	forget_key(d, kname);
+}

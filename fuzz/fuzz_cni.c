@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* CNI configurations from stdin: the protocol layer, a prevResult carried
- * through and reshaped for every version, and static mode's parser. */
+ * through and reshaped for every version, and static mode's parser; and
+ * the same bytes as weftd's settings file. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../src/weft-cni/plugin.h"
+#include "agent/config.h"
 #include "crypto/crypto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -14,6 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0" };
 	struct plugin p;
 	struct cni_error err;
+	struct agent_config ac;
+	char msg[400];
 	json_t *res;
 
 	crypto_init();
@@ -31,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!json_object_get(p.conf.root, "privateKeyFile"))
 			cni_wgcfg_parse(&p.wg, p.conf.root, &err);
 	}
+	agent_config_defaults(&ac);
+	agent_config_parse(&ac, (const char *)data, size, msg, sizeof(msg));
 	cni_wgcfg_free(&p.wg);
 	cni_conf_free(&p.conf);
 	return 0;

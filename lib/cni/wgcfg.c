@@ -289,8 +289,10 @@ int cni_wgcfg_apply_link(const struct cni_wgcfg *p, const char *netns, int ifind
 			 strerror(-ret), nl.err);
 		goto out;
 	}
+	/* An address already there (an adopted interface) is as good as one added. */
 	for (unsigned i = 0; i < p->naddrs; ++i)
-		if ((ret = nl_addr_add(&nl, ifindex, p->addrs[i].family, &p->addrs[i].addr, p->addrs[i].len))) {
+		if ((ret = nl_addr_add(&nl, ifindex, p->addrs[i].family, &p->addrs[i].addr, p->addrs[i].len)) &&
+		    ret != -EEXIST) {
 			cni_fail(err, CNI_ERR_PLUGIN, "cannot add address", "%s: %s %s",
 				 cni_prefix_str(&p->addrs[i], buf, sizeof(buf)), strerror(-ret), nl.err);
 			goto out;

@@ -375,6 +375,23 @@ struct wg_config *wgdev_get(struct wgdev *d, struct wgdev_err *err)
 	return cfg;
 }
 
+int wgdev_up(struct wgdev *d, struct wgdev_err *err)
+{
+	int ret = nl_link_set_up(&d->rt, d->ifindex, true);
+
+	if (ret) {
+		say(err, "cannot bring %s up: %s", d->name, strerror(-ret));
+		return ret;
+	}
+	/* The kernel binds its socket as the link comes up. Ours would when
+	 * the link monitor sees it; do it now, so the port is known on return. */
+	if (d->backend == WGDEV_USERSPACE && (ret = wg_device_up(uwg_device(d->uwg)))) {
+		say(err, "cannot bind %s's UDP port: %s", d->name, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 int wgdev_delete(struct wgdev *d)
 {
 	int ret = 0;

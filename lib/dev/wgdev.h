@@ -60,6 +60,9 @@ struct wgdev *wgdev_open(const struct wgdev_opts *opts, struct wgdev_err *err);
 int wgdev_set(struct wgdev *d, const struct wg_config *cfg, struct wgdev_err *err);
 /* Reads the configuration and state back; NULL with err filled on failure. */
 struct wg_config *wgdev_get(struct wgdev *d, struct wgdev_err *err);
+/* Brings the interface up; on return its UDP port is bound (listen_port
+ * reads back the port chosen for 0), with either backend. */
+int wgdev_up(struct wgdev *d, struct wgdev_err *err);
 /* Deletes the interface and frees the handle. */
 int wgdev_delete(struct wgdev *d);
 /* Frees the handle. A kernel interface stays; a userspace one ends with it. */

@@ -69,6 +69,9 @@ int nl_link_set_netns(struct nl *nl, int ifindex, int ns_fd);
 
 int nl_addr_add(struct nl *nl, int ifindex, int family, const void *addr, uint8_t prefixlen);
 int nl_addr_del(struct nl *nl, int ifindex, int family, const void *addr, uint8_t prefixlen);
+/* 1 if the link holds that address with that prefix length, 0 if not, or a
+ * negative errno. */
+int nl_addr_has(struct nl *nl, int ifindex, int family, const void *addr, uint8_t prefixlen);
 
 /* --- routes and rules --------------------------------------------------- */
 

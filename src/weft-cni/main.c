@@ -72,6 +72,14 @@ static int run(struct plugin *p, struct cni_error *err)
 					"mtu: a number from 1280 to 65535");
 		p->wg.mtu = (uint32_t)json_integer_value(v);
 	}
+	if (p->env.cmd == CNI_CHECK) {
+		if (!strcmp(p->conf.version, "0.3.0") || !strcmp(p->conf.version, "0.3.1"))
+			return cni_fail(err, CNI_ERR_INCOMPATIBLE_VERSION, "config version does not allow CHECK",
+					"CHECK needs cniVersion 0.4.0 or later");
+		if (!p->conf.prev_result)
+			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "required prevResult missing",
+					"CHECK needs the result of ADD as prevResult");
+	}
 	if (!strcmp(p->mode, "mesh") || !strcmp(p->mode, "hub"))
 		return agent_mode(p, err);
 	switch (p->env.cmd) {
@@ -80,12 +88,6 @@ static int run(struct plugin *p, struct cni_error *err)
 	case CNI_DEL:
 		return static_del(p, err);
 	case CNI_CHECK:
-		if (!strcmp(p->conf.version, "0.3.0") || !strcmp(p->conf.version, "0.3.1"))
-			return cni_fail(err, CNI_ERR_INCOMPATIBLE_VERSION, "config version does not allow CHECK",
-					"CHECK needs cniVersion 0.4.0 or later");
-		if (!p->conf.prev_result)
-			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "required prevResult missing",
-					"CHECK needs the result of ADD as prevResult");
 		return cni_wgcfg_parse(&p->wg, p->conf.root, err) ?: static_check(p, err);
 	case CNI_STATUS:
 		return static_status(p, err);

@@ -254,9 +254,6 @@ int agent_mode(struct plugin *p, struct cni_error *err)
 	case CNI_DEL:
 		return agent_del(p, err);
 	case CNI_CHECK:
-		if (!strcmp(p->conf.version, "0.3.0") || !strcmp(p->conf.version, "0.3.1"))
-			return cni_fail(err, CNI_ERR_INCOMPATIBLE_VERSION, "config version does not allow CHECK",
-					"CHECK needs cniVersion 0.4.0 or later");
 		return agent(p, "check", NULL, err);
 	case CNI_STATUS:
 		return agent(p, "status", NULL, err) ? cni_fail(err, CNI_ERR_NOT_AVAILABLE, "the plugin is not available",

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,48 @@ int attach_del(struct weftd *d, json_t *req, struct cni_error *err)
 	return 0;
 }
 
+/* The container's side as we made it: the link there and up, of the
+ * expected kind, holding its addresses from the pod subnet. */
+static int check_link(struct weftd *d, struct attachment *a, struct cni_error *err)
+{
+	struct ipam_lease lease;
+	struct nl_link l;
+	struct nl nl;
+	char buf[64];
+	int ns, ret = 0;
+	bool mesh = !strcmp(a->mode, "mesh");
+
+	ns = netns_open(a->netns);
+	if (ns < 0)
+		return cni_fail(err, CNI_ERR_UNKNOWN_CONTAINER, "container gone", "%s does not exist", a->netns);
+	if (nl_open(&nl, NETLINK_ROUTE, ns)) {
+		close(ns);
+		return cni_fail(err, CNI_ERR_IO, "cannot open netlink in the container", "%s", a->netns);
+	}
+	if (nl_link_get(&nl, a->ifname, 0, &l)) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface missing", "%s has no %s", a->netns, a->ifname);
+	} else if (mesh ? strcmp(l.kind, "veth") : strcmp(l.kind, "wireguard") && strcmp(l.kind, "tun")) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface of the wrong kind", "%s in %s is %s, not %s", a->ifname,
+			       a->netns, l.kind[0] ? l.kind : "unknown", mesh ? "veth" : "WireGuard");
+	} else if (!(l.flags & IFF_UP)) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface down", "%s in %s is down", a->ifname, a->netns);
+	} else if (strcmp(a->mode, "static") && d->ipam_open && !ipam_find(&d->ipam, a->id, a->ifname, &lease)) {
+		for (int f = 0; f < 2 && !ret; ++f) {
+			struct ipam_prefix host = lease.addr[f];
+
+			if (!host.family)
+				continue;
+			host.len = f ? 128 : 32;
+			if (nl_addr_has(&nl, l.ifindex, host.family, &host.addr, host.len) != 1)
+				ret = cni_fail(err, CNI_ERR_PLUGIN, "address missing", "%s in %s lacks %s", a->ifname,
+					       a->netns, ipam_prefix_str(&host, buf, sizeof(buf)));
+		}
+	}
+	nl_close(&nl);
+	close(ns);
+	return ret;
+}
+
 int attach_check(struct weftd *d, json_t *req, struct cni_error *err)
 {
 	const char *id, *ifname, *netns;
@@ -394,9 +437,9 @@ int attach_check(struct weftd *d, json_t *req, struct cni_error *err)
 	a = find(d, id, ifname);
 	if (!a)
 		return cni_fail(err, CNI_ERR_PLUGIN, "not attached", "the agent has no %s for container %s", ifname, id);
-	if (access(a->netns, F_OK))
-		return cni_fail(err, CNI_ERR_UNKNOWN_CONTAINER, "container gone", "%s does not exist", a->netns);
-	return 0;
+	if ((ret = check_link(d, a, err)))
+		return ret;
+	return !strcmp(a->mode, "hub") ? hub_check(d, a, err) : 0;
 }
 
 int attach_gc(struct weftd *d, json_t *req, struct cni_error *err)
@@ -499,22 +542,19 @@ void attach_restore(struct weftd *d)
 		} else if (!strcmp(a->mode, "mesh")) {
 			/* The veth and its routes are the kernel's: they outlived us. */
 			list_add_tail(&a->link, &d->attachments);
-		} else if (!strcmp(a->mode, "hub")) {
-			/* Same key, same address (IPAM finds them), a new device if
-			 * ours died with us, and the hub's peer again. */
-			if (hub_attach(d, a, json_object_get(st, "config"), NULL, &err)) {
-				weftd_log(d, WG_LOG_ERROR, "cannot rebuild %s/%s: %s: %s", id, ifname, err.msg, err.details);
-				free(a);
-			} else {
-				list_add_tail(&a->link, &d->attachments);
-				weftd_log(d, WG_LOG_VERBOSE, "rebuilt %s/%s", id, ifname);
-			}
-		} else if (static_up(d, a, json_object_get(st, "config"), NULL, &err)) {
-			weftd_log(d, WG_LOG_ERROR, "cannot rebuild %s/%s: %s: %s", id, ifname, err.msg, err.details);
-			free(a);
 		} else {
+			/* Same key, same address (IPAM finds them), a new device
+			 * if ours died with us, and for hub the hub's peer again.
+			 * One that cannot be rebuilt stays known, without its
+			 * device: CHECK reports it, DEL releases what it holds. */
+			int ret = !strcmp(a->mode, "hub") ? hub_attach(d, a, json_object_get(st, "config"), NULL, &err)
+							  : static_up(d, a, json_object_get(st, "config"), NULL, &err);
+
+			if (ret)
+				weftd_log(d, WG_LOG_ERROR, "cannot rebuild %s/%s: %s: %s", id, ifname, err.msg, err.details);
+			else
+				weftd_log(d, WG_LOG_VERBOSE, "rebuilt %s/%s", id, ifname);
 			list_add_tail(&a->link, &d->attachments);
-			weftd_log(d, WG_LOG_VERBOSE, "rebuilt %s/%s", id, ifname);
 		}
 		json_decref(st);
 	}

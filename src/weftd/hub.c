@@ -144,9 +144,12 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 	struct cni_wgcfg link = { .mtu = 1420 };
 	uint8_t hubpriv[32], hubpub[32];
 	char kname[300], buf[64], gwbuf[INET6_ADDRSTRLEN];
-	json_t *allowed = json_object_get(config, "allowedIPs");
+	json_t *allowed = json_object_get(config, "allowedIPs"), *mtu = json_object_get(config, "mtu");
 	size_t i;
 	int ret;
+
+	if (json_is_integer(mtu))
+		link.mtu = (uint32_t)json_integer_value(mtu); /* weft-cni checked it */
 
 	if ((ret = hub_ensure(d, err)))
 		return ret;
@@ -192,10 +195,43 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot create the container's WireGuard interface", "%s", werr.msg);
 		goto fail;
 	}
-	if (!wgdev_adopted(a->dev))
+	if (!wgdev_adopted(a->dev)) {
 		cfg->flags |= WG_DEV_HAS_LISTEN_PORT; /* 0: any free port */
-	if (wgdev_set(a->dev, cfg, &werr) || !(got = wgdev_get(a->dev, &werr))) {
+	} else if ((got = wgdev_get(a->dev, &werr))) {
+		/* A kernel interface that outlived us: replacing its peers would
+		 * drop the session with the hub, and the hub would go on sending
+		 * on keys the container no longer has. Keep the hub's peer,
+		 * remove any other. */
+		cfg->flags &= ~WG_DEV_REPLACE_PEERS;
+		for (struct wg_config_peer *p = got->first_peer; p; p = p->next) {
+			struct wg_config_peer *rm;
+
+			if (!memcmp(p->public_key, hubpub, 32) || !(rm = wg_config_add_peer(cfg)))
+				continue;
+			memcpy(rm->public_key, p->public_key, 32);
+			rm->flags = WG_PEER_REMOVE_ME;
+		}
+		wg_config_free(got);
+		got = NULL;
+	}
+	if (wgdev_set(a->dev, cfg, &werr)) {
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot configure the container's interface", "%s", werr.msg);
+		goto fail;
+	}
+	for (int f = 0; f < 2; ++f) {
+		if (!lease.addr[f].family)
+			continue;
+		link.addrs[link.naddrs].family = lease.addr[f].family;
+		link.addrs[link.naddrs].addr.v6 = lease.addr[f].addr.v6;
+		link.addrs[link.naddrs++].len = f ? 128 : 32;
+	}
+	ret = cni_wgcfg_apply_link(&link, a->netns, wgdev_ifindex(a->dev), err);
+	if (ret)
+		goto fail;
+	/* Up, so its port is bound (both backends bind at up). */
+	if (wgdev_up(a->dev, &werr) || !(got = wgdev_get(a->dev, &werr)) || !got->listen_port) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot read the container's port", "%s",
+			       got ? "the interface has no UDP port" : werr.msg);
 		goto fail;
 	}
 
@@ -207,21 +243,12 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 	peer->endpoint.in4.sin_family = AF_INET;
 	peer->endpoint.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	peer->endpoint.in4.sin_port = htons(got->listen_port);
-	for (int f = 0; f < 2; ++f) {
-		if (!lease.addr[f].family)
-			continue;
-		wg_config_add_ip(peer, lease.addr[f].family, &lease.addr[f].addr, f ? 128 : 32);
-		link.addrs[link.naddrs].family = lease.addr[f].family;
-		link.addrs[link.naddrs].addr.v6 = lease.addr[f].addr.v6;
-		link.addrs[link.naddrs++].len = f ? 128 : 32;
-	}
+	for (unsigned k = 0; k < link.naddrs; ++k)
+		wg_config_add_ip(peer, link.addrs[k].family, &link.addrs[k].addr, link.addrs[k].len);
 	if (wgdev_set(d->hub, hubcfg, &werr)) {
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot add the container to the hub", "%s", werr.msg);
 		goto fail;
 	}
-	ret = cni_wgcfg_apply_link(&link, a->netns, wgdev_ifindex(a->dev), err);
-	if (ret)
-		goto fail;
 	if (result) {
 		int idx = cni_result_add_interface(result, a->ifname, NULL, a->netns, link.mtu);
 
@@ -250,7 +277,13 @@ fail:
 	wg_config_free(cfg);
 	wg_config_free(hubcfg);
 	wg_config_free(got);
-	hub_detach(d, a);
+	if (result) {
+		hub_detach(d, a); /* an ADD leaves nothing behind */
+	} else {
+		/* A rebuild keeps the key and the address for DEL to release. */
+		wgdev_close(a->dev);
+		a->dev = NULL;
+	}
 	return ret;
 }
 
@@ -294,4 +327,34 @@ void hub_detach(struct weftd *d, struct attachment *a)
 	if (d->ipam_open)
 		ipam_release(&d->ipam, a->id, a->ifname);
 	forget_key(d, kname);
+}
+
+int hub_check(struct weftd *d, struct attachment *a, struct cni_error *err)
+{
+	char kname[300];
+	uint8_t priv[32], pub[32];
+	struct wg_config *cfg;
+	struct wgdev_err werr = { "", 0 };
+	bool found = false;
+	int ret;
+
+	key_name(a, kname, sizeof(kname));
+	if (!d->hub)
+		return cni_fail(err, CNI_ERR_PLUGIN, "no hub", "the node's hub %s is not up", d->hub_name);
+	if ((ret = node_key(d, kname, priv, false)))
+		return cni_fail(err, CNI_ERR_PLUGIN, "key missing", "%s/keys/%s.key: %s", d->state_dir, kname,
+				strerror(-ret));
+	x25519_public(pub, priv);
+	crypto_wipe(priv, sizeof(priv));
+	cfg = wgdev_get(d->hub, &werr);
+	if (!cfg)
+		return cni_fail(err, CNI_ERR_PLUGIN, "cannot read the hub", "%s", werr.msg);
+	for (struct wg_config_peer *p = cfg->first_peer; p; p = p->next)
+		if (!memcmp(p->public_key, pub, 32))
+			found = true;
+	wg_config_free(cfg);
+	if (!found)
+		return cni_fail(err, CNI_ERR_PLUGIN, "not on the hub", "the hub %s has no peer for %s/%s", d->hub_name,
+				a->id, a->ifname);
+	return 0;
 }

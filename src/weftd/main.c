@@ -5,8 +5,9 @@
  * plugin never has to keep one alive), and keeps its state in a directory
  * that survives restarts.
  *
- *   weftd [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR] [--pod-subnet6 CIDR]
- *         [--backend auto|kernel|userspace] [--log-level error|verbose]
+ *   weftd [--config FILE] [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR]
+ *         [--pod-subnet6 CIDR] [--backend auto|kernel|userspace] [--hub-name NAME]
+ *         [--hub-port PORT] [--log-level error|verbose]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/config.h"
 #include "crypto/crypto.h"
 #include "weftd.h"
 
@@ -155,72 +157,75 @@ static int listen_socket(const char *path)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: weftd [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR] [--pod-subnet6 CIDR]\n"
-			"             [--backend auto|kernel|userspace] [--hub-name NAME] [--hub-port PORT]\n"
-			"             [--log-level error|verbose]\n");
+	fprintf(stderr, "usage: weftd [--config FILE] [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR]\n"
+			"             [--pod-subnet6 CIDR] [--backend auto|kernel|userspace] [--hub-name NAME]\n"
+			"             [--hub-port PORT] [--log-level error|verbose]\n"
+			"Settings come from FILE (default " AGENT_CONFIG_DEFAULT ", if it exists), then from flags.\n");
 }
 
-int main(int argc, char **argv)
+/* The file's settings first, then the flags over them. */
+static int settings(struct agent_config *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "state-dir", required_argument, NULL, 's' }, { "socket", required_argument, NULL, 'S' },
-		{ "pod-subnet", required_argument, NULL, 'p' }, { "pod-subnet6", required_argument, NULL, '6' },
-		{ "backend", required_argument, NULL, 'b' },   { "log-level", required_argument, NULL, 'l' },
-		{ "hub-name", required_argument, NULL, 'H' },  { "hub-port", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },            { 0 },
+		{ "state-dir", required_argument, NULL, 0 },   { "socket", required_argument, NULL, 0 },
+		{ "pod-subnet", required_argument, NULL, 0 },  { "pod-subnet6", required_argument, NULL, 0 },
+		{ "backend", required_argument, NULL, 0 },     { "log-level", required_argument, NULL, 0 },
+		{ "hub-name", required_argument, NULL, 0 },    { "hub-port", required_argument, NULL, 0 },
+		{ "config", required_argument, NULL, 'c' },    { "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
-	struct weftd d = { .backend = WGDEV_AUTO, .log_level = WG_LOG_ERROR };
-	char path[600], err[200];
-	int opt, lfd, sfd, b;
-	sigset_t mask;
+	const char *file = NULL;
+	char err[600];
+	int opt, idx;
 
-	snprintf(d.state_dir, sizeof(d.state_dir), "/var/lib/weft");
-	snprintf(d.hub_name, sizeof(d.hub_name), "weft-hub");
-	d.hub_port = 51821;
-	snprintf(d.socket_path, sizeof(d.socket_path), "%s", AGENT_SOCKET_DEFAULT);
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 's':
-			snprintf(d.state_dir, sizeof(d.state_dir), "%s", optarg);
-			break;
-		case 'S':
-			snprintf(d.socket_path, sizeof(d.socket_path), "%s", optarg);
-			break;
-		case 'p':
-			snprintf(d.pod_subnet, sizeof(d.pod_subnet), "%s", optarg);
-			break;
-		case '6':
-			snprintf(d.pod_subnet6, sizeof(d.pod_subnet6), "%s", optarg);
-			break;
-		case 'b':
-			if ((b = wgdev_backend_parse(optarg)) < 0) {
-				fprintf(stderr, "weftd: --backend %s: use auto, kernel or userspace\n", optarg);
-				return 2;
-			}
-			d.backend = (enum wgdev_backend)b;
-			break;
-		case 'H':
-			if (strlen(optarg) >= sizeof(d.hub_name) || strchr(optarg, '/')) {
-				fprintf(stderr, "weftd: --hub-name %s: at most 15 characters, no '/'\n", optarg);
-				return 2;
-			}
-			snprintf(d.hub_name, sizeof(d.hub_name), "%s", optarg);
-			break;
-		case 'P':
-			d.hub_port = (uint16_t)atoi(optarg);
-			if (!d.hub_port) {
-				fprintf(stderr, "weftd: --hub-port %s: a port from 1 to 65535\n", optarg);
-				return 2;
-			}
-			break;
-		case 'l':
-			d.log_level = !strcmp(optarg, "verbose") || !strcmp(optarg, "debug") ? WG_LOG_VERBOSE : WG_LOG_ERROR;
-			break;
-		default:
+	agent_config_defaults(c);
+	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		if (opt == 'c')
+			file = optarg;
+		else if (opt) {
 			usage();
 			return opt == 'h' ? 0 : 2;
 		}
 	}
+	if (optind < argc) {
+		fprintf(stderr, "weftd: unexpected argument \"%s\"\n", argv[optind]);
+		usage();
+		return 2;
+	}
+	if (!file && !access(AGENT_CONFIG_DEFAULT, F_OK))
+		file = AGENT_CONFIG_DEFAULT;
+	if (file && agent_config_load(c, file, err, sizeof(err))) {
+		fprintf(stderr, "weftd: %s\n", err);
+		return 2;
+	}
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		if (opt == 0 && agent_config_set(c, longopts[idx].name, optarg, err, sizeof(err))) {
+			fprintf(stderr, "weftd: --%s\n", err);
+			return 2;
+		}
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct weftd d = { 0 };
+	struct agent_config conf;
+	char path[600], err[200];
+	int lfd, sfd, ret;
+	sigset_t mask;
+
+	if ((ret = settings(&conf, argc, argv)) >= 0)
+		return ret;
+	snprintf(d.state_dir, sizeof(d.state_dir), "%s", conf.state_dir);
+	snprintf(d.socket_path, sizeof(d.socket_path), "%s", conf.socket_path);
+	snprintf(d.pod_subnet, sizeof(d.pod_subnet), "%s", conf.pod_subnet);
+	snprintf(d.pod_subnet6, sizeof(d.pod_subnet6), "%s", conf.pod_subnet6);
+	snprintf(d.hub_name, sizeof(d.hub_name), "%s", conf.hub_name);
+	d.hub_port = conf.hub_port;
+	d.backend = (enum wgdev_backend)conf.backend;
+	d.log_level = (enum wg_log_level)conf.log_level;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	if (crypto_init()) {

@@ -59,5 +59,7 @@ void weftd_enable_forwarding(void);
 /* hub.c */
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err);
 void hub_detach(struct weftd *d, struct attachment *a);
+/* The hub still has the container as a peer. */
+int hub_check(struct weftd *d, struct attachment *a, struct cni_error *err);
 
 #endif

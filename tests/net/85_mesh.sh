@@ -60,9 +60,18 @@ sleep 0.3
 mbit=$(ip netns exec "weft-t$$-c1" timeout 20 iperf3 -c "$a2" -p 5210 -t 1 -J 2>/dev/null |
 	python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null)
 if [ -n "$mbit" ]; then pass "iperf3 pod to pod ($mbit Mbit/s)"; else fail "iperf3 pod to pod"; fi
-out=$(echo "$CONF" | sed "s|^{|{\"prevResult\":$r1,|" | ip netns exec "$NS1" env CNI_COMMAND=CHECK CNI_CONTAINERID=ctr-1 \
-	CNI_NETNS="/var/run/netns/weft-t$$-c1" CNI_IFNAME=eth0 "$CNI")
+cni_check() { echo "$CONF" | sed "s|^{|{\"prevResult\":$r1,|" | ip netns exec "$NS1" env CNI_COMMAND=CHECK CNI_CONTAINERID=ctr-1 \
+	CNI_NETNS="/var/run/netns/weft-t$$-c1" CNI_IFNAME=eth0 "$CNI"; }
+out=$(cni_check)
 check "CHECK" test -z "$out"
+ip -n "weft-t$$-c1" addr del "$a1/32" dev eth0
+out=$(cni_check)
+check "CHECK notices a missing address" has "$out" '"code":100' "lacks $a1/32"
+ip -n "weft-t$$-c1" addr add "$a1/32" dev eth0
+ip -n "weft-t$$-c1" link set eth0 down
+out=$(cni_check)
+check "  and an interface down" has "$out" 'eth0 in /var/run/netns/weft-t'$$'-c1 is down'
+ip -n "weft-t$$-c1" link set eth0 up
 check "DEL" cni DEL 1
 check "  the node's end is gone, the address released" sh -c "[ \$(ip -n $NS1 -o link | grep -c weft) = 1 ] && [ ! -e $STATE/ipam/4/$a1 ]"
 check "DEL again" cni DEL 1

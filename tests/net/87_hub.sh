@@ -69,6 +69,12 @@ mbit=$(ip netns exec "weft-t$$-c1" timeout 20 iperf3 -c "$a2" -p 5211 -t 1 -J 2>
 if [ -n "$mbit" ]; then pass "iperf3 pod to pod through the hub ($mbit Mbit/s)"; else fail "iperf3 pod to pod through the hub"; fi
 check "the containers' keys stay on the node, mode 0600" sh -c "[ \$(stat -c %a $STATE/keys/ctr-1@wg0.key) = 600 ] && [ \$(stat -c %a $STATE/keys/hub.key) = 600 ]"
 pub1=$(wg show "$HUB" peers | sort | head -1)
+cni_check() { # [INDEX RESULT]
+	echo "$CONF" | sed "s|^{|{\"prevResult\":${2:-$r1},|" | ip netns exec "$NS1" env CNI_COMMAND=CHECK \
+		CNI_CONTAINERID="ctr-${1:-1}" CNI_NETNS="/var/run/netns/weft-t$$-c${1:-1}" CNI_IFNAME=wg0 "$CNI"
+}
+out=$(cni_check)
+check "CHECK" test -z "$out"
 
 kill -9 "$WEFTD_PID"
 wait "$WEFTD_PID" 2>/dev/null
@@ -78,12 +84,18 @@ check "after kill -9 and a restart: pods reach each other again" wait_ping "weft
 check "  with the same keys" sh -c "wg show $HUB peers | grep -qF '$pub1'"
 check "  and the same addresses" sh -c "ip -n weft-t$$-c1 addr show wg0 | grep -q ' $a1/32'"
 
+check "CHECK after the restart" test -z "$(cni_check)"
 check "DEL" cni DEL 1
 check "  the hub forgets the pod" test "$(wg show "$HUB" peers | wc -l)" = 1
 check "  its address and key are released" sh -c "[ ! -e $STATE/ipam/4/$a1 ] && [ ! -e $STATE/keys/ctr-1@wg0.key ]"
 check "  its interface is gone" sh -c "! ip -n weft-t$$-c1 link show wg0 2>/dev/null"
 check "DEL again" cni DEL 1
+out=$(cni_check)
+check "CHECK after DEL: not attached" has "$out" '"code":100' 'not attached'
 check "the remaining pod is unaffected" wait_ping "$NS1" "$a2" 3
+wg set "$HUB" peer "$(wg show "$HUB" allowed-ips | grep -F "$a2/32" | cut -f1)" remove
+out=$(cni_check 2 "$r2")
+check "CHECK notices the hub lost a pod" has "$out" '"code":100' 'has no peer for ctr-2/wg0'
 cni DEL 2 >/dev/null
 check "no key ever in the agent's log" sh -c "! grep -E '[A-Za-z0-9+/]{43}=' $LOGS/weft-weftd-$$.log"
 finish

@@ -147,13 +147,16 @@ ping61() { n1 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 ping62() { n2 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 
 # iperf3 TCP for a second from NS1 to NS2 over the tunnel; prints Mbit/s.
-iperf_tcp() {
-	local dst=${1:-192.168.241.2} secs=${2:-1} out
-	ip netns exec "$NS2" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-	local spid=$!
-	for _ in $(seq 50); do n2 ss -ltn 2>/dev/null | grep -q ':5201' && break; sleep 0.05; done
+iperf_tcp() { iperf_between "$NS1" "$NS2" "${1:-192.168.241.2}" "${2:-1}"; }
+
+# iperf_between CLIENT_NS SERVER_NS DST [SECS] [PORT]: prints Mbit/s.
+iperf_between() {
+	local cns=$1 sns=$2 dst=$3 secs=${4:-1} port=${5:-5201} out spid
+	ip netns exec "$sns" iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
+	spid=$!
+	for _ in $(seq 50); do ip netns exec "$sns" ss -ltn 2>/dev/null | grep -q ":$port " && break; sleep 0.05; done
 	# Bounded: a dead tunnel must fail the test, not hang it.
-	out=$(n1 timeout $((secs + 15)) iperf3 -c "$dst" -p 5201 -t "$secs" --connect-timeout 3000 -J 2>/dev/null)
+	out=$(ip netns exec "$cns" timeout $((secs + 15)) iperf3 -c "$dst" -p "$port" -t "$secs" --connect-timeout 3000 -J 2>/dev/null)
 	kill $spid 2>/dev/null
 	wait $spid 2>/dev/null
 	echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["end"]["sum_received"]["bits_per_second"]/1e6, 1))' 2>/dev/null

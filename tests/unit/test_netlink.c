@@ -69,7 +69,11 @@ TEST(netlink_veth_across_namespaces)
 	CHECK(nl_addr_add(&nl, l.ifindex, AF_INET, &a4, 24) == 0);
 	CHECK(nl_addr_add(&nl, l.ifindex, AF_INET6, &a6, 64) == 0);
 	CHECK(nl_addr_add(&nl, l.ifindex, AF_INET, &a4, 24) == -EEXIST);
+	CHECK(nl_addr_has(&nl, l.ifindex, AF_INET, &a4, 24) == 1);
+	CHECK(nl_addr_has(&nl, l.ifindex, AF_INET, &a4, 32) == 0);
+	CHECK(nl_addr_has(&nl, l.ifindex, AF_INET6, &a6, 64) == 1);
 	CHECK(nl_addr_del(&nl, l.ifindex, AF_INET6, &a6, 64) == 0);
+	CHECK(nl_addr_has(&nl, l.ifindex, AF_INET6, &a6, 64) == 0);
 	CHECK(nl_addr_add(&nl, l.ifindex, AF_INET, &a4, 40) == -EINVAL);
 	CHECK(nl_link_del(&nl, l.ifindex) == 0);
 	/* Deleting one end takes the other, in the other namespace too. */

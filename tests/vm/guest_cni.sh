@@ -8,30 +8,13 @@
 #   │ wg0 10.13.13.210/24    │          │ wgp 10.13.13.1/24        │
 #   └───────────▲────────────┘          │ veth 10.252.0.2          │
 #        socket in the VM's root ns ───►└──────────────────────────┘
-PASSED=0
-FAILED=0
-[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
-pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
-check() {
-	local name=$1
-	shift
-	if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name"; sed 's/^/    /' /tmp/check.out | head -5; fi
-}
+. /test/lib.sh
 mkdir -p /opt/cni/bin
 cp /test/bridge /test/host-local /opt/cni/bin/ 2>/dev/null
 cp /usr/local/bin/weft-cni /opt/cni/bin/weft-cni
 # The runtime runs the binary named after "type": weft-cni answers to both.
 ln -sf weft-cni /opt/cni/bin/weft
 ln -sf weft-cni /opt/cni/bin/wg-cni
-# has TEXT NEEDLE...: TEXT contains every NEEDLE (printing TEXT when not).
-has() {
-	local text=$1 n
-	shift
-	for n in "$@"; do
-		echo "$text" | grep -qF -- "$n" || { echo "missing $n in: $text"; return 1; }
-	done
-}
 # cni VERB NETNS IFNAME < config: runs the plugin the config's type names.
 cni() {
 	local type

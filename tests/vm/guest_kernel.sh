@@ -9,17 +9,7 @@
 #   │ wgc 10.9.0.1    │◄─moved──│ root ns holds wgc's UDP │        │                        │
 #   └─────────────────┘         │ wgk 192.168.250.1 fd50::1│◄──────►│ wgu 192.168.250.2 ::2 │
 #                               └─────────────────────────┘        └────────────────────────┘
-PASSED=0
-FAILED=0
-# Process substitution (<(...)) needs /dev/fd.
-[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
-pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
-check() {
-	local name=$1
-	shift
-	if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name"; sed 's/^/    /' /tmp/check.out | head -5; fi
-}
+. /test/lib.sh
 hex() { echo "$1" | base64 -d | od -An -tx1 -v | tr -d ' \n'; }
 field() { awk -v k="$1" -F= '$1 == k { print $2; exit }'; }
 

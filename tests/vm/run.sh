@@ -11,7 +11,7 @@
 #   WEFT_VM_CACHE    kernel cache folder, see tests/vm/kernel.sh
 #
 # Each call builds a fresh initramfs (busybox-static, iproute2's ip and ss, wg,
-# build/weft-wg and build/tests/tools/*, their libraries, the kernel modules),
+# build/weft-*, build/weftd and build/tests/tools/*, their libraries, the kernel modules),
 # boots it, and streams the guest's console here. In the guest:
 #   - GUEST_SCRIPT is /test/run.sh, run as `sh /test/run.sh` (`bash` if its first
 #     line names bash) from /test; each EXTRA_FILE is /test/BASENAME.
@@ -78,10 +78,11 @@ put /bin/bash /bin/bash
 put /bin/dash /bin/sh
 
 [ -x "$build/weft-wg" ] || echo "run.sh: warning: no $build/weft-wg (run make first)" >&2
-for f in "$build"/weft-* "$build"/tests/tools/*; do
+for f in "$build"/weft-* "$build"/weftd "$build"/tests/tools/*; do
 	if [ -f "$f" ] && [ -x "$f" ]; then put "$f" "/usr/local/bin/$(basename "$f")"; fi
 done
 put "$guest_script" /test/run.sh
+put "$repo/tests/vm/guest_lib.sh" /test/lib.sh
 for f in "$@"; do
 	[ -f "$f" ] || die "no extra file $f"
 	put "$f" "/test/$(basename "$f")"

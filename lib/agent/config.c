@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+#include "agent/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "dev/wgdev.h"
+#include "util/addr.h"
+#include "wg/device.h"
+
+enum { CONFIG_MAX_BYTES = 64 * 1024 };
+
+/* Each setting: its flag name, its key in the file, whether the file may
+ * give it as a JSON integer. */
+static const struct setting {
+	const char *flag, *key;
+	bool integer;
+} settings[] = {
+	{ "state-dir", "stateDir", false }, { "socket", "socket", false },     { "pod-subnet", "podSubnet", false },
+	{ "pod-subnet6", "podSubnet6", false }, { "backend", "backend", false }, { "hub-name", "hubName", false },
+	{ "hub-port", "hubPort", true },     { "log-level", "logLevel", false },
+};
+
+void agent_config_defaults(struct agent_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/weft");
+	snprintf(c->socket_path, sizeof(c->socket_path), "%s", AGENT_SOCKET_DEFAULT);
+	c->backend = WGDEV_AUTO;
+	c->log_level = WG_LOG_ERROR;
+	snprintf(c->hub_name, sizeof(c->hub_name), "weft-hub");
+	c->hub_port = 51821;
+}
+
+static int copy_path(char *dst, size_t size, const char *name, const char *value, char *err, size_t errlen)
+{
+	if (!*value || value[0] != '/' || strlen(value) >= size) {
+		snprintf(err, errlen, "%s \"%s\": an absolute path of at most %zu characters", name, value, size - 1);
+		return -EINVAL;
+	}
+	memcpy(dst, value, strlen(value) + 1);
+	return 0;
+}
+
+static int subnet(char dst[64], const char *name, const char *value, int family, char *err, size_t errlen)
+{
+	uint8_t addr[16], len;
+	int fam;
+
+	/* An empty value turns the pool off (a file's IPv6 pool, say). */
+	if (*value && (strlen(value) >= 64 || addr_parse_prefix(value, &fam, addr, &len) || fam != family ||
+		       len > (family == AF_INET ? 30 : 126))) {
+		snprintf(err, errlen, "%s \"%s\": an %s prefix such as %s", name, value,
+			 family == AF_INET ? "IPv4" : "IPv6", family == AF_INET ? "10.244.1.0/24" : "fd00:244:1::/64");
+		return -EINVAL;
+	}
+	memcpy(dst, value, strlen(value) + 1);
+	return 0;
+}
+
+/* name picks the setting, label names it in a message (the file's key or
+ * the flag). */
+static int set(struct agent_config *c, const char *name, const char *label, const char *value, char *err,
+	       size_t errlen)
+{
+	char *end;
+	unsigned long port;
+	int b;
+
+	if (!strcmp(name, "state-dir"))
+		return copy_path(c->state_dir, sizeof(c->state_dir), label, value, err, errlen);
+	if (!strcmp(name, "socket"))
+		return copy_path(c->socket_path, sizeof(c->socket_path), label, value, err, errlen);
+	if (!strcmp(name, "pod-subnet"))
+		return subnet(c->pod_subnet, label, value, AF_INET, err, errlen);
+	if (!strcmp(name, "pod-subnet6"))
+		return subnet(c->pod_subnet6, label, value, AF_INET6, err, errlen);
+	if (!strcmp(name, "backend")) {
+		if ((b = wgdev_backend_parse(value)) < 0) {
+			snprintf(err, errlen, "%s \"%s\": auto, kernel or userspace", label, value);
+			return -EINVAL;
+		}
+		c->backend = b;
+		return 0;
+	}
+	if (!strcmp(name, "hub-name")) {
+		if (!*value || strlen(value) >= sizeof(c->hub_name) || strpbrk(value, "/ \t\n:")) {
+			snprintf(err, errlen, "%s \"%s\": an interface name, 1 to 15 characters, no '/', ':' or space",
+				 label, value);
+			return -EINVAL;
+		}
+		memcpy(c->hub_name, value, strlen(value) + 1);
+		return 0;
+	}
+	if (!strcmp(name, "hub-port")) {
+		errno = 0;
+		port = strtoul(value, &end, 10);
+		if (errno || end == value || *end || port < 1 || port > 65535 || value[0] == '-' || value[0] == '+') {
+			snprintf(err, errlen, "%s \"%s\": a UDP port from 1 to 65535", label, value);
+			return -EINVAL;
+		}
+		c->hub_port = (uint16_t)port;
+		return 0;
+	}
+	if (!strcmp(name, "log-level")) {
+		if (!strcmp(value, "error") || !strcmp(value, "silent"))
+			c->log_level = WG_LOG_ERROR;
+		else if (!strcmp(value, "verbose") || !strcmp(value, "debug"))
+			c->log_level = WG_LOG_VERBOSE;
+		else {
+			snprintf(err, errlen, "%s \"%s\": error or verbose", label, value);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	snprintf(err, errlen, "unknown setting \"%s\"", name);
+	return -EINVAL;
+}
+
+int agent_config_set(struct agent_config *c, const char *name, const char *value, char *err, size_t errlen)
+{
+	return set(c, name, name, value, err, errlen);
+}
+
+int agent_config_parse(struct agent_config *c, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct agent_config next = *c;
+	json_error_t jerr;
+	json_t *root, *v;
+	const char *key;
+	char buf[32];
+	int ret = 0;
+
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "not JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, errlen, "the settings must be a JSON object");
+		json_decref(root);
+		return -EINVAL;
+	}
+	json_object_foreach(root, key, v)
+	{
+		const struct setting *s = NULL;
+		const char *value;
+
+		for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); ++i)
+			if (!strcmp(settings[i].key, key))
+				s = &settings[i];
+		if (!s) {
+			snprintf(err, errlen, "unknown key \"%.64s\" (known: stateDir, socket, podSubnet, podSubnet6, "
+					      "backend, hubName, hubPort, logLevel)", key);
+			ret = -EINVAL;
+			break;
+		}
+		if (s->integer && json_is_integer(v)) {
+			snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+			value = buf;
+		} else if (json_is_string(v)) {
+			value = json_string_value(v);
+		} else {
+			snprintf(err, errlen, "%s: a %s", key, s->integer ? "number" : "string");
+			ret = -EINVAL;
+			break;
+		}
+		if ((ret = set(&next, s->flag, key, value, err, errlen)))
+			break;
+	}
+	json_decref(root);
+	if (!ret)
+		*c = next;
+	return ret;
+}
+
+int agent_config_load(struct agent_config *c, const char *path, char *err, size_t errlen)
+{
+	char *text;
+	struct stat st;
+	ssize_t n;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES) {
+		snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path, CONFIG_MAX_BYTES);
+		close(fd);
+		return -EINVAL;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		close(fd);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	n = read(fd, text, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		snprintf(err, errlen, "%s: short read", path);
+		free(text);
+		return -EIO;
+	}
+	ret = agent_config_parse(c, text, (size_t)n, err, errlen);
+	if (ret) {
+		char msg[400];
+
+		snprintf(msg, sizeof(msg), "%s", err);
+		snprintf(err, errlen, "%s: %s", path, msg);
+	}
+	free(text);
+	return ret;
+}

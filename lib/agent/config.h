@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * weftd's settings, from a JSON file, from flags, or both (flags win):
+ *
+ *   {"stateDir": "/var/lib/weft", "socket": "/run/weft/weftd.sock",
+ *    "podSubnet": "10.244.1.0/24", "podSubnet6": "fd00:244:1::/64",
+ *    "backend": "auto", "hubName": "weft-hub", "hubPort": 51821,
+ *    "logLevel": "error"}
+ *
+ * Every setter checks its value and leaves the settings as they were when
+ * it refuses one, with a message naming the setting and what it expects.
+ */
+#ifndef WEFT_AGENT_CONFIG_H
+#define WEFT_AGENT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENT_CONFIG_DEFAULT "/etc/weft/weftd.json"
+
+struct agent_config {
+	char state_dir[400];
+	char socket_path[108];
+	char pod_subnet[64], pod_subnet6[64];
+	int backend;   /* enum wgdev_backend */
+	int log_level; /* enum wg_log_level */
+	char hub_name[16];
+	uint16_t hub_port;
+};
+
+void agent_config_defaults(struct agent_config *c);
+
+/* One setting by its flag name ("state-dir", "pod-subnet", ...). */
+int agent_config_set(struct agent_config *c, const char *name, const char *value, char *err, size_t errlen);
+
+/* A whole JSON document; nothing changes unless all of it is good. */
+int agent_config_parse(struct agent_config *c, const char *text, size_t len, char *err, size_t errlen);
+
+/* The same, from a file (at most 64 KiB). */
+int agent_config_load(struct agent_config *c, const char *path, char *err, size_t errlen);
+
+#endif

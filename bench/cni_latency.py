@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 """CNI ADD and DEL latency, as a runtime sees it: the wall time from exec of
 the plugin to its exit, for each configuration given, serially and N at a
-time. Runs inside the node's namespace (bench/cni sets it up); container
-namespaces are made before and removed after each timed phase, outside the
-timing. Prints one JSON object per configuration, and a table.
+time. The plugins run in the node's network namespace (--node, entered with
+setns, so the mounts stay the host's and the agent sees every container
+namespace); container namespaces are made before and removed after each
+timed phase, outside the timing. Prints a table and one JSON line.
 
-  cni_latency.py --containers 40 --parallel 20 --rounds 2 NAME=PLUGIN:CONFFILE ...
+  cni_latency.py --node NS --containers 40 --parallel 20 --rounds 2 NAME=PLUGIN:CONFFILE ...
 """
+import ctypes
 import argparse
 import json
 import os
@@ -77,8 +79,17 @@ def phase(plugin, conf, command, ids, prefix, parallel, cni_path):
     return out
 
 
+def enter_netns(name):
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+    if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+        sys.exit(f"setns {name}: {os.strerror(ctypes.get_errno())}")
+    os.close(fd)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--node", help="the node's network namespace")
     ap.add_argument("--containers", type=int, default=40)
     ap.add_argument("--parallel", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
@@ -86,6 +97,8 @@ def main():
     ap.add_argument("--cni-path", default="/usr/lib/cni")
     ap.add_argument("setups", nargs="+", help="NAME=PLUGIN:CONFFILE")
     a = ap.parse_args()
+    if a.node:
+        enter_netns(a.node)
 
     setups = []
     for s in a.setups:

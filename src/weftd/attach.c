@@ -64,19 +64,44 @@ static int save(struct weftd *d, const struct attachment *a, json_t *config)
 
 static void mesh_down(struct weftd *d, struct attachment *a);
 
-static void forget(struct weftd *d, struct attachment *a)
+/* Undoes an attachment: its interfaces, addresses, key and record. Runs
+ * outside d->lock, on a busy attachment. */
+static void teardown(struct weftd *d, struct attachment *a)
 {
 	char path[700];
 
 	if (!strcmp(a->mode, "hub"))
 		hub_detach(d, a);
 	wgdev_close(a->dev); /* a hosted TUN goes with it */
+	a->dev = NULL;
 	if (!strcmp(a->mode, "mesh"))
 		mesh_down(d, a);
 	state_path(d, a->id, a->ifname, path, sizeof(path));
 	unlink(path);
-	list_del(&a->link);
-	free(a);
+}
+
+/* Waits until no operation holds (id, ifname), and returns its attachment
+ * if there is one. Called, and returns, with d->lock held. */
+static struct attachment *claim(struct weftd *d, const char *id, const char *ifname)
+{
+	struct attachment *a;
+
+	while ((a = find(d, id, ifname)) && a->busy)
+		pthread_cond_wait(&d->changed, &d->lock);
+	return a;
+}
+
+/* Ends an operation on a: it stays, or goes (and is freed). */
+static void finish(struct weftd *d, struct attachment *a, bool gone)
+{
+	pthread_mutex_lock(&d->lock);
+	a->busy = false;
+	if (gone)
+		list_del(&a->link);
+	pthread_cond_broadcast(&d->changed);
+	pthread_mutex_unlock(&d->lock);
+	if (gone)
+		free(a);
 }
 
 static void dev_log(void *ctx, enum wg_log_level level, const char *msg)
@@ -327,9 +352,6 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 	if (!mode || (strcmp(mode, "static") && strcmp(mode, "mesh") && strcmp(mode, "hub")))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 				"mode \"%s\" is not served by this agent yet", mode ? mode : "(none)");
-	if (find(d, id, ifname))
-		return cni_fail(err, CNI_ERR_PLUGIN, "already attached",
-				"container %s already has %s: DEL it first", id, ifname);
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return cni_fail(err, CNI_ERR_IO, "out of memory", NULL);
@@ -343,23 +365,38 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 		free(a);
 		return err->code;
 	}
-	ret = !strcmp(mode, "mesh") ? mesh_up(d, a, config, *result, err)
-	      : !strcmp(mode, "hub") ? hub_attach(d, a, config, *result, err)
-				     : static_up(d, a, config, *result, err);
-	if (!ret && (ret = save(d, a, config)))
-		ret = cni_fail(err, CNI_ERR_IO, "cannot save the agent's state", "%s/attachments: %s", d->state_dir,
-			       strerror(-ret));
-	if (ret) {
-		wgdev_close(a->dev);
-		if (!strcmp(mode, "mesh")) /* idempotent */
-			mesh_down(d, a);
+	pthread_mutex_lock(&d->lock);
+	if (d->stopping || claim(d, id, ifname)) {
+		bool stopping = d->stopping;
+
+		pthread_mutex_unlock(&d->lock);
 		free(a);
 		json_decref(*result);
 		*result = NULL;
+		return stopping ? cni_fail(err, CNI_ERR_TRY_AGAIN, "the agent is stopping", "try again when it is back")
+				: cni_fail(err, CNI_ERR_PLUGIN, "already attached",
+					   "container %s already has %s: DEL it first", id, ifname);
+	}
+	a->busy = true;
+	list_add_tail(&a->link, &d->attachments);
+	pthread_mutex_unlock(&d->lock);
+
+	ret = !strcmp(mode, "mesh") ? mesh_up(d, a, config, *result, err)
+	      : !strcmp(mode, "hub") ? hub_attach(d, a, config, *result, err)
+				     : static_up(d, a, config, *result, err);
+	if (!ret && (ret = save(d, a, config))) {
+		ret = cni_fail(err, CNI_ERR_IO, "cannot save the agent's state", "%s/attachments: %s", d->state_dir,
+			       strerror(-ret));
+		teardown(d, a); /* all of it, as if never added */
+	}
+	if (ret) {
+		json_decref(*result);
+		*result = NULL;
+		finish(d, a, true);
 		return ret;
 	}
-	list_add_tail(&a->link, &d->attachments);
 	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, a->mode);
+	finish(d, a, false);
 	return 0;
 }
 
@@ -372,15 +409,25 @@ int attach_del(struct weftd *d, json_t *req, struct cni_error *err)
 
 	if ((ret = fields(req, &id, &ifname, &netns, err)))
 		return ret;
-	a = find(d, id, ifname);
-	if (a) {
-		weftd_log(d, WG_LOG_VERBOSE, "detaching %s/%s", a->id, a->ifname);
-		forget(d, a);
-	} else {
+	pthread_mutex_lock(&d->lock);
+	if (d->stopping) {
+		/* What is left now stays for the next run: DEL it then. */
+		pthread_mutex_unlock(&d->lock);
+		return cni_fail(err, CNI_ERR_TRY_AGAIN, "the agent is stopping", "try again when it is back");
+	}
+	a = claim(d, id, ifname);
+	if (!a) {
 		/* Gone already: DEL succeeds. A stale file goes too. */
 		state_path(d, id, ifname, path, sizeof(path));
 		unlink(path);
+		pthread_mutex_unlock(&d->lock);
+		return 0;
 	}
+	a->busy = true;
+	pthread_mutex_unlock(&d->lock);
+	weftd_log(d, WG_LOG_VERBOSE, "detaching %s/%s", a->id, a->ifname);
+	teardown(d, a);
+	finish(d, a, true);
 	return 0;
 }
 
@@ -430,66 +477,128 @@ int attach_check(struct weftd *d, json_t *req, struct cni_error *err)
 {
 	const char *id, *ifname, *netns;
 	struct attachment *a;
+	bool stopping;
 	int ret;
 
 	if ((ret = fields(req, &id, &ifname, &netns, err)))
 		return ret;
-	a = find(d, id, ifname);
+	pthread_mutex_lock(&d->lock);
+	stopping = d->stopping;
+	a = stopping ? NULL : claim(d, id, ifname);
+	if (a)
+		a->busy = true;
+	pthread_mutex_unlock(&d->lock);
+	if (stopping)
+		return cni_fail(err, CNI_ERR_TRY_AGAIN, "the agent is stopping", "try again when it is back");
 	if (!a)
 		return cni_fail(err, CNI_ERR_PLUGIN, "not attached", "the agent has no %s for container %s", ifname, id);
-	if ((ret = check_link(d, a, err)))
-		return ret;
-	return !strcmp(a->mode, "hub") ? hub_check(d, a, err) : 0;
+	ret = check_link(d, a, err);
+	if (!ret && !strcmp(a->mode, "hub"))
+		ret = hub_check(d, a, err);
+	finish(d, a, false);
+	return ret;
+}
+
+/* Tears down, side by side with other requests, the attachments a sweep
+ * or a GC picked (marked busy under the lock), then drops them. */
+static void collect(struct weftd *d, struct attachment **picked, size_t n)
+{
+	for (size_t i = 0; i < n; ++i) {
+		teardown(d, picked[i]);
+		finish(d, picked[i], true);
+	}
+	free(picked);
+}
+
+/* Picks the idle attachments for which keep() says no; with d->lock held. */
+static size_t pick(struct weftd *d, bool (*keep)(struct attachment *a, void *ctx), void *ctx,
+		   struct attachment ***out)
+{
+	struct list *pos;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	list_for_each(pos, &d->attachments) {
+		struct attachment *a = list_entry(pos, struct attachment, link), **grown;
+
+		if (a->busy || keep(a, ctx))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			if (!(grown = realloc(*out, cap * sizeof(*grown))))
+				break; /* the rest waits for the next round */
+			*out = grown;
+		}
+		a->busy = true;
+		(*out)[n++] = a;
+	}
+	return n;
+}
+
+struct gc_ctx {
+	struct weftd *d;
+	const char *network;
+	json_t *valid;
+};
+
+static bool gc_keep(struct attachment *a, void *ctx)
+{
+	struct gc_ctx *gc = ctx;
+	json_t *v;
+	size_t i;
+
+	if (strcmp(a->network, gc->network))
+		return true; /* another network's */
+	json_array_foreach(gc->valid, i, v) {
+		const char *id = json_string_value(json_object_get(v, "containerID"));
+		const char *ifname = json_string_value(json_object_get(v, "ifname"));
+
+		if (id && ifname && !strcmp(id, a->id) && !strcmp(ifname, a->ifname))
+			return true;
+	}
+	weftd_log(gc->d, WG_LOG_VERBOSE, "GC: %s/%s is not among the valid attachments", a->id, a->ifname);
+	return false;
 }
 
 int attach_gc(struct weftd *d, json_t *req, struct cni_error *err)
 {
-	json_t *config = json_object_get(req, "config"), *valid;
-	const char *network = json_string_value(json_object_get(config, "name"));
-	struct list *pos, *tmp;
+	json_t *config = json_object_get(req, "config");
+	struct gc_ctx gc = { d, json_string_value(json_object_get(config, "name")), NULL };
+	struct attachment **picked;
+	size_t n;
 
 	/* The runtime lists what is valid in this network; newer libcni
 	 * sends the key under both its names. */
-	valid = json_object_get(config, "cni.dev/valid-attachments");
-	if (!valid)
-		valid = json_object_get(config, "cni.dev/attachments");
-	if (!network || !json_is_array(valid))
+	gc.valid = json_object_get(config, "cni.dev/valid-attachments");
+	if (!gc.valid)
+		gc.valid = json_object_get(config, "cni.dev/attachments");
+	if (!gc.network || !json_is_array(gc.valid))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid GC request",
 				"GC needs the network's name and cni.dev/valid-attachments");
-	list_for_each_safe(pos, tmp, &d->attachments) {
-		struct attachment *a = list_entry(pos, struct attachment, link);
-		bool keep = strcmp(a->network, network) != 0; /* another network's */
-		json_t *v;
-		size_t i;
-
-		json_array_foreach(valid, i, v) {
-			const char *id = json_string_value(json_object_get(v, "containerID"));
-			const char *ifname = json_string_value(json_object_get(v, "ifname"));
-
-			if (id && ifname && !strcmp(id, a->id) && !strcmp(ifname, a->ifname))
-				keep = true;
-		}
-		if (!keep) {
-			weftd_log(d, WG_LOG_VERBOSE, "GC: %s/%s is not among the valid attachments", a->id, a->ifname);
-			forget(d, a);
-		}
-	}
+	pthread_mutex_lock(&d->lock);
+	n = pick(d, gc_keep, &gc, &picked);
+	pthread_mutex_unlock(&d->lock);
+	collect(d, picked, n);
 	return 0;
+}
+
+static bool sweep_keep(struct attachment *a, void *ctx)
+{
+	if (!access(a->netns, F_OK))
+		return true;
+	weftd_log(ctx, WG_LOG_VERBOSE, "%s/%s: its namespace %s is gone, collecting it", a->id, a->ifname, a->netns);
+	return false;
 }
 
 void attach_sweep(struct weftd *d)
 {
-	struct list *pos, *tmp;
+	struct attachment **picked;
+	size_t n;
 
-	list_for_each_safe(pos, tmp, &d->attachments) {
-		struct attachment *a = list_entry(pos, struct attachment, link);
-
-		if (access(a->netns, F_OK)) {
-			weftd_log(d, WG_LOG_VERBOSE, "%s/%s: its namespace %s is gone, collecting it", a->id, a->ifname,
-				  a->netns);
-			forget(d, a);
-		}
-	}
+	pthread_mutex_lock(&d->lock);
+	n = pick(d, sweep_keep, d, &picked);
+	pthread_mutex_unlock(&d->lock);
+	collect(d, picked, n);
 }
 
 void attach_restore(struct weftd *d)
@@ -563,6 +672,18 @@ void attach_restore(struct weftd *d)
 
 void attach_free_all(struct weftd *d)
 {
+	struct list *pos;
+	bool busy;
+
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	do {
+		busy = false;
+		list_for_each(pos, &d->attachments)
+			busy |= list_entry(pos, struct attachment, link)->busy;
+		if (busy)
+			pthread_cond_wait(&d->changed, &d->lock);
+	} while (busy);
 	while (!list_empty(&d->attachments)) {
 		struct attachment *a = list_entry(d->attachments.next, struct attachment, link);
 
@@ -571,4 +692,5 @@ void attach_free_all(struct weftd *d)
 		list_del(&a->link);
 		free(a);
 	}
+	pthread_mutex_unlock(&d->lock);
 }

@@ -133,6 +133,18 @@ static void key_name(const struct attachment *a, char *buf, size_t len)
 	snprintf(buf, len, "%s@%s", a->id, a->ifname);
 }
 
+/* Changes the hub's peers. */
+static int hub_set(struct weftd *d, const struct wg_config *cfg, struct cni_error *err)
+{
+	struct wgdev_err werr = { "", 0 };
+	int ret;
+
+	pthread_mutex_lock(&d->hub_lock);
+	ret = wgdev_set(d->hub, cfg, &werr);
+	pthread_mutex_unlock(&d->hub_lock);
+	return ret ? cni_fail(err, CNI_ERR_PLUGIN, "cannot add the container to the hub", "%s", werr.msg) : 0;
+}
+
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
 {
 	struct wgdev_opts opts = { .name = a->ifname, .netns = a->netns, .backend = d->backend, .load_module = true,
@@ -151,7 +163,10 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 	if (json_is_integer(mtu))
 		link.mtu = (uint32_t)json_integer_value(mtu); /* weft-cni checked it */
 
-	if ((ret = hub_ensure(d, err)))
+	pthread_mutex_lock(&d->hub_lock);
+	ret = hub_ensure(d, err);
+	pthread_mutex_unlock(&d->hub_lock);
+	if (ret)
 		return ret;
 	ret = ipam_alloc(&d->ipam, a->id, a->ifname, &lease);
 	if (ret)
@@ -190,6 +205,25 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 		if (link.nroutes < CNI_MAX_ROUTES)
 			link.routes[link.nroutes++].dst = pp;
 	}
+	for (int f = 0; f < 2; ++f) {
+		if (!lease.addr[f].family)
+			continue;
+		link.addrs[link.naddrs].family = lease.addr[f].family;
+		link.addrs[link.naddrs].addr.v6 = lease.addr[f].addr.v6;
+		link.addrs[link.naddrs++].len = f ? 128 : 32;
+	}
+
+	/* The hub learns the container's key and addresses before the
+	 * container's interface can send anything: an initiation the hub
+	 * cannot place would be dropped, and retried only 5 s later. */
+	peer = wg_config_add_peer(hubcfg);
+	x25519_public(peer->public_key, cfg->private_key);
+	peer->flags = WG_PEER_REPLACE_ALLOWEDIPS;
+	for (unsigned k = 0; k < link.naddrs; ++k)
+		wg_config_add_ip(peer, link.addrs[k].family, &link.addrs[k].addr, link.addrs[k].len);
+	if ((ret = hub_set(d, hubcfg, err)))
+		goto fail;
+
 	a->dev = wgdev_open(&opts, &werr);
 	if (!a->dev) {
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot create the container's WireGuard interface", "%s", werr.msg);
@@ -218,13 +252,6 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot configure the container's interface", "%s", werr.msg);
 		goto fail;
 	}
-	for (int f = 0; f < 2; ++f) {
-		if (!lease.addr[f].family)
-			continue;
-		link.addrs[link.naddrs].family = lease.addr[f].family;
-		link.addrs[link.naddrs].addr.v6 = lease.addr[f].addr.v6;
-		link.addrs[link.naddrs++].len = f ? 128 : 32;
-	}
 	ret = cni_wgcfg_apply_link(&link, a->netns, wgdev_ifindex(a->dev), err);
 	if (ret)
 		goto fail;
@@ -235,20 +262,14 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 		goto fail;
 	}
 
-	/* The hub learns the container: its key, its addresses, its port. */
-	hubcfg->flags = 0;
-	peer = wg_config_add_peer(hubcfg);
-	memcpy(peer->public_key, got->public_key, 32);
-	peer->flags = WG_PEER_HAS_ENDPOINT | WG_PEER_REPLACE_ALLOWEDIPS;
+	/* And then where to reach it, so the hub can start a session too. */
+	peer = hubcfg->first_peer;
+	peer->flags = WG_PEER_HAS_ENDPOINT | WG_PEER_UPDATE_ONLY;
 	peer->endpoint.in4.sin_family = AF_INET;
 	peer->endpoint.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	peer->endpoint.in4.sin_port = htons(got->listen_port);
-	for (unsigned k = 0; k < link.naddrs; ++k)
-		wg_config_add_ip(peer, link.addrs[k].family, &link.addrs[k].addr, link.addrs[k].len);
-	if (wgdev_set(d->hub, hubcfg, &werr)) {
-		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot add the container to the hub", "%s", werr.msg);
+	if ((ret = hub_set(d, hubcfg, err)))
 		goto fail;
-	}
 	if (result) {
 		int idx = cni_result_add_interface(result, a->ifname, NULL, a->netns, link.mtu);
 
@@ -296,14 +317,16 @@ void hub_detach(struct weftd *d, struct attachment *a)
 
 	key_name(a, kname, sizeof(kname));
 	/* Out of the hub. */
-	if (d->hub && !node_key(d, kname, priv, false) && (cfg = wg_config_new())) {
+	if (!node_key(d, kname, priv, false) && (cfg = wg_config_new())) {
 		struct wg_config_peer *peer = wg_config_add_peer(cfg);
 
-		if (peer) {
+		pthread_mutex_lock(&d->hub_lock);
+		if (peer && d->hub) {
 			x25519_public(peer->public_key, priv);
 			peer->flags = WG_PEER_REMOVE_ME;
 			wgdev_set(d->hub, cfg, &werr);
 		}
+		pthread_mutex_unlock(&d->hub_lock);
 		wg_config_free(cfg);
 	}
 	crypto_wipe(priv, sizeof(priv));
@@ -339,14 +362,16 @@ int hub_check(struct weftd *d, struct attachment *a, struct cni_error *err)
 	int ret;
 
 	key_name(a, kname, sizeof(kname));
-	if (!d->hub)
-		return cni_fail(err, CNI_ERR_PLUGIN, "no hub", "the node's hub %s is not up", d->hub_name);
 	if ((ret = node_key(d, kname, priv, false)))
 		return cni_fail(err, CNI_ERR_PLUGIN, "key missing", "%s/keys/%s.key: %s", d->state_dir, kname,
 				strerror(-ret));
 	x25519_public(pub, priv);
 	crypto_wipe(priv, sizeof(priv));
-	cfg = wgdev_get(d->hub, &werr);
+	pthread_mutex_lock(&d->hub_lock);
+	cfg = d->hub ? wgdev_get(d->hub, &werr) : NULL;
+	pthread_mutex_unlock(&d->hub_lock);
+	if (!cfg && !werr.msg[0])
+		return cni_fail(err, CNI_ERR_PLUGIN, "no hub", "the node's hub %s is not up", d->hub_name);
 	if (!cfg)
 		return cni_fail(err, CNI_ERR_PLUGIN, "cannot read the hub", "%s", werr.msg);
 	for (struct wg_config_peer *p = cfg->first_peer; p; p = p->next)

@@ -71,7 +71,6 @@ static json_t *dispatch(struct weftd *d, json_t *req)
 
 	if (!op)
 		op = "";
-	pthread_mutex_lock(&d->lock);
 	if (!strcmp(op, "add"))
 		ret = attach_add(d, req, &result, &err);
 	else if (!strcmp(op, "del"))
@@ -84,7 +83,6 @@ static json_t *dispatch(struct weftd *d, json_t *req)
 		ret = 0;
 	else
 		ret = cni_fail(&err, CNI_ERR_INVALID_CONFIG, "unknown agent operation", "\"%.20s\"", op);
-	pthread_mutex_unlock(&d->lock);
 	if (ret)
 		return reply_error(&err);
 	reply = json_pack("{s:b}", "ok", 1);
@@ -233,6 +231,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.hub_lock, NULL);
+	pthread_cond_init(&d.changed, NULL);
 	list_init(&d.attachments);
 	umask(0077);
 	snprintf(path, sizeof(path), "%s/keys", d.state_dir);
@@ -295,19 +295,17 @@ int main(int argc, char **argv)
 			}
 			pthread_attr_destroy(&attr);
 		}
-		if (!n) {
-			pthread_mutex_lock(&d.lock);
+		if (!n)
 			attach_sweep(&d);
-			pthread_mutex_unlock(&d.lock);
-		}
 	}
 	weftd_log(&d, WG_LOG_VERBOSE, "shutting down");
 	close(lfd);
 	unlink(d.socket_path);
-	pthread_mutex_lock(&d.lock);
 	attach_free_all(&d);
+	pthread_mutex_lock(&d.hub_lock);
 	wgdev_close(d.hub); /* a kernel hub stays, adopted at the next start */
-	pthread_mutex_unlock(&d.lock);
+	d.hub = NULL;
+	pthread_mutex_unlock(&d.hub_lock);
 	if (d.ipam_open)
 		ipam_close(&d.ipam);
 	return 0;

@@ -96,6 +96,18 @@ check "$STORM parallel DELs leave no interface" test "$(ip -n "$NS1" -o link | g
 check "  no address record" sh -c "[ -z \"\$(ls $STATE/ipam/4 $STATE/ipam/6 | grep -v -e last -e '^$' -e ':$')\" ]"
 check "  no attachment record" sh -c "[ -z \"\$(ls $STATE/attachments)\" ]"
 check "  no route left on the node" sh -c "! ip -n $NS1 route | grep -q 10.70.1."
+# Requests for one container wait for each other: of 8 ADDs at once, one
+# attaches and the others are told it is attached; 8 DELs at once all succeed.
+races=()
+for i in $(seq 1 8); do cni ADD 1 >"$STATE/race.$i" 2>&1 & races+=($!); done
+wait "${races[@]}"
+check "8 ADDs of one container at once: one attaches" test "$(grep -l '"address"' "$STATE"/race.* | wc -l)" = 1
+check "  the others are told it is attached" test "$(grep -l 'already attached' "$STATE"/race.* | wc -l)" = 7
+races=()
+for i in $(seq 1 8); do (cni DEL 1 && echo ok) >"$STATE/race.$i" 2>&1 & races+=($!); done
+wait "${races[@]}"
+check "8 DELs of it at once all succeed" test "$(cat "$STATE"/race.* | grep -cx ok)" = 8
+check "  and nothing is left" sh -c "[ \$(ip -n $NS1 -o link | grep -c weft) = 0 ] && [ -z \"\$(ls $STATE/attachments)\" ]"
 fds_after=$(ls /proc/$WEFTD_PID/fd | wc -l)
 check "  no file descriptor leaked by the agent ($fds_before before, $fds_after after)" test "$fds_after" -le "$fds_before"
 finish

@@ -132,6 +132,9 @@ unit: all
 bench: all
 	bench/run
 
+bench-cni: all
+	bench/cni
+
 install: $(PROG_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CNIBINDIR)
 	install -m 0755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/
@@ -141,7 +144,7 @@ install: $(PROG_BIN)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check unit bench install clean fuzz fuzz-bins
+.PHONY: all check unit bench bench-cni install clean fuzz fuzz-bins
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

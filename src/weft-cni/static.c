@@ -34,6 +34,9 @@ int agent(struct plugin *p, const char *op, json_t **result, struct cni_error *e
 	int ret = 0;
 
 	json_decref(req);
+	if (!reply && errno == EACCES)
+		return cni_fail(err, CNI_ERR_TRY_AGAIN, "the node agent is not reachable",
+				"%s: %s; only root may use the node agent", agent_path(p), strerror(errno));
 	if (!reply)
 		return cni_fail(err, CNI_ERR_TRY_AGAIN, "the node agent is not reachable",
 				"%s: %s; start weftd (it hosts userspace WireGuard devices)", agent_path(p), strerror(errno));
@@ -209,9 +212,13 @@ int static_status(struct plugin *p, struct cni_error *err)
 		if (!ret)
 			return 0;
 	}
-	if (agent(p, "status", NULL, err))
+	if (agent(p, "status", NULL, err)) {
+		char why[sizeof(err->msg) + sizeof(err->details) + 2];
+
+		snprintf(why, sizeof(why), "%s: %s", err->msg, err->details);
 		return cni_fail(err, CNI_ERR_NOT_AVAILABLE, "the plugin is not available",
-				"no kernel WireGuard here, and the node agent (weftd) does not answer at %s", agent_path(p));
+				"no kernel WireGuard here, and the node agent (weftd) does not serve: %s", why);
+	}
 	return 0;
 }
 

@@ -141,7 +141,7 @@ static int listen_socket(const char *path)
 	if (fd < 0)
 		return -errno;
 	unlink(path); /* a stale socket of an earlier run */
-	old = umask(0077);
+	old = umask(0177); /* 0600: root's alone */
 	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) || listen(fd, 64)) {
 		int err = -errno;
 

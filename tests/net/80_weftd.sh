@@ -63,6 +63,17 @@ check "  nothing left in the container" sh -c "[ \$(ip -n $C1 -o link | wc -l) =
 
 check "weftd starts" start_weftd
 check "STATUS with the agent up" sh -c "echo '$CONF' | CNI_COMMAND=STATUS ip netns exec $NS1 $CNI"
+# Only root may talk to the agent: its socket is 0600, and even through a
+# socket opened up by mistake the agent checks the caller's credentials.
+as_nobody() { echo "$CONF" | CNI_COMMAND=STATUS ip netns exec "$NS1" setpriv --reuid=65534 --regid=65534 --clear-groups "$CNI"; }
+check "  the socket is mode 0600" test "$(stat -c %a "$SOCK")" = 600
+out=$(as_nobody)
+check "  a user other than root cannot connect" has "$out" '"code":50' 'Permission denied'
+chmod 0777 "$(dirname "$SOCK")"
+chmod 0666 "$SOCK"
+out=$(as_nobody)
+check "  nor use a socket opened to all: the agent refuses it" has "$out" 'only root may use the node agent'
+chmod 0600 "$SOCK"
 out=$(echo "$CONF" | plugin ADD)
 check "ADD: the agent hosts a userspace device in the container" has "$out" '"name":"wg0"' '"address":"10.66.0.2/24"' '"cniVersion":"1.1.0"'
 check "  a TUN in the container" sh -c "ip -d -n $C1 link show wg0 | grep -q tun"

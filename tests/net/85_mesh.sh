@@ -110,4 +110,25 @@ check "8 DELs of it at once all succeed" test "$(cat "$STATE"/race.* | grep -cx 
 check "  and nothing is left" sh -c "[ \$(ip -n $NS1 -o link | grep -c weft) = 0 ] && [ -z \"\$(ls $STATE/attachments)\" ]"
 fds_after=$(ls /proc/$WEFTD_PID/fd | wc -l)
 check "  no file descriptor leaked by the agent ($fds_before before, $fds_after after)" test "$fds_after" -le "$fds_before"
+
+# --- a second agent on the same machine ------------------------------------
+# Its own state, socket and pod subnet (as tests and the lab run them): each
+# serves its own containers, and their pods reach each other through the node.
+STATE2=$STATE/second
+SOCK2=$(dirname "$SOCK")/second.sock
+ip netns exec "$NS1" "$WEFTD" --state-dir "$STATE2" --socket "$SOCK2" --pod-subnet 10.70.2.0/24 \
+	--pod-subnet6 fd70:2::/64 --log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do [ -S "$SOCK2" ] && break; sleep 0.05; done
+CONF2=$(echo "$CONF" | sed "s|$SOCK|$SOCK2|; s|\"agentStateDir\":\"$STATE\"|\"agentStateDir\":\"$STATE2\"|")
+ra=$(cni ADD 1)
+rb=$(echo "$CONF2" | ip netns exec "$NS1" env CNI_COMMAND=ADD CNI_CONTAINERID=ctr-b CNI_NETNS="/var/run/netns/weft-t$$-c2" \
+	CNI_IFNAME=eth0 "$CNI")
+check "a second agent, its own state and socket, serves its own subnet" has "$rb" '"address":"10.70.2.'
+check "  beside the first" has "$ra" '"address":"10.70.1.'
+check "  their pods reach each other" wait_ping "weft-t$$-c1" "$(addr_of "$rb")" 5
+check "  each keeps only its own records" sh -c "ls $STATE/attachments | grep -qx 'ctr-1@eth0.json' && ls $STATE2/attachments | grep -qx 'ctr-b@eth0.json' && [ \$(ls $STATE/attachments | wc -l) = 1 ]"
+cni DEL 1 >/dev/null
+echo "$CONF2" | ip netns exec "$NS1" env CNI_COMMAND=DEL CNI_CONTAINERID=ctr-b CNI_NETNS="/var/run/netns/weft-t$$-c2" CNI_IFNAME=eth0 "$CNI"
+check "  and let go of them" test "$(ip -n "$NS1" -o link | grep -c weft)" = 0
 finish

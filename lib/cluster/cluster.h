@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cluster's state, kept in the store (lib/store) under /weft/, written
+ * only in transactions so that it is never half-changed and never shared
+ * by mistake, whatever the number of managers:
+ *
+ *   /weft/config               the cluster CIDRs and node subnet sizes
+ *   /weft/nodes/NAME           a node: key, endpoints, subnets, labels
+ *   /weft/keys/PUBKEY          which node holds a public key (unique)
+ *   /weft/subnets/F/INDEX      the INDEXth node subnet of family F (4, 6):
+ *                              {"node": NAME} or {"released": UNIXTIME}
+ *   /weft/credentials/NAME     the hash of a node's credential
+ *   /weft/heartbeats/NAME      a node's last heartbeat (not watched by
+ *                              agents: heartbeats must not wake them)
+ *   /weft/tokens/ID            a join token's hash and expiry
+ *
+ * A node's registration claims its subnets, its key and its name in one
+ * compare-and-swap transaction: two nodes never get one subnet, even with
+ * managers racing on etcd. A subnet comes back to the pool when its node
+ * is removed (or its lease expired long enough to be removed), and is handed
+ * out again only once `reuse_after` seconds have passed since.
+ */
+#ifndef WEFT_CLUSTER_H
+#define WEFT_CLUSTER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ipam/ipam.h"
+#include "store/kv.h"
+
+#define CLUSTER_PREFIX "/weft/"
+#define CLUSTER_NODES CLUSTER_PREFIX "nodes/"
+
+/* A cluster CIDR cut into node subnets of one size. */
+struct cluster_pool {
+	struct ipam_prefix cidr;
+	uint8_t node_len;
+	uint64_t count; /* how many node subnets */
+};
+
+int cluster_pool_init(struct cluster_pool *p, const char *cidr, unsigned node_len, char *err, size_t errlen);
+/* The index-th node subnet. */
+void cluster_pool_nth(const struct cluster_pool *p, uint64_t index, struct ipam_prefix *out);
+/* The index of a node subnet of this pool, or -1 if it is not one. */
+int64_t cluster_pool_index(const struct cluster_pool *p, const struct ipam_prefix *subnet);
+
+struct cluster {
+	struct kv *kv;
+	struct cluster_pool pool[2]; /* [0] IPv4, [1] IPv6; count 0: none */
+	int64_t reuse_after;	     /* seconds a released subnet rests */
+};
+
+/* Binds the settings to the store: the first manager writes them, later
+ * ones must agree (a different CIDR would re-number a running cluster). */
+int cluster_init(struct cluster *c, struct kv *kv, const char *cidr4, unsigned len4, const char *cidr6, unsigned len6,
+		 int64_t reuse_after, char *err, size_t errlen);
+
+/* Node names: DNS labels, 1 to 63 of [a-z0-9-], not starting or ending
+ * with '-'. */
+bool cluster_name_valid(const char *name);
+
+/* Registers a node described by `req` ({"name", "publicKey", "endpoints",
+ * "labels"}), with the hash of the credential it will use. On success *out
+ * is the stored record (with its subnets and tunnel addresses). Errors:
+ * -EINVAL (err names the field), -EEXIST (name or key taken), -ENOSPC (no
+ * subnet left), -EIO (the store; err says how). */
+int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash, int64_t now, json_t **out, char *err,
+			  size_t errlen);
+/* Changes a node's public key, endpoints or labels (nothing else). */
+int cluster_node_update(struct cluster *c, const char *name, json_t *req, json_t **out, char *err, size_t errlen);
+/* Removes a node and releases its subnets (at `now`). -ENOENT if absent. */
+int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *err, size_t errlen);
+/* The node's record, or -ENOENT. */
+int cluster_node_get(struct cluster *c, const char *name, json_t **out);
+/* Every node, and the store revision they were read at. */
+int cluster_nodes(struct cluster *c, json_t **out, int64_t *rev);
+
+int cluster_heartbeat(struct cluster *c, const char *name, int64_t now);
+/* Removes the nodes whose last heartbeat (or registration) is older than
+ * now - expire; returns how many, or a negative errno. */
+int cluster_expire(struct cluster *c, int64_t now, int64_t expire);
+
+/* The stored hash of a node's credential (hex), into buf. */
+int cluster_credential(struct cluster *c, const char *name, char *buf, size_t len);
+
+#endif

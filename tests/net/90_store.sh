@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The manager's store (lib/store) through one suite, tests/tools/kvsuite:
+# on SQLite, then on a real three-member etcd cluster, then on that cluster
+# again after kill -9 of the member first in the endpoint list (the backend
+# moves on to the next endpoint; two of three members keep the quorum).
+# Then the cluster registry and IPAM (lib/cluster) through
+# tests/tools/clustersuite on both, with two store connections racing on
+# etcd as two managers would. The suites' PASS/FAIL lines are part of this
+# test's output.
+#
+#   $TMP/store.db ◄── kvsuite sqlite:$TMP/store.db
+#
+#   ┌─── $NS1, its lo 127.0.0.1 only ────────────────────────────────────┐
+#   │ etcd m1  client :BASE+1  peer :BASE+2 ◄──┐ (later kill -9)         │
+#   │ etcd m2  client :BASE+3  peer :BASE+4 ◄──┤                         │
+#   │ etcd m3  client :BASE+5  peer :BASE+6 ◄──┤                         │
+#   │                                          └── kvsuite etcd:m1,m2,m3 │
+#   └────────────────────────────────────────────────────────────────────┘
+. "$(dirname "$0")/lib.sh"
+
+KVSUITE=$ROOT/$BUILD/tests/tools/kvsuite
+CLUSTERSUITE=$ROOT/$BUILD/tests/tools/clustersuite
+TMP=$(mktemp -d /tmp/weft-store.XXXXXX)
+BASE=$((30000 + $$ % 1000 * 10))
+ETCD=()
+cleanup_more() {
+	cleanup # stops the members (PIDS), then deletes $NS1 with anything left in it
+	rm -rf "$TMP"
+}
+trap cleanup_more EXIT
+
+client() { echo "http://127.0.0.1:$((BASE + 2 * $1 - 1))"; }
+peer() { echo "http://127.0.0.1:$((BASE + 2 * $1))"; }
+ENDPOINTS="$(client 1),$(client 2),$(client 3)"
+CLUSTER="m1=$(peer 1),m2=$(peer 2),m3=$(peer 3)"
+
+# suite NAME CMD...: kvsuite's lines as they come, then its verdict. Bounded,
+# so that a cluster that stopped answering fails the test instead of hanging it.
+suite() {
+	local name=$1 rc
+	shift
+	timeout 300 "$@" 2>&1
+	rc=$?
+	if [ "$rc" = 0 ]; then pass "$name"; else fail "$name (exit status $rc)"; fi
+}
+
+start_member() {
+	ip netns exec "$NS1" etcd --name "m$1" --data-dir "$TMP/m$1" \
+		--listen-client-urls "$(client "$1")" --advertise-client-urls "$(client "$1")" \
+		--listen-peer-urls "$(peer "$1")" --initial-advertise-peer-urls "$(peer "$1")" \
+		--initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token "weft-t$$" \
+		--logger zap --log-level error >"$TMP/etcd-m$1.log" 2>&1 &
+	ETCD[$1]=$!
+	PIDS+=($!)
+}
+
+# healthy ENDPOINTS: every one listed answers a quorum read, within 20 s.
+healthy() {
+	for _ in $(seq 100); do
+		n1 etcdctl --endpoints "$1" --command-timeout 2s endpoint health >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	n1 etcdctl --endpoints "$1" --command-timeout 2s endpoint health
+	tail -n 5 "$TMP"/etcd-m*.log
+	return 1
+}
+
+suite "kv suite on SQLite" "$KVSUITE" "sqlite:$TMP/store.db"
+suite "cluster suite on SQLite" "$CLUSTERSUITE" "sqlite:$TMP/cluster.db"
+
+if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
+	skip "kv suite on etcd: etcd and etcdctl are not installed"
+	finish
+	exit
+fi
+ip netns add "$NS1"
+n1 ip link set lo up
+for i in 1 2 3; do start_member "$i"; done
+if healthy "$ENDPOINTS"; then
+	pass "a three-member etcd cluster is up and healthy"
+	suite "kv suite on etcd" ip netns exec "$NS1" "$KVSUITE" "etcd:$ENDPOINTS"
+	suite "cluster suite on etcd, two managers' connections racing" ip netns exec "$NS1" "$CLUSTERSUITE" \
+		"etcd:$ENDPOINTS" "etcd:$(client 2),$(client 3),$(client 1)"
+
+	kill -9 "${ETCD[1]}"
+	wait "${ETCD[1]}" 2>/dev/null
+	check "kill -9 of m1, the first endpoint: m1 is gone" sh -c "! kill -0 ${ETCD[1]} 2>/dev/null"
+	check "  m2 and m3 keep the quorum" healthy "$(client 2),$(client 3)"
+	suite "kv suite on etcd with m1 dead: the backend uses m2 and m3" ip netns exec "$NS1" "$KVSUITE" "etcd:$ENDPOINTS"
+	suite "cluster suite on etcd with m1 dead" ip netns exec "$NS1" "$CLUSTERSUITE" "etcd:$ENDPOINTS" \
+		"etcd:$(client 3),$(client 2),$(client 1)"
+else
+	fail "a three-member etcd cluster is up and healthy"
+fi
+finish

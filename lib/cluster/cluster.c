@@ -208,7 +208,7 @@ static int node_fields(json_t *req, json_t *rec, bool partial, char *err, size_t
 		const char *lk;
 
 		if (!json_is_object(labels) || json_object_size(labels) > MAX_LABELS)
-			return invalid(err, errlen, "labels%s: give an object of at most 64 strings", "");
+			return invalid(err, errlen, "labels: give an object of at most 64 strings");
 		json_object_foreach(labels, lk, v)
 			if (!*lk || strlen(lk) > 253 || !json_is_string(v) || strlen(json_string_value(v)) > 253)
 				return invalid(err, errlen, "label \"%s\": keys and values are strings of 1 to 253 characters",

@@ -15,11 +15,6 @@ plugin() { # COMMAND CONFIG [VAR=VALUE...]
 	echo "$config" | env CNI_COMMAND="$cmd" CNI_CONTAINERID=ctr1 CNI_NETNS="/var/run/netns/$NS1" CNI_IFNAME=wg0 \
 		CNI_PATH=/opt/cni/bin "$@" "$CNI"
 }
-has() {
-	local text=$1 n
-	shift
-	for n in "$@"; do echo "$text" | grep -qF -- "$n" || { echo "missing $n in: $text"; return 1; }; done
-}
 
 out=$(plugin VERSION '{"cniVersion":"0.4.0"}')
 check "VERSION lists 0.3.0 to 1.1.0 and echoes the asked version" has "$out" '"cniVersion":"0.4.0"' '"supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]'

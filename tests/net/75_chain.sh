@@ -40,7 +40,7 @@ for i in 1 2 3; do ip netns add "${C[$i]}"; ip -n "${C[$i]}" link set lo up; don
 ip netns exec "$NS1" "$WEFTD" --state-dir "$STATE/weftd" --socket "$SOCK" --log-level verbose \
 	>"$LOGS/weft-weftd-$$.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+wait_socket "$SOCK"
 
 # The peers, in another namespace: wireguard-go for C1, weft-wg for C2 and C3.
 K=(x "$(wg genkey)" "$(wg genkey)" "$(wg genkey)")
@@ -77,11 +77,6 @@ plugin() {
 	[ -n "$prev" ] && conf=$(python3 -c 'import json,sys; c=json.loads(sys.argv[1]); c["prevResult"]=json.loads(sys.argv[2]); print(json.dumps(c))' "$conf" "$prev")
 	echo "$conf" | ip netns exec "$NS1" env CNI_COMMAND="$cmd" CNI_CONTAINERID="ctr-$$-$i" \
 		CNI_NETNS="/var/run/netns/${C[$i]}" CNI_IFNAME="$ifname" CNI_PATH="$REF_DIR" "$bin"
-}
-has() {
-	local text=$1 n
-	shift
-	for n in "$@"; do echo "$text" | grep -qF -- "$n" || { echo "missing $n in: $text"; return 1; }; done
 }
 
 # --- ptp + host-local, then weft ----------------------------------------

@@ -31,19 +31,13 @@ start_weftd() {
 	ip netns exec "$NS1" "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
 	WEFTD_PID=$!
 	PIDS+=($WEFTD_PID)
-	for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
-	return 1
+	wait_socket "$SOCK"
 }
 plugin() { # COMMAND [VAR=VALUE...] < config
 	local cmd=$1
 	shift
 	env CNI_COMMAND="$cmd" CNI_CONTAINERID=ctr-$$ CNI_NETNS="/var/run/netns/$C1" CNI_IFNAME=wg0 CNI_PATH=/opt/cni/bin "$@" \
 		ip netns exec "$NS1" "$CNI"
-}
-has() {
-	local text=$1 n
-	shift
-	for n in "$@"; do echo "$text" | grep -qF -- "$n" || { echo "missing $n in: $text"; return 1; }; done
 }
 
 start_wg "$NS2" "$WG2" go

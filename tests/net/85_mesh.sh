@@ -28,18 +28,12 @@ ip netns exec "$NS1" "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --pod-subnet
 	--pod-subnet6 fd70:1::/64 --log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
 WEFTD_PID=$!
 PIDS+=($WEFTD_PID)
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+wait_socket "$SOCK"
 
 CONF='{"cniVersion":"1.1.0","name":"mesh","type":"weft","mode":"mesh","agentSocket":"'$SOCK'","agentStateDir":"'$STATE'"}'
 cni() { # COMMAND INDEX
 	echo "$CONF" | ip netns exec "$NS1" env CNI_COMMAND="$1" CNI_CONTAINERID="ctr-$2" \
 		CNI_NETNS="/var/run/netns/weft-t$$-c$2" CNI_IFNAME=eth0 "$CNI"
-}
-addr_of() { echo "$1" | grep -o '"address":"[0-9.]*/32"' | cut -d'"' -f4 | cut -d/ -f1; }
-has() {
-	local text=$1 n
-	shift
-	for n in "$@"; do echo "$text" | grep -qF -- "$n" || { echo "missing $n in: $text"; return 1; }; done
 }
 
 for i in 1 2; do ip netns add "weft-t$$-c$i"; ip -n "weft-t$$-c$i" link set lo up; done
@@ -119,7 +113,7 @@ SOCK2=$(dirname "$SOCK")/second.sock
 ip netns exec "$NS1" "$WEFTD" --state-dir "$STATE2" --socket "$SOCK2" --pod-subnet 10.70.2.0/24 \
 	--pod-subnet6 fd70:2::/64 --log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do [ -S "$SOCK2" ] && break; sleep 0.05; done
+wait_socket "$SOCK2"
 CONF2=$(echo "$CONF" | sed "s|$SOCK|$SOCK2|; s|\"agentStateDir\":\"$STATE\"|\"agentStateDir\":\"$STATE2\"|")
 ra=$(cni ADD 1)
 rb=$(echo "$CONF2" | ip netns exec "$NS1" env CNI_COMMAND=ADD CNI_CONTAINERID=ctr-b CNI_NETNS="/var/run/netns/weft-t$$-c2" \

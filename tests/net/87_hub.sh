@@ -32,19 +32,12 @@ start_weftd() {
 		>>"$LOGS/weft-weftd-$$.log" 2>&1 &
 	WEFTD_PID=$!
 	PIDS+=($WEFTD_PID)
-	for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.05; done
-	return 1
+	wait_socket "$SOCK"
 }
 CONF='{"cniVersion":"1.0.0","name":"hub","type":"weft","mode":"hub","agentSocket":"'$SOCK'","agentStateDir":"'$STATE'"}'
 cni() { # COMMAND INDEX
 	echo "$CONF" | ip netns exec "$NS1" env CNI_COMMAND="$1" CNI_CONTAINERID="ctr-$2" \
 		CNI_NETNS="/var/run/netns/weft-t$$-c$2" CNI_IFNAME=wg0 "$CNI"
-}
-addr_of() { echo "$1" | grep -o '"address":"[0-9.]*/32"' | cut -d'"' -f4 | cut -d/ -f1; }
-has() {
-	local text=$1 n
-	shift
-	for n in "$@"; do echo "$text" | grep -qF -- "$n" || { echo "missing $n in: $text"; return 1; }; done
 }
 
 check "weftd starts" start_weftd

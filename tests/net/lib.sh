@@ -141,6 +141,21 @@ pair() {
 
 # wait_ping NS DST SECONDS: succeeds at the first reply within SECONDS.
 wait_ping() { ip netns exec "$1" ping -c 1 -w "$3" "$2"; }
+
+# has TEXT NEEDLE...: every needle is in the text (a CNI result or error);
+# says which one is missing.
+has() {
+	local text=$1 n
+	shift
+	for n in "$@"; do echo "$text" | grep -qF -- "$n" || { echo "missing $n in: $text"; return 1; }; done
+}
+# addr_of RESULT: the first IPv4 host address (/32) in a CNI result.
+addr_of() { echo "$1" | grep -o '"address":"[0-9.]*/32"' | cut -d'"' -f4 | cut -d/ -f1; }
+# wait_socket PATH: until a daemon's UNIX socket appears (5 s at most).
+wait_socket() {
+	for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
 ping1() { n1 ping -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 ping2() { n2 ping -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 ping61() { n1 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }

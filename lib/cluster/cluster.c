@@ -257,7 +257,8 @@ static int free_subnet(struct cluster *c, int f, int64_t now, uint64_t *index, i
 			ret = 0;
 			break;
 		}
-		v = json_loads(l.items[i].value, 0, NULL);
+		/* Most subnets are held: parse only the released ones. */
+		v = strstr(l.items[i].value, "\"released\"") ? json_loads(l.items[i].value, 0, NULL) : NULL;
 		if (json_is_integer(json_object_get(v, "released")) &&
 		    json_integer_value(json_object_get(v, "released")) + c->reuse_after <= now) {
 			*index = at;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "util/addr.h"
 #include "util/key.h"
 
@@ -124,6 +126,7 @@ int cluster_init(struct cluster *c, struct kv *kv, const char *cidr4, unsigned l
 	int ret;
 
 	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->register_lock, NULL);
 	c->kv = kv;
 	c->reuse_after = reuse_after;
 	if (!cidr4 && !cidr6) {
@@ -233,45 +236,54 @@ static void subnet_path(char *buf, size_t len, int f, uint64_t index)
 	snprintf(buf, len, CLUSTER_PREFIX "subnets/%d/%08llu", f ? 6 : 4, (unsigned long long)index);
 }
 
-/* The lowest free subnet of a family: never handed out, or released at
- * least reuse_after ago. *mod_rev is what the claim must compare with. */
-static int free_subnet(struct cluster *c, int f, int64_t now, uint64_t *index, int64_t *mod_rev)
+/* A free subnet of a family: never handed out, or released at least
+ * reuse_after ago. *mod_rev is what the claim must compare with. The first
+ * try takes the lowest; after a lost race (spread), one of the lowest few at
+ * random, so that managers racing do not all chase the same one again. */
+static int free_subnet(struct cluster *c, int f, int64_t now, bool spread, uint64_t *index, int64_t *mod_rev)
 {
+	enum { CANDIDATES = 8 };
 	const struct cluster_pool *p = &c->pool[f];
+	struct {
+		uint64_t index;
+		int64_t mod_rev;
+	} cand[CANDIDATES];
 	char prefix[64];
 	struct kv_list l;
 	uint64_t expect = 0;
+	size_t nc = 0, pick;
 	int ret;
 
 	snprintf(prefix, sizeof(prefix), CLUSTER_PREFIX "subnets/%d/", f ? 6 : 4);
 	if ((ret = kv_range(c->kv, prefix, &l)))
 		return ret;
-	ret = -ENOSPC;
-	for (size_t i = 0; i <= l.n && expect < p->count; ++i) {
+	for (size_t i = 0; i <= l.n && nc < CANDIDATES; ++i) {
 		uint64_t at = i < l.n ? strtoull(l.items[i].key + strlen(prefix), NULL, 10) : p->count;
 		json_t *v;
 
-		if (at > expect) { /* a gap: never used */
-			*index = expect;
-			*mod_rev = 0;
-			ret = 0;
-			break;
+		while (expect < at && expect < p->count && nc < CANDIDATES) { /* a gap: never used */
+			cand[nc].index = expect++;
+			cand[nc++].mod_rev = 0;
 		}
+		if (i == l.n || nc == CANDIDATES || at >= p->count)
+			break;
 		/* Most subnets are held: parse only the released ones. */
 		v = strstr(l.items[i].value, "\"released\"") ? json_loads(l.items[i].value, 0, NULL) : NULL;
 		if (json_is_integer(json_object_get(v, "released")) &&
 		    json_integer_value(json_object_get(v, "released")) + c->reuse_after <= now) {
-			*index = at;
-			*mod_rev = l.items[i].mod_rev;
-			ret = 0;
+			cand[nc].index = at;
+			cand[nc++].mod_rev = l.items[i].mod_rev;
 		}
 		json_decref(v);
-		if (!ret)
-			break;
 		expect = at + 1;
 	}
 	kv_list_free(&l);
-	return ret;
+	if (!nc)
+		return -ENOSPC;
+	pick = spread ? randombytes_uniform((uint32_t)nc) : 0;
+	*index = cand[pick].index;
+	*mod_rev = cand[pick].mod_rev;
+	return 0;
 }
 
 /* The node's own address in its subnet: the first host, as the agent
@@ -298,6 +310,7 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 			       name ? name : "(missing)");
 	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 	snprintf(cred_key, sizeof(cred_key), CLUSTER_PREFIX "credentials/%s", name);
+	pthread_mutex_lock(&c->register_lock);
 	for (int attempt = 0; attempt < RETRIES; ++attempt) {
 		struct kv_cond conds[4];
 		struct kv_op ops[5];
@@ -325,7 +338,7 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 
 			if (!c->pool[f].count)
 				continue;
-			if ((ret = free_subnet(c, f, now, &index, &rev))) {
+			if ((ret = free_subnet(c, f, now, attempt > 0, &index, &rev))) {
 				if (ret == -ENOSPC)
 					snprintf(err, errlen, "no %s node subnet left in %s (%llu in all): remove a node",
 						 f ? "IPv6" : "IPv4", ipam_prefix_str(&c->pool[f].cidr, buf, sizeof(buf)),
@@ -381,6 +394,7 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 	else if (ret)
 		snprintf(err, errlen, "%s", kv_error());
 out:
+	pthread_mutex_unlock(&c->register_lock);
 	if (!ret)
 		*out = rec;
 	else

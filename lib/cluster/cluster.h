@@ -24,6 +24,7 @@
 #define WEFT_CLUSTER_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,6 +51,10 @@ struct cluster {
 	struct kv *kv;
 	struct cluster_pool pool[2]; /* [0] IPv4, [1] IPv6; count 0: none */
 	int64_t reuse_after;	     /* seconds a released subnet rests */
+	/* One registration at a time per manager: its own threads would only
+	 * race each other for the same subnets. Managers still race, in the
+	 * store's transactions. */
+	pthread_mutex_t register_lock;
 };
 
 /* Binds the settings to the store: the first manager writes them, later

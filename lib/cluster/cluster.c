@@ -185,9 +185,9 @@ static int node_fields(json_t *req, json_t *rec, bool partial, char *err, size_t
 
 	json_object_foreach(req, name, v)
 		if (strcmp(name, "name") && strcmp(name, "publicKey") && strcmp(name, "endpoints") &&
-		    strcmp(name, "labels"))
-			return invalid(err, errlen, "unknown field \"%s\": a node sets name, publicKey, endpoints, labels",
-				       name);
+		    strcmp(name, "labels") && (partial || strcmp(name, "subnets")))
+			return invalid(err, errlen, "unknown field \"%s\": a node sets name, publicKey, endpoints, labels%s",
+				       name, partial ? "" : ", subnets");
 	if (key || !partial) {
 		if (!json_is_string(key) || !key_from_base64(raw, json_string_value(key)))
 			return invalid(err, errlen, "publicKey %s: give a WireGuard public key (44 characters of base64)",
@@ -286,6 +286,81 @@ static int free_subnet(struct cluster *c, int f, int64_t now, bool spread, uint6
 	return 0;
 }
 
+/* The subnets a registration asks for by name ("subnets": a node coming
+ * back after its record was removed): each must be a node subnet of a
+ * cluster CIDR, at most one per family. want[f] is its index or -1. */
+static int wanted_subnets(struct cluster *c, json_t *req, int64_t want[2], char *err, size_t errlen)
+{
+	json_t *subs = json_object_get(req, "subnets"), *v;
+	char buf[2][64];
+	size_t i;
+
+	want[0] = want[1] = -1;
+	if (!subs)
+		return 0;
+	if (!json_is_array(subs) || json_array_size(subs) > 2)
+		return invalid(err, errlen, "subnets: give at most one IPv4 and one IPv6 node subnet, as strings");
+	json_array_foreach(subs, i, v) {
+		struct ipam_prefix sub;
+		int f;
+
+		if (!json_is_string(v) || ipam_prefix_parse(&sub, json_string_value(v)))
+			return invalid(err, errlen, "subnet %s: not a prefix (10.244.3.0/24)",
+				       json_is_string(v) ? json_string_value(v) : "(not a string)");
+		f = sub.family == AF_INET6;
+		if (!c->pool[f].count)
+			return invalid(err, errlen, "subnet %s: the cluster has no %s CIDR", json_string_value(v),
+				       f ? "IPv6" : "IPv4");
+		if (want[f] >= 0)
+			return invalid(err, errlen, "subnets: two %s subnets; give at most one per family",
+				       f ? "IPv6" : "IPv4");
+		if ((want[f] = cluster_pool_index(&c->pool[f], &sub)) < 0)
+			return invalid(err, errlen, "subnet %s is not a node subnet of the cluster CIDR %s (/%u each)",
+				       json_string_value(v), ipam_prefix_str(&c->pool[f].cidr, buf[0], sizeof(buf[0])),
+				       c->pool[f].node_len);
+	}
+	return 0;
+}
+
+/* May a registration of node `name` take subnet `index` by name? Yes if it
+ * was never handed out, if `name` itself released it, or if it has rested. */
+static int claim_subnet(struct cluster *c, int f, uint64_t index, const char *name, int64_t now, int64_t *mod_rev,
+			char *err, size_t errlen)
+{
+	char key[64], buf[64];
+	struct ipam_prefix sub;
+	struct kv_item it;
+	json_t *v, *rel;
+	int ret;
+
+	subnet_path(key, sizeof(key), f, index);
+	cluster_pool_nth(&c->pool[f], index, &sub);
+	ipam_prefix_str(&sub, buf, sizeof(buf));
+	if ((ret = kv_get(c->kv, key, &it)) == -ENOENT) {
+		*mod_rev = 0;
+		return 0;
+	} else if (ret) {
+		snprintf(err, errlen, "%s", kv_error());
+		return ret;
+	}
+	*mod_rev = it.mod_rev;
+	v = json_loads(it.value, 0, NULL);
+	kv_item_free(&it);
+	rel = json_object_get(v, "released");
+	if (!json_is_integer(rel)) {
+		snprintf(err, errlen, "subnet %s belongs to node \"%s\": ask for none to get a free one", buf,
+			 json_string_value(json_object_get(v, "node")) ?: "?");
+		ret = -EEXIST;
+	} else if (json_integer_value(rel) + c->reuse_after > now &&
+		   strcmp(json_string_value(json_object_get(v, "node")) ?: "", name)) {
+		snprintf(err, errlen, "subnet %s was released %llds ago by another node and rests %llds before reuse",
+			 buf, (long long)(now - json_integer_value(rel)), (long long)c->reuse_after);
+		ret = -EEXIST;
+	}
+	json_decref(v);
+	return ret;
+}
+
 /* The node's own address in its subnet: the first host, as the agent
  * gives its gateway (lib/ipam). */
 static void tunnel_address(const struct ipam_prefix *subnet, struct ipam_prefix *out)
@@ -301,6 +376,7 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 	const char *name = json_string_value(json_object_get(req, "name"));
 	char node_key[128], pub_key[128], cred_key[128], sub_key[2][64], buf[64];
 	json_t *rec = NULL;
+	int64_t want[2];
 	int ret;
 
 	*out = NULL;
@@ -310,6 +386,8 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 			       name ? name : "(missing)");
 	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 	snprintf(cred_key, sizeof(cred_key), CLUSTER_PREFIX "credentials/%s", name);
+	if ((ret = wanted_subnets(c, req, want, err, errlen)))
+		return ret;
 	pthread_mutex_lock(&c->register_lock);
 	for (int attempt = 0; attempt < RETRIES; ++attempt) {
 		struct kv_cond conds[4];
@@ -338,7 +416,11 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 
 			if (!c->pool[f].count)
 				continue;
-			if ((ret = free_subnet(c, f, now, attempt > 0, &index, &rev))) {
+			if (want[f] >= 0) {
+				index = (uint64_t)want[f];
+				if ((ret = claim_subnet(c, f, index, name, now, &rev, err, errlen)))
+					goto out;
+			} else if ((ret = free_subnet(c, f, now, attempt > 0, &index, &rev))) {
 				if (ret == -ENOSPC)
 					snprintf(err, errlen, "no %s node subnet left in %s (%llu in all): remove a node",
 						 f ? "IPv6" : "IPv4", ipam_prefix_str(&c->pool[f].cidr, buf, sizeof(buf)),
@@ -500,7 +582,7 @@ int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *
 		struct kv_op ops[6];
 		size_t nc = 0, no = 0;
 		json_t *rec, *v;
-		char released[64];
+		char released[128];
 		int64_t rev;
 		size_t i;
 
@@ -508,7 +590,7 @@ int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *
 			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
 			return ret;
 		}
-		snprintf(released, sizeof(released), "{\"released\":%lld}", (long long)now);
+		snprintf(released, sizeof(released), "{\"node\":\"%s\",\"released\":%lld}", name, (long long)now);
 		conds[nc++] = (struct kv_cond){ node_key, rev };
 		key_path(pub_key, sizeof(pub_key), json_string_value(json_object_get(rec, "publicKey")));
 		json_array_foreach(json_object_get(rec, "subnets"), i, v) {

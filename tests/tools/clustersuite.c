@@ -148,6 +148,45 @@ static void registry(struct kv *kv)
 	CHECK("one after the rest gets it back",
 	      !reg(&c, "node-4", k4, "192.0.2.4:51820", now + 3, &n4) && !strcmp(subnet(n4, 0), "10.244.0.0/24"));
 
+	rev = revision(kv);
+	req = json_pack("{s:s, s:s, s:[s], s:[s]}", "name", "node-5", "publicKey", pubkey(k3), "endpoints",
+			"192.0.2.5:1", "subnets", "192.168.7.0/24");
+	ret = cluster_node_register(&c, req, "hash", now + 3, &got, err, sizeof(err));
+	json_decref(req);
+	CHECK("asking for a subnet outside the cluster CIDR: EINVAL, both named",
+	      ret == -EINVAL && strstr(err, "192.168.7.0/24") && strstr(err, "10.244.0.0/16") && revision(kv) == rev);
+	req = json_pack("{s:s, s:s, s:[s], s:[s]}", "name", "node-5", "publicKey", k3, "endpoints", "192.0.2.5:1",
+			"subnets", "10.244.0.128/25");
+	ret = cluster_node_register(&c, req, "hash", now + 3, &got, err, sizeof(err));
+	json_decref(req);
+	CHECK("  one of the wrong size: EINVAL", ret == -EINVAL && strstr(err, "/24 each"));
+	req = json_pack("{s:s, s:s, s:[s], s:[s]}", "name", "node-5", "publicKey", k3, "endpoints", "192.0.2.5:1",
+			"subnets", "10.244.1.0/24");
+	ret = cluster_node_register(&c, req, "hash", now + 3, &got, err, sizeof(err));
+	json_decref(req);
+	CHECK("  one held by another node: EEXIST, naming it",
+	      ret == -EEXIST && strstr(err, "node-2") && revision(kv) == rev);
+	req = json_pack("{s:s, s:s, s:[s], s:[s]}", "name", "node-5", "publicKey", k3, "endpoints", "192.0.2.5:1",
+			"subnets", "10.244.200.0/24");
+	ret = cluster_node_register(&c, req, "hash", now + 3, &got, err, sizeof(err));
+	json_decref(req);
+	CHECK("  a free one: granted", !ret && !strcmp(subnet(got, 0), "10.244.200.0/24"));
+	json_decref(got);
+	cluster_node_remove(&c, "node-5", now + 3, err, sizeof(err));
+	req = json_pack("{s:s, s:s, s:[s], s:[s]}", "name", "node-5", "publicKey", k3, "endpoints", "192.0.2.5:1",
+			"subnets", "10.244.200.0/24");
+	ret = cluster_node_register(&c, req, "hash", now + 3, &got, err, sizeof(err));
+	json_decref(req);
+	CHECK("  a node coming back gets its released subnet without the rest",
+	      !ret && !strcmp(subnet(got, 0), "10.244.200.0/24"));
+	json_decref(got);
+	cluster_node_remove(&c, "node-5", now + 3, err, sizeof(err));
+	req = json_pack("{s:s, s:s, s:[s], s:[s]}", "name", "node-6", "publicKey", k3, "endpoints", "192.0.2.5:1",
+			"subnets", "10.244.200.0/24");
+	ret = cluster_node_register(&c, req, "hash", now + 3, &got, err, sizeof(err));
+	json_decref(req);
+	CHECK("  another node asking for it while it rests: EEXIST", ret == -EEXIST && strstr(err, "rests"));
+
 	CHECK("a heartbeat", !cluster_heartbeat(&c, "node-2", now + 100));
 	CHECK("  for a node that is gone: ENOENT", cluster_heartbeat(&c, "node-1", now) == -ENOENT);
 	ret = cluster_expire(&c, now + 120, 60);

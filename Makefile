@@ -25,9 +25,9 @@ SANFLAGS :=
 OPT ?= -O2
 endif
 
-PKGS := libcrypto libsodium libmnl jansson sqlite3 libcurl
+PKGS := libcrypto libsodium libmnl jansson sqlite3 libcurl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl -ljansson -lsqlite3 -lcurl)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl -ljansson -lsqlite3 -lcurl -lmicrohttpd)
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes -Wstrict-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wvla
@@ -50,7 +50,7 @@ LIB_SRC := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A := $(BUILD)/libweft.a
 
-PROGS := weft-wg weft-cni weftd
+PROGS := weft-wg weft-cni weftd weft-manager
 PROG_BIN := $(PROGS:%=$(BUILD)/%)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -80,6 +80,12 @@ $(BUILD)/weft-cni: $(WEFT_CNI_OBJ) $(LIB_A)
 WEFTD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard src/weftd/*.c)))
 
 $(BUILD)/weftd: $(WEFTD_OBJ) $(LIB_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
+
+MANAGER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard src/weft-manager/*.c)))
+
+$(BUILD)/weft-manager: $(MANAGER_OBJ) $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
 

@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The manager's HTTP/JSON API over TLS (docs/manager.md, "The API"):
+ *
+ *   GET    /v1/health                      anyone
+ *   POST   /v1/tokens         {"ttl"}      admin: a join token
+ *   GET    /v1/tokens                      admin
+ *   DELETE /v1/tokens/ID                   admin
+ *   POST   /v1/nodes          {...}        join token or admin: register
+ *   GET    /v1/nodes                       node, reader, admin
+ *   GET    /v1/nodes/NAME                  node, reader, admin
+ *   PATCH  /v1/nodes/NAME     {...}        the node itself or admin
+ *   PUT    /v1/nodes/NAME/heartbeat        the node itself or admin
+ *   DELETE /v1/nodes/NAME                  the node itself or admin
+ *   GET    /v1/peers?since=REV&wait=SEC    node, reader, admin: a long poll
+ *
+ * libmicrohttpd runs the connections on a few threads with epoll. A long
+ * poll with nothing new is suspended, not parked on a thread: the watch
+ * (watch.c) resumes it when the nodes change or its time is up, so a
+ * thousand agents waiting cost a thousand sockets and no threads.
+ */
+#include "manager.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/addr.h"
+
+enum {
+	BODY_MAX = 64 * 1024,
+	WAIT_DEFAULT = 30,	/* seconds a long poll waits unless told */
+	WAIT_MAX = 300,
+	TOKEN_TTL_DEFAULT = 86400,
+	TOKEN_TTL_MAX = 366 * 86400,
+	THREADS = 4,
+	CONNECTION_TIMEOUT = 60, /* seconds of silence; a suspended poll does not count */
+};
+
+struct request {
+	struct MHD_Connection *conn;
+	char *body;
+	size_t len;
+	bool too_big;
+	/* A long poll: on m->waiters while suspended. */
+	struct list waiter;
+	bool waiting, woken;
+	int64_t since, deadline;
+};
+
+struct reply {
+	unsigned status;
+	json_t *body; /* owned */
+	const char *allow;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct reply ok(unsigned status, json_t *body)
+{
+	return (struct reply){ status, body, NULL };
+}
+
+static struct reply fail(unsigned status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static struct reply fail(unsigned status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return (struct reply){ status, json_pack("{s:s}", "error", msg), NULL };
+}
+
+static struct reply method_not_allowed(const char *method, const char *path, const char *allow)
+{
+	struct reply r = fail(405, "%s %s: use %s", method, path, allow);
+
+	r.allow = allow;
+	return r;
+}
+
+/* An errno from lib/cluster as a status. */
+static unsigned status_of(int ret)
+{
+	switch (ret) {
+	case -EINVAL:
+		return 400;
+	case -ENOENT:
+		return 404;
+	case -EEXIST:
+		return 409;
+	case -ENOSPC:
+		return 507;
+	default:
+		return 503;
+	}
+}
+
+static struct reply parse_body(struct request *req, json_t **out)
+{
+	json_error_t jerr;
+
+	*out = NULL;
+	if (!req->len)
+		return fail(400, "the request has no body: send a JSON object");
+	*out = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!*out)
+		return fail(400, "the body is not valid JSON (line %d, column %d): %s", jerr.line, jerr.column,
+			    jerr.text);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return fail(400, "the body must be a JSON object");
+	}
+	return ok(0, NULL);
+}
+
+static bool may_read(enum role role)
+{
+	return role == ROLE_NODE || role == ROLE_READER || role == ROLE_ADMIN;
+}
+
+/* --- tokens ---------------------------------------------------------------- */
+
+static struct reply tokens_create(struct manager *m, struct request *req)
+{
+	json_t *body = NULL, *info = NULL, *ttl;
+	struct reply r;
+	char token[160];
+	int64_t seconds = TOKEN_TTL_DEFAULT;
+	int ret;
+
+	if (req->len) {
+		if ((r = parse_body(req, &body)).status)
+			return r;
+		ttl = json_object_get(body, "ttl");
+		if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 60 ||
+			    json_integer_value(ttl) > TOKEN_TTL_MAX)) {
+			json_decref(body);
+			return fail(400, "ttl: give seconds, from 60 to %d", TOKEN_TTL_MAX);
+		}
+		if (ttl)
+			seconds = json_integer_value(ttl);
+		if (json_object_size(body) > (ttl ? 1 : 0)) {
+			json_decref(body);
+			return fail(400, "a token takes only \"ttl\"");
+		}
+		json_decref(body);
+	}
+	if ((ret = auth_join_token(m, seconds, token, sizeof(token), &info)))
+		return fail(503, "the store: %s", kv_error());
+	json_object_set_new(info, "token", json_string(token));
+	manager_log(m, "made join token %s", json_string_value(json_object_get(info, "id")));
+	return ok(201, info);
+}
+
+static struct reply tokens_list(struct manager *m)
+{
+	struct kv_list l;
+	json_t *list;
+	const char *prefix = CLUSTER_PREFIX "tokens/";
+
+	if (kv_range(m->kv, prefix, &l))
+		return fail(503, "the store: %s", kv_error());
+	list = json_array();
+	for (size_t i = 0; i < l.n; ++i) {
+		json_t *v = json_loads(l.items[i].value, 0, NULL);
+
+		json_array_append_new(list, json_pack("{s:s, s:O?}", "id", l.items[i].key + strlen(prefix), "expires",
+						      json_object_get(v, "expires")));
+		json_decref(v);
+	}
+	kv_list_free(&l);
+	return ok(200, json_pack("{s:o}", "tokens", list));
+}
+
+static struct reply tokens_delete(struct manager *m, const char *id)
+{
+	char key[128];
+	struct kv_item it;
+	int ret;
+
+	if (strlen(id) > 32 || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(id))
+		return fail(404, "no token \"%.40s\"", id);
+	snprintf(key, sizeof(key), CLUSTER_PREFIX "tokens/%s", id);
+	if ((ret = kv_get(m->kv, key, &it)) == -ENOENT)
+		return fail(404, "no token \"%s\"", id);
+	if (ret || kv_delete(m->kv, key, NULL))
+		return fail(503, "the store: %s", kv_error());
+	kv_item_free(&it);
+	manager_log(m, "deleted join token %s", id);
+	return ok(200, json_pack("{s:s}", "deleted", id));
+}
+
+/* --- nodes ----------------------------------------------------------------- */
+
+static struct reply nodes_register(struct manager *m, struct request *req, enum role role)
+{
+	char cred[160], hash[65], err[512];
+	json_t *body, *rec;
+	struct reply r;
+	int ret;
+
+	if ((r = parse_body(req, &body)).status)
+		return r;
+	auth_new_credential(json_string_value(json_object_get(body, "name")) ?: "", cred, sizeof(cred), hash);
+	ret = cluster_node_register(&m->cluster, body, hash, time(NULL), &rec, err, sizeof(err));
+	json_decref(body);
+	if (ret) {
+		explicit_bzero(cred, sizeof(cred));
+		return fail(status_of(ret), "%s", err);
+	}
+	manager_log(m, "registered node %s (%s), by %s", json_string_value(json_object_get(rec, "name")),
+		    json_string_value(json_array_get(json_object_get(rec, "subnets"), 0)),
+		    role == ROLE_ADMIN ? "an admin" : "a join token");
+	r = ok(201, json_pack("{s:o, s:s}", "node", rec, "credential", cred));
+	explicit_bzero(cred, sizeof(cred));
+	return r;
+}
+
+static struct reply nodes_list(struct manager *m)
+{
+	struct kv_list hb;
+	json_t *nodes, *rec;
+	int64_t rev;
+	size_t i;
+	const char *prefix = CLUSTER_PREFIX "heartbeats/";
+
+	if (cluster_nodes(&m->cluster, &nodes, &rev))
+		return fail(503, "the store: %s", kv_error());
+	if (kv_range(m->kv, prefix, &hb)) {
+		json_decref(nodes);
+		return fail(503, "the store: %s", kv_error());
+	}
+	/* Both lists are sorted by name. */
+	for (i = 0; i < json_array_size(nodes); ++i) {
+		const char *name;
+		size_t j;
+
+		rec = json_array_get(nodes, i);
+		name = json_string_value(json_object_get(rec, "name"));
+		for (j = 0; j < hb.n; ++j)
+			if (!strcmp(hb.items[j].key + strlen(prefix), name ?: ""))
+				json_object_set_new(rec, "lastSeen", json_integer(strtoll(hb.items[j].value, NULL, 10)));
+	}
+	kv_list_free(&hb);
+	return ok(200, json_pack("{s:I, s:o}", "revision", (json_int_t)rev, "nodes", nodes));
+}
+
+static struct reply node_get(struct manager *m, const char *name)
+{
+	json_t *rec;
+	int ret = cluster_node_get(&m->cluster, name, &rec);
+
+	if (ret == -ENOENT)
+		return fail(404, "no node \"%.63s\"", name);
+	if (ret)
+		return fail(503, "the store: %s", kv_error());
+	return ok(200, rec);
+}
+
+static struct reply node_update(struct manager *m, struct request *req, const char *name)
+{
+	char err[512];
+	json_t *body, *rec;
+	struct reply r;
+	int ret;
+
+	if ((r = parse_body(req, &body)).status)
+		return r;
+	ret = cluster_node_update(&m->cluster, name, body, &rec, err, sizeof(err));
+	json_decref(body);
+	if (ret)
+		return fail(status_of(ret), "%s", err);
+	manager_log(m, "updated node %s", name);
+	return ok(200, rec);
+}
+
+static struct reply node_heartbeat(struct manager *m, const char *name)
+{
+	int ret = cluster_heartbeat(&m->cluster, name, time(NULL));
+
+	if (ret == -ENOENT)
+		return fail(404, "no node \"%.63s\"", name);
+	if (ret)
+		return fail(503, "the store: %s", kv_error());
+	return ok(200, json_pack("{s:I}", "lastSeen", (json_int_t)time(NULL)));
+}
+
+static struct reply node_remove(struct manager *m, const char *name, enum role role)
+{
+	char err[512];
+	int ret = cluster_node_remove(&m->cluster, name, time(NULL), err, sizeof(err));
+
+	if (ret)
+		return fail(status_of(ret), "%s", err);
+	manager_log(m, "removed node %s, by %s", name, role == ROLE_ADMIN ? "an admin" : "itself");
+	return ok(200, json_pack("{s:s}", "removed", name));
+}
+
+/* --- the long poll --------------------------------------------------------- */
+
+static struct reply peers(struct manager *m, struct request *req, bool *suspended)
+{
+	const char *since_s = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "since");
+	const char *wait_s = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "wait");
+	uint64_t since = 0, wait = WAIT_DEFAULT;
+	json_t *body;
+
+	if (!req->waiting && !req->woken) {
+		if (since_s && addr_parse_u64(since_s, INT64_MAX, &since))
+			return fail(400, "since \"%.40s\": give a revision from an earlier answer (an integer, 0 for all)",
+				    since_s);
+		if (wait_s && addr_parse_u64(wait_s, WAIT_MAX, &wait))
+			return fail(400, "wait \"%.40s\": give seconds, from 0 to %d", wait_s, WAIT_MAX);
+		req->since = (int64_t)since;
+		req->deadline = now_ms() + (int64_t)wait * 1000;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (m->rev == req->since && req->since >= m->base && !m->stopping && now_ms() < req->deadline) {
+		/* Nothing new: wait, suspended, until watch.c wakes us. */
+		req->waiting = true;
+		list_add_tail(&req->waiter, &m->waiters);
+		MHD_suspend_connection(req->conn);
+		pthread_mutex_unlock(&m->lock);
+		*suspended = true;
+		return ok(0, NULL);
+	}
+	body = watch_changes(m, req->since);
+	pthread_mutex_unlock(&m->lock);
+	return ok(200, body);
+}
+
+void api_wake(struct manager *m, bool all)
+{
+	struct list ready = LIST_INIT(ready), *pos, *tmp;
+	int64_t now = now_ms();
+
+	pthread_mutex_lock(&m->lock);
+	list_for_each_safe(pos, tmp, &m->waiters) {
+		struct request *req = list_entry(pos, struct request, waiter);
+
+		if (all || m->rev != req->since || req->since < m->base || now >= req->deadline) {
+			list_del(&req->waiter);
+			list_add_tail(&req->waiter, &ready);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	/* Suspended connections stay put until resumed: none can go away
+	 * under us here. */
+	list_for_each_safe(pos, tmp, &ready) {
+		struct request *req = list_entry(pos, struct request, waiter);
+
+		list_del(&req->waiter);
+		req->waiting = false;
+		req->woken = true;
+		MHD_resume_connection(req->conn);
+	}
+}
+
+/* --- routing --------------------------------------------------------------- */
+
+static struct reply route(struct manager *m, struct request *req, const char *method, const char *url,
+			  bool *suspended)
+{
+	const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	char node[64], seg[3][128] = { "" };
+	enum role role;
+	int nseg = 0;
+	const char *p = url;
+	bool get = !strcmp(method, "GET");
+
+	/* /v1/a/b/c: at most three segments after the version. */
+	if (strncmp(p, "/v1/", 4))
+		return fail(404, "%.100s: the API lives under /v1/ (docs/manager.md)", url);
+	for (p += 4; *p && nseg < 3; ++nseg) {
+		size_t n = strcspn(p, "/");
+
+		if (!n || n >= sizeof(seg[0]))
+			return fail(404, "%.100s: no such resource", url);
+		memcpy(seg[nseg], p, n);
+		seg[nseg][n] = '\0';
+		p += n;
+		if (*p == '/' && p[1])
+			++p;
+		else if (*p == '/')
+			++p;
+	}
+	if (*p)
+		return fail(404, "%.100s: no such resource", url);
+
+	if (nseg == 1 && !strcmp(seg[0], "health")) {
+		int64_t rev;
+
+		if (!get)
+			return method_not_allowed(method, url, "GET");
+		pthread_mutex_lock(&m->lock);
+		rev = m->rev;
+		pthread_mutex_unlock(&m->lock);
+		return ok(200, json_pack("{s:s, s:I}", "status", "ok", "revision", (json_int_t)rev));
+	}
+
+	role = auth_check(m, auth, node, sizeof(node));
+	if (role == ROLE_NONE)
+		return fail(401, "%s: send \"Authorization: Bearer TOKEN\" with an admin, reader, join or node token",
+			    auth ? "the token is not valid (unknown, expired or revoked)" : "no token");
+
+	if (!strcmp(seg[0], "tokens") && nseg <= 2) {
+		if (role != ROLE_ADMIN)
+			return fail(403, "tokens are for admins only");
+		if (nseg == 1 && !strcmp(method, "POST"))
+			return tokens_create(m, req);
+		if (nseg == 1 && get)
+			return tokens_list(m);
+		if (nseg == 2 && !strcmp(method, "DELETE"))
+			return tokens_delete(m, seg[1]);
+		return method_not_allowed(method, url, nseg == 1 ? "GET, POST" : "DELETE");
+	}
+	if (!strcmp(seg[0], "peers") && nseg == 1) {
+		if (!get)
+			return method_not_allowed(method, url, "GET");
+		if (!may_read(role))
+			return fail(403, "a join token may only register a node");
+		return peers(m, req, suspended);
+	}
+	if (strcmp(seg[0], "nodes"))
+		return fail(404, "%.100s: no such resource", url);
+	if (nseg == 1) {
+		if (!strcmp(method, "POST")) {
+			if (role != ROLE_JOIN && role != ROLE_ADMIN)
+				return fail(403, "registering a node takes a join token (weft token create)");
+			return nodes_register(m, req, role);
+		}
+		if (!get)
+			return method_not_allowed(method, url, "GET, POST");
+		if (!may_read(role))
+			return fail(403, "a join token may only register a node");
+		return nodes_list(m);
+	}
+	if (nseg == 3 && strcmp(seg[2], "heartbeat"))
+		return fail(404, "%.100s: no such resource", url);
+	if (!get && role != ROLE_ADMIN && (role != ROLE_NODE || strcmp(node, seg[1])))
+		return fail(403, role == ROLE_NODE ? "node \"%s\" may change only its own record, not \"%s\""
+						   : "%s may not change node \"%s\"",
+			    role == ROLE_NODE ? node : role == ROLE_JOIN ? "a join token" : "a reader", seg[1]);
+	if (nseg == 3)
+		return !strcmp(method, "PUT") ? node_heartbeat(m, seg[1]) : method_not_allowed(method, url, "PUT");
+	if (get)
+		return may_read(role) ? node_get(m, seg[1]) : fail(403, "a join token may only register a node");
+	if (!strcmp(method, "PATCH"))
+		return node_update(m, req, seg[1]);
+	if (!strcmp(method, "DELETE"))
+		return node_remove(m, seg[1], role);
+	return method_not_allowed(method, url, "GET, PATCH, DELETE");
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, struct reply *r)
+{
+	char *text = json_dumps(r->body, JSON_COMPACT);
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t len;
+
+	json_decref(r->body);
+	if (!text)
+		return MHD_NO;
+	len = strlen(text);
+	text[len] = '\n'; /* replaces the NUL: the length says where it ends */
+	resp = MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (r->status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"weft\"");
+	if (r->allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct manager *m = cls;
+	struct request *req = *con_cls;
+	struct reply r;
+	bool suspended = false;
+
+	if (!req) {
+		if (!(req = calloc(1, sizeof(*req))))
+			return MHD_NO;
+		req->conn = conn;
+		list_init(&req->waiter);
+		*con_cls = req;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!req->too_big && req->len + *upload_size <= BODY_MAX) {
+			char *grown = realloc(req->body, req->len + *upload_size + 1);
+
+			if (!grown)
+				return MHD_NO;
+			req->body = grown;
+			memcpy(req->body + req->len, upload, *upload_size);
+			req->len += *upload_size;
+			req->body[req->len] = '\0';
+		} else {
+			req->too_big = true;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (req->too_big)
+		r = fail(413, "the body is over %d bytes", BODY_MAX);
+	else
+		r = route(m, req, method, url, &suspended);
+	if (suspended)
+		return MHD_YES;
+	/* Changes and refusals; heartbeats and reads only when verbose. */
+	if (m->verbose || r.status >= 400 || (strcmp(method, "GET") && strcmp(method, "PUT")))
+		manager_log(m, "%s %s: %u%s%s", method, url, r.status, r.status >= 400 ? " " : "",
+			    r.status >= 400 ? json_string_value(json_object_get(r.body, "error")) : "");
+	return respond(conn, &r);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct manager *m = cls;
+	struct request *req = *con_cls;
+
+	if (!req)
+		return;
+	if (req->waiting) { /* closed while suspended (the daemon stopping) */
+		pthread_mutex_lock(&m->lock);
+		list_del(&req->waiter);
+		pthread_mutex_unlock(&m->lock);
+	}
+	free(req->body);
+	free(req);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct manager *m = cls;
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	if (m->verbose)
+		manager_log(m, "http: %s", msg);
+}
+
+int api_start(struct manager *m, char *err, size_t errlen)
+{
+	union sockaddr_any sa;
+	char buf[ADDR_STRLEN];
+	int fd, one = 1, zero = 0;
+	socklen_t salen;
+
+	if (addr_parse_endpoint(&sa, m->listen)) {
+		snprintf(err, errlen, "--listen %s: give ADDRESS:PORT ([::]:7443, 10.0.0.1:7443)", m->listen);
+		return -EINVAL;
+	}
+	salen = sa.sa.sa_family == AF_INET ? sizeof(sa.in4) : sizeof(sa.in6);
+	fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    (sa.sa.sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero))) ||
+	    bind(fd, &sa.sa, salen) || listen(fd, 1024)) {
+		snprintf(err, errlen, "cannot listen on %s: %s", m->listen, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EADDRNOTAVAIL;
+	}
+	m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ITC |
+					    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+				    0, NULL, NULL, handle, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m,
+				    MHD_OPTION_LISTEN_SOCKET, fd,
+				    MHD_OPTION_HTTPS_MEM_CERT, m->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, m->key_pem,
+				    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS, MHD_OPTION_CONNECTION_LIMIT,
+				    (unsigned)65536, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+				    MHD_OPTION_NOTIFY_COMPLETED, completed, m, MHD_OPTION_END);
+	if (!m->httpd) {
+		snprintf(err, errlen, "cannot start the HTTPS server on %s (is libmicrohttpd built with TLS?)",
+			 addr_format_endpoint(buf, &sa.sa));
+		close(fd);
+		return -EIO;
+	}
+	return 0;
+}
+
+void api_stop(struct manager *m)
+{
+	int fd;
+
+	if (!m->httpd)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->stopping = true;
+	pthread_mutex_unlock(&m->lock);
+	/* Take no one new, answer the long polls, give them a second. */
+	fd = MHD_quiesce_daemon(m->httpd);
+	api_wake(m, true);
+	for (int i = 0; i < 100; ++i) {
+		const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->httpd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+		if (!info || !info->num_connections)
+			break;
+		usleep(10000);
+	}
+	MHD_stop_daemon(m->httpd);
+	if (fd >= 0)
+		close(fd);
+	m->httpd = NULL;
+}

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Who may do what. Every request carries "Authorization: Bearer TOKEN":
+ *
+ *   wefta1:SECRET          admin: everything
+ *   weftr1:SECRET          reader: reads everything, writes nothing
+ *   weftj1:ID:SECRET       join token: registers a node, until it expires
+ *   weftn1:NAME:SECRET     a node's credential: its own record, and reads
+ *
+ * The store keeps only SHA-256 hashes (/weft/admin/{admin,reader},
+ * /weft/tokens/ID, /weft/credentials/NAME), compared in constant time, so
+ * reading the store does not give access. The admin and reader tokens are
+ * made by the first manager and written to its state directory (0600);
+ * managers sharing a store share them.
+ */
+#include "manager.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { SECRET_BYTES = 32 };
+
+void auth_hash(const char *secret, char hex[65])
+{
+	uint8_t md[32];
+	unsigned int len = 0;
+
+	EVP_Digest(secret, strlen(secret), md, &len, EVP_sha256(), NULL);
+	sodium_bin2hex(hex, 65, md, sizeof(md));
+	sodium_memzero(md, sizeof(md));
+}
+
+static void new_secret(char *out, size_t len)
+{
+	uint8_t raw[SECRET_BYTES];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(out, len, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+}
+
+/* Does the stored hash at key match secret's hash? */
+static bool matches(struct manager *m, const char *key, const char *secret, int64_t now)
+{
+	char want[65];
+	struct kv_item it;
+	json_t *v;
+	const char *hash;
+	bool ok = false;
+
+	if (kv_get(m->kv, key, &it))
+		return false;
+	auth_hash(secret, want);
+	v = json_loads(it.value, 0, NULL);
+	hash = v ? json_string_value(json_object_get(v, "hash")) : it.value;
+	if (hash && strlen(hash) == 64 && !CRYPTO_memcmp(hash, want, 64))
+		ok = !v || !json_object_get(v, "expires") || json_integer_value(json_object_get(v, "expires")) > now;
+	json_decref(v);
+	kv_item_free(&it);
+	sodium_memzero(want, sizeof(want));
+	return ok;
+}
+
+enum role auth_check(struct manager *m, const char *authorization, char *node, size_t nodelen)
+{
+	char buf[256], key[300], *tok, *id, *secret;
+	enum role role = ROLE_NONE;
+	int64_t now = time(NULL);
+
+	*node = '\0';
+	if (!authorization || strncmp(authorization, "Bearer ", 7) || strlen(authorization + 7) >= sizeof(buf))
+		return ROLE_NONE;
+	snprintf(buf, sizeof(buf), "%s", authorization + 7);
+	tok = buf;
+	if (!strncmp(tok, "wefta1:", 7)) {
+		role = matches(m, CLUSTER_PREFIX "admin/admin", tok + 7, now) ? ROLE_ADMIN : ROLE_NONE;
+	} else if (!strncmp(tok, "weftr1:", 7)) {
+		role = matches(m, CLUSTER_PREFIX "admin/reader", tok + 7, now) ? ROLE_READER : ROLE_NONE;
+	} else if ((!strncmp(tok, "weftj1:", 7) || !strncmp(tok, "weftn1:", 7)) && (secret = strchr(tok + 7, ':'))) {
+		id = tok + 7;
+		*secret++ = '\0';
+		if (tok[4] == 'j' && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789") == strlen(id) && *id) {
+			snprintf(key, sizeof(key), CLUSTER_PREFIX "tokens/%s", id);
+			role = matches(m, key, secret, now) ? ROLE_JOIN : ROLE_NONE;
+		} else if (tok[4] == 'n' && cluster_name_valid(id)) {
+			snprintf(key, sizeof(key), CLUSTER_PREFIX "credentials/%s", id);
+			if (matches(m, key, secret, now)) {
+				role = ROLE_NODE;
+				snprintf(node, nodelen, "%s", id);
+			}
+		}
+	}
+	sodium_memzero(buf, sizeof(buf));
+	return role;
+}
+
+static int write_secret_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	if (n >= 0)
+		n = write(fd, "\n", 1);
+	close(fd);
+	return n < 0 ? -EIO : 0;
+}
+
+/* The first manager on a store makes the admin and reader tokens. */
+int auth_bootstrap(struct manager *m, char *err, size_t errlen)
+{
+	static const char *const names[] = { "admin", "reader" };
+
+	for (int i = 0; i < 2; ++i) {
+		char secret[64], token[80], hash[65], key[64], path[PATH_MAX_LEN + 16], *doc;
+		int ret;
+
+		snprintf(key, sizeof(key), CLUSTER_PREFIX "admin/%s", names[i]);
+		new_secret(secret, sizeof(secret));
+		snprintf(token, sizeof(token), "weft%c1:%s", i ? 'r' : 'a', secret);
+		auth_hash(secret, hash);
+		if (asprintf(&doc, "{\"hash\":\"%s\"}", hash) < 0)
+			return -ENOMEM;
+		ret = kv_create(m->kv, key, doc, strlen(doc), NULL);
+		free(doc);
+		if (!ret) {
+			snprintf(path, sizeof(path), "%s/%s.token", m->state_dir, names[i]);
+			unlink(path);
+			if ((ret = write_secret_file(path, token))) {
+				snprintf(err, errlen, "cannot write %s: %s", path, strerror(-ret));
+				return ret;
+			}
+			manager_log(m, "made the %s token: %s", names[i], path);
+		} else if (ret != -ECANCELED) {
+			snprintf(err, errlen, "%s", kv_error());
+			return ret;
+		}
+		sodium_memzero(secret, sizeof(secret));
+		sodium_memzero(token, sizeof(token));
+	}
+	return 0;
+}
+
+int auth_join_token(struct manager *m, int64_t ttl, char *out, size_t outlen, json_t **info)
+{
+	char id[16], secret[64], hash[65], key[64], *doc;
+	uint8_t raw[5];
+	int64_t expires = time(NULL) + ttl;
+	int ret;
+
+	randombytes_buf(raw, sizeof(raw));
+	for (size_t i = 0; i < sizeof(raw) * 2; ++i)
+		id[i] = "0123456789abcdefghijklmnopqrstuv"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 0x0f];
+	id[sizeof(raw) * 2] = '\0';
+	new_secret(secret, sizeof(secret));
+	auth_hash(secret, hash);
+	snprintf(key, sizeof(key), CLUSTER_PREFIX "tokens/%s", id);
+	if (asprintf(&doc, "{\"hash\":\"%s\",\"expires\":%lld}", hash, (long long)expires) < 0)
+		return -ENOMEM;
+	ret = kv_create(m->kv, key, doc, strlen(doc), NULL);
+	free(doc);
+	if (!ret) {
+		snprintf(out, outlen, "weftj1:%s:%s", id, secret);
+		*info = json_pack("{s:s, s:I}", "id", id, "expires", (json_int_t)expires);
+	}
+	sodium_memzero(secret, sizeof(secret));
+	return ret;
+}
+
+int auth_new_credential(const char *node, char *out, size_t outlen, char hash[65])
+{
+	char secret[64];
+
+	new_secret(secret, sizeof(secret));
+	auth_hash(secret, hash);
+	snprintf(out, outlen, "weftn1:%s:%s", node, secret);
+	sodium_memzero(secret, sizeof(secret));
+	return 0;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* weft-manager: the cluster's control plane (docs/manager.md). */
+#ifndef WEFT_MANAGER_H
+#define WEFT_MANAGER_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster/cluster.h"
+#include "util/list.h"
+
+#define PATH_MAX_LEN 512
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+/* Who a request speaks for, from its bearer token. */
+enum role {
+	ROLE_NONE,
+	ROLE_JOIN,   /* a join token: may register one node */
+	ROLE_NODE,   /* a node's credential: its own record, and reading */
+	ROLE_READER, /* reading everything */
+	ROLE_ADMIN,  /* everything */
+};
+
+struct manager {
+	char state_dir[PATH_MAX_LEN - 64]; /* room for its files' names */
+	char store_url[PATH_MAX_LEN];
+	char listen[128];
+	char tls_cert[PATH_MAX_LEN], tls_key[PATH_MAX_LEN];
+	char tls_ca_cert[PATH_MAX_LEN], tls_ca_key[PATH_MAX_LEN];
+	char tls_san[1024];
+	char ca_path[PATH_MAX_LEN];
+	char *cert_pem, *key_pem;
+	char *cidr4, *cidr6;
+	unsigned len4, len6;
+	int64_t reuse_after, expire_after;
+	bool verbose;
+
+	struct kv *kv;
+	struct cluster cluster;
+	struct MHD_Daemon *httpd;
+
+	/* The nodes as last seen in the store, for watchers: each node's
+	 * record and mod_rev, and who left when. */
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	json_t *nodes;	 /* name -> {"rev": n, "node": {...}} */
+	json_t *removed; /* name -> rev of its removal */
+	int64_t rev;	 /* the store's revision the cache reflects */
+	int64_t base;	 /* revisions after this are known change by change */
+	struct list waiters;
+	bool stopping; /* under lock */
+};
+
+void manager_log(struct manager *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* tls.c */
+int tls_setup(struct manager *m, char *err, size_t errlen);
+
+/* auth.c: tokens and credentials, stored hashed (SHA-256). */
+int auth_bootstrap(struct manager *m, char *err, size_t errlen);
+enum role auth_check(struct manager *m, const char *authorization, char *node, size_t nodelen);
+/* A new join token valid for ttl seconds: "weftj1:ID:SECRET" into out. */
+int auth_join_token(struct manager *m, int64_t ttl, char *out, size_t outlen, json_t **info);
+/* Uses up nothing: join tokens are reusable until they expire or are deleted. */
+int auth_new_credential(const char *node, char *out, size_t outlen, char hash[65]);
+void auth_hash(const char *secret, char hex[65]);
+
+/* api.c */
+int api_start(struct manager *m, char *err, size_t errlen);
+void api_stop(struct manager *m);
+/* Resumes the long polls that have news or whose time is up (all: every
+ * one). Called by the watch, never with m->lock held. */
+void api_wake(struct manager *m, bool all);
+
+/* watch.c: follows the store, wakes long polls. */
+int watch_start(struct manager *m, char *err, size_t errlen);
+void watch_stop(struct manager *m);
+void watch_free(struct manager *m);
+/* Changes since `since` as a reply body: {"revision", "full", "nodes", "removed"}. */
+json_t *watch_changes(struct manager *m, int64_t since);
+
+#endif

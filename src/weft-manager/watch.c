@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The manager follows the store's /weft/nodes/ with one watch and keeps
+ * what it saw: every node's record with its mod_rev, and the revision at
+ * which each removed node left. A long poll asking for changes after
+ * revision R gets the nodes changed and removed since R, not the whole
+ * cluster; one that fell behind the cache's memory, or asks about a
+ * revision the store has not reached, gets everything, marked "full". On etcd, changes made through another manager arrive the same
+ * way, so every manager answers alike.
+ */
+#include "manager.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	WATCH_WAIT_MS = 1000, /* also how often stopping is noticed */
+	REMOVED_KEEP = 10000, /* removals remembered for deltas */
+};
+
+static pthread_t thread;
+
+/* Reads every node afresh: at start, and when the store's history no
+ * longer reaches back to what we saw (-ERANGE). With m->lock held. */
+static int reload(struct manager *m)
+{
+	struct kv_list l;
+	int ret = kv_range(m->kv, CLUSTER_NODES, &l);
+
+	if (ret)
+		return ret;
+	json_object_clear(m->nodes);
+	json_object_clear(m->removed);
+	for (size_t i = 0; i < l.n; ++i) {
+		json_t *rec = json_loads(l.items[i].value, 0, NULL);
+		const char *name = l.items[i].key + strlen(CLUSTER_NODES);
+
+		if (rec)
+			json_object_set_new(m->nodes, name,
+					    json_pack("{s:I, s:o}", "rev", (json_int_t)l.items[i].mod_rev, "node", rec));
+	}
+	m->rev = m->base = l.rev;
+	kv_list_free(&l);
+	pthread_cond_broadcast(&m->changed);
+	return 0;
+}
+
+static void apply(struct manager *m, const struct kv_events *ev)
+{
+	for (size_t i = 0; i < ev->n; ++i) {
+		const struct kv_event *e = &ev->events[i];
+		const char *name = e->item.key + strlen(CLUSTER_NODES);
+		json_t *rec;
+
+		if (e->deleted) {
+			json_object_del(m->nodes, name);
+			json_object_set_new(m->removed, name, json_integer(e->item.mod_rev));
+		} else if ((rec = json_loads(e->item.value, 0, NULL))) {
+			json_object_del(m->removed, name);
+			json_object_set_new(m->nodes, name,
+					    json_pack("{s:I, s:o}", "rev", (json_int_t)e->item.mod_rev, "node", rec));
+		}
+	}
+	/* Forgetting old removals moves the base: older pollers get everything. */
+	if (json_object_size(m->removed) > REMOVED_KEEP) {
+		const char *name;
+		json_t *rev;
+		void *tmp;
+
+		json_object_foreach_safe(m->removed, tmp, name, rev) {
+			if (json_integer_value(rev) <= m->rev - REMOVED_KEEP) {
+				if (json_integer_value(rev) > m->base)
+					m->base = json_integer_value(rev);
+				json_object_del(m->removed, name);
+			}
+		}
+	}
+	m->rev = ev->rev;
+	pthread_cond_broadcast(&m->changed);
+}
+
+static void *run(void *arg)
+{
+	struct manager *m = arg;
+
+	for (;;) {
+		struct kv_events ev = { 0 };
+		int64_t after;
+		bool stop;
+		int ret;
+
+		pthread_mutex_lock(&m->lock);
+		after = m->rev;
+		stop = m->stopping;
+		pthread_mutex_unlock(&m->lock);
+		if (stop)
+			break;
+		ret = kv_watch(m->kv, CLUSTER_NODES, after, WATCH_WAIT_MS, &ev);
+		pthread_mutex_lock(&m->lock);
+		if (!ret && ev.n)
+			apply(m, &ev);
+		else if (ret == -ERANGE)
+			ret = reload(m);
+		pthread_mutex_unlock(&m->lock);
+		kv_events_free(&ev);
+		api_wake(m, false); /* the changed, and those whose time is up */
+		if (ret && ret != -ERANGE) {
+			manager_log(m, "watching the store: %s; retrying", kv_error());
+			sleep(1);
+		}
+	}
+	return NULL;
+}
+
+int watch_start(struct manager *m, char *err, size_t errlen)
+{
+	int ret;
+
+	m->nodes = json_object();
+	m->removed = json_object();
+	pthread_mutex_lock(&m->lock);
+	ret = reload(m);
+	pthread_mutex_unlock(&m->lock);
+	if (ret) {
+		snprintf(err, errlen, "reading the nodes: %s", kv_error());
+		return ret;
+	}
+	if ((ret = pthread_create(&thread, NULL, run, m))) {
+		snprintf(err, errlen, "cannot start the watch: %s", strerror(ret));
+		return -ret;
+	}
+	return 0;
+}
+
+/* Stops following the store; the cache stays for the API until
+ * watch_free(). */
+void watch_stop(struct manager *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->stopping = true;
+	pthread_mutex_unlock(&m->lock);
+	pthread_join(thread, NULL);
+}
+
+void watch_free(struct manager *m)
+{
+	json_decref(m->nodes);
+	json_decref(m->removed);
+	m->nodes = m->removed = NULL;
+}
+
+/* With m->lock held. */
+json_t *watch_changes(struct manager *m, int64_t since)
+{
+	/* Before what we know, or after it (a store that went back: restored
+	 * from a backup, or a manager lagging behind another): everything. */
+	bool full = since < m->base || since > m->rev;
+	json_t *nodes = json_array(), *removed = json_array(), *v;
+	const char *name;
+
+	json_object_foreach(m->nodes, name, v)
+		if (full || json_integer_value(json_object_get(v, "rev")) > since)
+			json_array_append(nodes, json_object_get(v, "node"));
+	if (!full)
+		json_object_foreach(m->removed, name, v)
+			if (json_integer_value(v) > since)
+				json_array_append_new(removed, json_string(name));
+	return json_pack("{s:I, s:b, s:o, s:o}", "revision", (json_int_t)m->rev, "full", full, "nodes", nodes,
+			 "removed", removed);
+}

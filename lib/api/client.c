@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+#include "api/client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/buf.h"
+
+enum { MAX_URLS = 8, REPLY_MAX = 64 << 20, CONNECT_S = 3 };
+
+struct api_client {
+	char *urls[MAX_URLS];
+	size_t n, cur;
+	char *ca;
+	char *auth; /* "Authorization: Bearer ..." */
+	CURL *curl;
+};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_ALL);
+}
+
+struct api_client *api_client_new(const char *urls, const char *ca, char *err, size_t errlen)
+{
+	struct api_client *c;
+	char *list, *tok, *save = NULL;
+
+	pthread_once(&once, global_init);
+	if (!urls || !*urls) {
+		snprintf(err, errlen, "no manager URL: give https://HOST:PORT");
+		return NULL;
+	}
+	if (!(c = calloc(1, sizeof(*c))) || !(list = strdup(urls))) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t len = strlen(tok);
+
+		if (strncmp(tok, "https://", 8) || len < 9 || len > 256 || strpbrk(tok + 8, "/?# ") || c->n == MAX_URLS) {
+			snprintf(err, errlen, "manager URL \"%.300s\": give https://HOST:PORT (up to %d, comma-separated)",
+				 tok, MAX_URLS);
+			free(list);
+			api_client_free(c);
+			return NULL;
+		}
+		c->urls[c->n++] = strdup(tok);
+	}
+	free(list);
+	if (!c->n) {
+		snprintf(err, errlen, "no manager URL: give https://HOST:PORT");
+		api_client_free(c);
+		return NULL;
+	}
+	c->ca = ca && *ca ? strdup(ca) : NULL;
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		snprintf(err, errlen, "cannot start libcurl");
+		api_client_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void api_client_free(struct api_client *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; ++i)
+		free(c->urls[i]);
+	free(c->ca);
+	wipe_free(c->auth);
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	free(c);
+}
+
+void api_client_token(struct api_client *c, const char *token)
+{
+	wipe_free(c->auth);
+	c->auth = NULL;
+	if (token && asprintf(&c->auth, "Authorization: Bearer %s", token) < 0)
+		c->auth = NULL;
+}
+
+static size_t collect(char *data, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+
+	if (b->len + size * n > REPLY_MAX || buf_append(b, data, size * n))
+		return 0;
+	return size * n;
+}
+
+/* One try at one manager: the status, or -EIO with err set. */
+static int call_one(struct api_client *c, const char *url, const char *method, const char *path, const char *body,
+		    long timeout_s, struct buf *out, char *err, size_t errlen)
+{
+	char target[600], curlerr[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdr = NULL;
+	CURL *h = c->curl;
+	long status = 0;
+	CURLcode rc;
+
+	snprintf(target, sizeof(target), "%s%s", url, path);
+	curl_easy_reset(h);
+	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	hdr = curl_slist_append(hdr, "Accept: application/json");
+	if (c->auth)
+		hdr = curl_slist_append(hdr, c->auth);
+	curl_easy_setopt(h, CURLOPT_URL, target);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curlerr);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_S);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (c->ca)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+	rc = curl_easy_perform(h);
+	curl_slist_free_all(hdr);
+	if (rc != CURLE_OK) {
+		snprintf(err, errlen, "%s: %s", url, curlerr[0] ? curlerr : curl_easy_strerror(rc));
+		return -EIO;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	return (int)status;
+}
+
+int api_call(struct api_client *c, const char *method, const char *path, json_t *body, long timeout_s,
+	     json_t **reply, char *err, size_t errlen)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	int ret = -EIO;
+
+	*reply = NULL;
+	for (size_t tries = 0; tries < c->n; ++tries) {
+		struct buf out = { 0 };
+		size_t at = (c->cur + tries) % c->n;
+
+		ret = call_one(c, c->urls[at], method, path, text, timeout_s, &out, err, errlen);
+		if (ret >= 0) {
+			if (out.len)
+				*reply = json_loadb(out.data, out.len, 0, NULL);
+			if (ret >= 400) {
+				const char *msg = json_string_value(json_object_get(*reply, "error"));
+
+				snprintf(err, errlen, "%s: %d %s", c->urls[at], ret, msg ? msg : "(no message)");
+			}
+		}
+		buf_free(&out);
+		if (ret >= 0 && ret < 500) {
+			c->cur = at;
+			break;
+		}
+		if (ret >= 500 && tries + 1 < c->n) {
+			json_decref(*reply);
+			*reply = NULL;
+		}
+	}
+	wipe_free(text); /* it may hold a key or a token */
+	return ret;
+}

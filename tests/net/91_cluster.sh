@@ -172,4 +172,93 @@ inner=$(tcpdump -n -r "$T/underlay.pcap" 'net 10.80.0.0/16 or net fd80::/48' 2>/
 check "the underlay between nodes: $wg_only of $total packets are WireGuard (UDP 51821), none is a pod's" \
 	test "$total" -ge 20 -a "$wg_only" = "$total" -a "$inner" = 0
 
+# --- bad input to the API: refused, named, nothing stored ------------------------------
+revision() { ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" "$URL/v1/health" | grep -o '"revision":[0-9]*' | cut -d: -f2; }
+cred1=$(cat "$T/n1/cluster/credential")
+as() { # TOKEN METHOD PATH [BODY]: the status, then the body
+	ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" -H "Authorization: Bearer $1" -X "$2" "$URL$3" \
+		${4:+-d "$4"} -w '\n%{http_code}'
+}
+rev=$(revision)
+out=$(as "$(cat "$T/join.token")" POST /v1/nodes '{"name":"n9",')
+check "malformed JSON: 400, saying where" has "$out" 'not valid JSON' '400'
+out=$(as "weftj1:abc:wrong" POST /v1/nodes '{"name":"n9"}')
+check "a wrong token: 401" has "$out" 'not valid' '401'
+out=$(as "$cred1" PATCH /v1/nodes/n2 '{"endpoints":["192.168.77.99:1"]}')
+check "node n1 writing n2's record: 403, both named" has "$out" 'n1\" may change only its own record, not \"n2' '403'
+out=$(as "$(cat "$T/join.token")" POST /v1/nodes '{"name":"n9","publicKey":"'"$(wg genkey | wg pubkey)"'","endpoints":["192.168.77.99:1"],"subnets":["10.99.0.0/24"]}')
+check "a subnet outside the cluster CIDR: 400, both named" has "$out" '10.99.0.0/24' '10.80.0.0/16' '400'
+out=$(as "$cred1" DELETE /v1/tokens/x)
+check "a node deleting a token: 403" has "$out" '403'
+out=$(as "$(cat "$T/mgr/reader.token")" DELETE /v1/nodes/n2)
+check "the reader removing a node: 403" has "$out" '403'
+out=$(ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" -X POST "$URL/v1/nodes" -d '{}' -w '\n%{http_code}')
+check "no token at all: 401" has "$out" 'no token' '401'
+check "  and none of these stored anything (revision $rev)" test "$(revision)" = "$rev"
+check "plain HTTP gets nowhere" sh -c "! ip netns exec $NET curl -s -m 3 http://192.168.77.1:7443/v1/health | grep -q ok"
+
+# --- the manager killed: pods keep talking; restarted: agents resync ------------------------
+ip netns exec "$PODS-2-mesh" ping -c 30 -i 0.1 "${ADDR4[1-hub]}" >"$T/ping-mgr.log" 2>&1 &
+PING=$!
+sleep 0.5
+kill -9 "$MPID"
+wait "$MPID" 2>/dev/null
+sleep 1
+check "the manager killed: pods on different nodes still talk" ip netns exec "$PODS-3-mesh" ping -c 2 -W 2 "${ADDR4[1-mesh]}"
+wait $PING
+check "  a ping across the kill lost nothing ($(grep -o '[0-9]* received' "$T/ping-mgr.log"))" grep -q ' 0% packet loss' "$T/ping-mgr.log"
+away() { for _ in $(seq 100); do show 1 | grep -q '"connected": *false' && return 0; sleep 0.1; done; return 1; }
+check "  the agents say the manager is away" away
+check "the manager restarted" start_manager
+connected() { show "$1" | grep -q '"connected": *true'; }
+wait_connected() { for _ in $(seq 200); do connected 1 && connected 2 && connected 3 && return 0; sleep 0.1; done; return 1; }
+check "  the agents are back in touch" wait_connected
+check "  and still have every peer" all_peered
+
+# --- an agent killed and restarted: traffic resumes, no peer lost ------------------------
+before=$(show 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["peers"]))')
+ip netns exec "$PODS-2-mesh" ping -D -c 60 -i 0.1 -W 1 "${ADDR4[1-mesh]}" >"$T/ping-agent.log" 2>&1 &
+PING=$!
+sleep 1
+kill -9 "${WPID[1]}"
+wait "${WPID[1]}" 2>/dev/null
+start_weftd 1
+wait $PING
+gap=$(python3 - "$T/ping-agent.log" <<'EOF2'
+import re, sys
+ts = [float(m.group(1)) for m in re.finditer(r'^\[(\d+\.\d+)\].*icmp_seq', open(sys.argv[1]).read(), re.M)]
+print(f"{max(b - a for a, b in zip(ts, ts[1:])):.2f}" if len(ts) > 1 else "inf")
+EOF2
+)
+check "n1's agent killed -9 and restarted: traffic from n2 to a mesh pod on n1 resumes (longest gap ${gap} s)" \
+	python3 -c "import sys; sys.exit(0 if float('$gap') < 10 else 1)"
+check "  and to its hub pod" wait_ping "$PODS-2-mesh" "${ADDR4[1-hub]}" 5
+after=$(show 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["peers"]))')
+check "  no peer lost ($before before, $after after)" test "$before" = "$after"
+check "  the other nodes still have it" all_peered
+
+# --- a node added: every node has it within seconds; removed: gone everywhere ---------
+add_node 4
+t0=$(date +%s.%N)
+start_weftd 4
+check "node 4 joins" wait_peers 4 'n1 n2 n3'
+all_have4() { wait_peers 1 'n2 n3 n4' && wait_peers 2 'n1 n3 n4' && wait_peers 3 'n1 n2 n4'; }
+check "  every other node has it as a peer" all_have4
+took=$(echo "$(date +%s.%N) - $t0" | bc)
+pass "  (node 4's agent started to every peer in place: ${took} s)"
+subnets4() { api GET /v1/nodes | grep -o '"10\.80\.[0-9]*\.0/24"' | sort -u | wc -l; }
+check "node 4 gets a subnet of its own" test "$(subnets4)" = 4
+check "  a pod on node 4 reaches pods elsewhere" add_pod 4 mesh
+check "  over IPv4" wait_ping "$PODS-4-mesh" "${ADDR4[2-hub]}" 5
+check "  and IPv6" ip netns exec "$PODS-4-mesh" ping -6 -c 2 -W 3 "${ADDR6[3-mesh]}"
+sub4=$(api GET /v1/nodes/n4 | grep -o '"subnets":\["10\.80\.[0-9]*\.0/24' | cut -d'"' -f4)
+cni DEL 4 mesh >/dev/null
+kill "${WPID[4]}"
+wait "${WPID[4]}" 2>/dev/null
+check "node 4 removed through the API" has "$(api DELETE /v1/nodes/n4)" '"removed":"n4"'
+all_lost4() { wait_peers 1 'n2 n3' && wait_peers 2 'n1 n3' && wait_peers 3 'n1 n2'; }
+check "  its peer disappears everywhere" all_lost4
+check "  and its routes ($sub4)" sh -c "! ip -n ${NODE}1 route | grep -q '$sub4' && ! ip -n ${NODE}2 route | grep -q '$sub4'"
+check "the others still reach each other" test -z "$(matrix | grep -v '^ *$' | tr -d ' ' | grep -v '4' )"
+
 finish

@@ -189,7 +189,7 @@ static struct reply tokens_list(struct manager *m)
 
 static struct reply tokens_delete(struct manager *m, const char *id)
 {
-	char key[128];
+	char key[192];
 	struct kv_item it;
 	int ret;
 

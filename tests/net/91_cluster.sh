@@ -67,11 +67,11 @@ add_node() { # K: the namespace, its veth on the bridge, its address
 	ip -n "$ns" addr add "fd77::1$k/64" dev eth0 nodad
 	ip -n "$ns" link set eth0 up
 }
-start_weftd() { # K
-	local k=$1
+start_weftd() { # K [ENDPOINT]
+	local k=$1 ep=${2:-192.168.77.1$1}
 	ip netns exec "$NODE$k" "$WEFTD" --state-dir "$T/n$k" --socket "$T/n$k.sock" --backend userspace \
 		--hub-name "wt$N-$k" --hub-port 51821 --manager "$URL" --manager-ca "$T/mgr/ca.crt" \
-		--join-token-file "$T/join.token" --node-name "n$k" --endpoint "192.168.77.1$k" --log-level verbose \
+		--join-token-file "$T/join.token" --node-name "n$k" --endpoint "$ep" --log-level verbose \
 		>>"$LOGS/weft-weftd-$$-$k.log" 2>&1 &
 	WPID[$k]=$!
 	PIDS+=(${WPID[$k]})
@@ -236,6 +236,20 @@ check "  and to its hub pod" wait_ping "$PODS-2-mesh" "${ADDR4[1-hub]}" 5
 after=$(show 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["peers"]))')
 check "  no peer lost ($before before, $after after)" test "$before" = "$after"
 check "  the other nodes still have it" all_peered
+
+# --- a node moves to another address: its new endpoint reaches every peer ---------------
+ip -n "${NODE}3" addr del 192.168.77.13/24 dev eth0
+ip -n "${NODE}3" addr add 192.168.77.23/24 dev eth0
+kill "${WPID[3]}"
+wait "${WPID[3]}" 2>/dev/null
+start_weftd 3 192.168.77.23
+endpoint_of() { # K NODE: the endpoint node K's hub has for NODE
+	show "$1" | python3 -c 'import json,sys; print([p.get("endpoint","") for p in json.load(sys.stdin)["peers"] if p.get("node")==sys.argv[1]][0])' "$2"
+}
+moved() { for _ in $(seq 100); do [ "$(endpoint_of 1 n3)" = 192.168.77.23:51821 ] && [ "$(endpoint_of 2 n3)" = 192.168.77.23:51821 ] && return 0; sleep 0.1; done; return 1; }
+check "node 3 restarted with a new endpoint: the others follow (n1 has $(endpoint_of 1 n3))" moved
+check "  the manager's record too" has "$(api GET /v1/nodes/n3)" '"endpoints":["192.168.77.23:51821"]'
+check "  pods reach node 3's pods at its new address" wait_ping "$PODS-1-mesh" "${ADDR4[3-hub]}" 5
 
 # --- a node added: every node has it within seconds; removed: gone everywhere ---------
 add_node 4

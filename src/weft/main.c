@@ -6,6 +6,7 @@
  *   weft nodes | node remove NAME           the cluster, from the manager
  *   weft token create | list | delete ID    join tokens
  *   weft diagnose SRC DST                   why two pods cannot talk
+ *   weft lab up | check | status | down     the whole system in namespaces
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,7 @@ static const struct command {
 	{ "node", node_main, "node remove NAME: takes a node out of the cluster" },
 	{ "token", token_main, "token create|list|delete: join tokens for new nodes" },
 	{ "diagnose", diagnose_main, "diagnose SRC DST: why two pods (or nodes) cannot talk" },
+	{ "lab", lab_main, "lab up|check|status|down: a whole cluster on this machine, in namespaces" },
 };
 
 static void usage(FILE *f)
@@ -49,7 +51,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i)
 		if (!strcmp(commands[i].name, argv[1]))
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "weft: unknown command \"%s\"; the commands: status, pods, nodes, node, token, diagnose "
+	fprintf(stderr, "weft: unknown command \"%s\"; the commands: status, pods, nodes, node, token, diagnose, lab "
 			"(weft --help)\n", argv[1]);
 	return EXIT_USAGE;
 }

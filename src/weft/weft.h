@@ -158,5 +158,6 @@ int nodes_main(int argc, char **argv);
 int node_main(int argc, char **argv);
 int token_main(int argc, char **argv);
 int diagnose_main(int argc, char **argv);
+int lab_main(int argc, char **argv);
 
 #endif

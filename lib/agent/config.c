@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "agent/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "cluster/cluster.h"
 #include "dev/wgdev.h"
 #include "util/addr.h"
 #include "wg/device.h"
@@ -26,6 +28,9 @@ static const struct setting {
 	{ "state-dir", "stateDir", false }, { "socket", "socket", false },     { "pod-subnet", "podSubnet", false },
 	{ "pod-subnet6", "podSubnet6", false }, { "backend", "backend", false }, { "hub-name", "hubName", false },
 	{ "hub-port", "hubPort", true },     { "log-level", "logLevel", false },
+	{ "manager", "manager", false },      { "manager-ca", "managerCA", false },
+	{ "join-token-file", "joinTokenFile", false }, { "node-name", "nodeName", false },
+	{ "endpoint", "endpoint", false },
 };
 
 void agent_config_defaults(struct agent_config *c)
@@ -120,8 +125,67 @@ static int set(struct agent_config *c, const char *name, const char *label, cons
 		}
 		return 0;
 	}
+	if (!strcmp(name, "manager")) {
+		if (*value && (strlen(value) >= sizeof(c->manager) || strncmp(value, "https://", 8))) {
+			snprintf(err, errlen, "%s \"%.80s\": https://HOST:PORT, several comma-separated", label, value);
+			return -EINVAL;
+		}
+		memcpy(c->manager, value, strlen(value) + 1);
+		return 0;
+	}
+	if (!strcmp(name, "manager-ca"))
+		return copy_path(c->manager_ca, sizeof(c->manager_ca), label, value, err, errlen);
+	if (!strcmp(name, "join-token-file"))
+		return copy_path(c->join_token_file, sizeof(c->join_token_file), label, value, err, errlen);
+	if (!strcmp(name, "node-name")) {
+		if (!cluster_name_valid(value)) {
+			snprintf(err, errlen, "%s \"%.80s\": a DNS label (1 to 63 of a-z, 0-9, '-', not at either end)",
+				 label, value);
+			return -EINVAL;
+		}
+		memcpy(c->node_name, value, strlen(value) + 1);
+		return 0;
+	}
+	if (!strcmp(name, "endpoint")) {
+		union sockaddr_any sa;
+		uint8_t raw[16];
+
+		/* ADDR alone takes the hub's port when the node registers. */
+		if (strlen(value) >= sizeof(c->endpoint) ||
+		    (addr_parse_endpoint(&sa, value) && inet_pton(AF_INET, value, raw) != 1 &&
+		     inet_pton(AF_INET6, value, raw) != 1)) {
+			snprintf(err, errlen, "%s \"%.80s\": ADDRESS or ADDRESS:PORT ([IPv6]:PORT)", label, value);
+			return -EINVAL;
+		}
+		memcpy(c->endpoint, value, strlen(value) + 1);
+		return 0;
+	}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
+}
+
+int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
+{
+	if (!c->manager[0]) {
+		if (c->join_token_file[0] || c->endpoint[0] || c->manager_ca[0]) {
+			snprintf(err, errlen, "%s is for joining a cluster: give the manager too (--manager URL)",
+				 c->join_token_file[0] ? "a join token" : c->endpoint[0] ? "an endpoint" : "a manager CA");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (c->pod_subnet[0] || c->pod_subnet6[0]) {
+		snprintf(err, errlen, "pod subnet %s: in a cluster the manager hands out the node's subnets; "
+				      "leave out --pod-subnet and --pod-subnet6",
+			 c->pod_subnet[0] ? c->pod_subnet : c->pod_subnet6);
+		return -EINVAL;
+	}
+	if (!c->endpoint[0]) {
+		snprintf(err, errlen, "joining a cluster needs the address other nodes reach this one at: "
+				      "give --endpoint ADDRESS[:PORT]");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int agent_config_set(struct agent_config *c, const char *name, const char *value, char *err, size_t errlen)
@@ -158,7 +222,8 @@ int agent_config_parse(struct agent_config *c, const char *text, size_t len, cha
 				s = &settings[i];
 		if (!s) {
 			snprintf(err, errlen, "unknown key \"%.64s\" (known: stateDir, socket, podSubnet, podSubnet6, "
-					      "backend, hubName, hubPort, logLevel)", key);
+					      "backend, hubName, hubPort, logLevel, manager, managerCA, joinTokenFile, "
+					      "nodeName, endpoint)", key);
 			ret = -EINVAL;
 			break;
 		}

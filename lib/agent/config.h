@@ -5,7 +5,13 @@
  *   {"stateDir": "/var/lib/weft", "socket": "/run/weft/weftd.sock",
  *    "podSubnet": "10.244.1.0/24", "podSubnet6": "fd00:244:1::/64",
  *    "backend": "auto", "hubName": "weft-hub", "hubPort": 51821,
- *    "logLevel": "error"}
+ *    "logLevel": "error",
+ *    "manager": "https://10.0.0.1:7443", "managerCA": "/etc/weft/ca.crt",
+ *    "joinTokenFile": "/etc/weft/join.token", "nodeName": "node-1",
+ *    "endpoint": "192.0.2.1:51821"}
+ *
+ * With a manager the node joins the cluster: its pod subnets come from
+ * the manager, so podSubnet and podSubnet6 may not be given.
  *
  * Every setter checks its value and leaves the settings as they were when
  * it refuses one, with a message naming the setting and what it expects.
@@ -26,7 +32,17 @@ struct agent_config {
 	int log_level; /* enum wg_log_level */
 	char hub_name[16];
 	uint16_t hub_port;
+	/* Joining a cluster (all empty: a node on its own). */
+	char manager[600];	  /* https://HOST:PORT[,https://...] */
+	char manager_ca[400];
+	char join_token_file[400];
+	char node_name[64];
+	char endpoint[64]; /* ADDR or ADDR:PORT other nodes reach us at */
 };
+
+/* The settings fit together (a manager needs an endpoint, and no pod
+ * subnet of its own); err names what is wrong. */
+int agent_config_check(const struct agent_config *c, char *err, size_t errlen);
 
 void agent_config_defaults(struct agent_config *c);
 

@@ -20,6 +20,7 @@ struct api_client {
 	char *ca;
 	char *auth; /* "Authorization: Bearer ..." */
 	CURL *curl;
+	const atomic_bool *stop;
 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -101,6 +102,18 @@ void api_client_token(struct api_client *c, const char *token)
 		c->auth = NULL;
 }
 
+void api_client_stop_flag(struct api_client *c, const atomic_bool *flag)
+{
+	c->stop = flag;
+}
+
+static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	const atomic_bool *stop = arg;
+
+	return atomic_load(stop) ? 1 : 0;
+}
+
 static size_t collect(char *data, size_t size, size_t n, void *arg)
 {
 	struct buf *b = arg;
@@ -144,8 +157,17 @@ static int call_one(struct api_client *c, const char *url, const char *method, c
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+	if (c->stop) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->stop);
+	}
 	rc = curl_easy_perform(h);
 	curl_slist_free_all(hdr);
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(err, errlen, "%s: cancelled", url);
+		return -ECANCELED;
+	}
 	if (rc != CURLE_OK) {
 		snprintf(err, errlen, "%s: %s", url, curlerr[0] ? curlerr : curl_easy_strerror(rc));
 		return -EIO;
@@ -176,6 +198,8 @@ int api_call(struct api_client *c, const char *method, const char *path, json_t 
 			}
 		}
 		buf_free(&out);
+		if (ret == -ECANCELED)
+			break;
 		if (ret >= 0 && ret < 500) {
 			c->cur = at;
 			break;

@@ -11,6 +11,7 @@
 #define WEFT_API_CLIENT_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 struct api_client;
@@ -21,6 +22,10 @@ struct api_client *api_client_new(const char *urls, const char *ca, char *err, s
 void api_client_free(struct api_client *c);
 /* The bearer token for later calls (copied; wiped when replaced). */
 void api_client_token(struct api_client *c, const char *token);
+
+/* Calls under way give up (-ECANCELED) soon after *flag turns true: a
+ * long poll need not run out before its thread can stop. */
+void api_client_stop_flag(struct api_client *c, const atomic_bool *flag);
 
 /* METHOD path (with any query), body (may be NULL), waiting at most
  * timeout_s. Returns the HTTP status, with *reply the JSON answer (NULL if

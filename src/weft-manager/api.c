@@ -40,6 +40,7 @@ enum {
 	TOKEN_TTL_MAX = 366 * 86400,
 	THREADS = 4,
 	CONNECTION_TIMEOUT = 60, /* seconds of silence; a suspended poll does not count */
+	CONNECTION_MEMORY = 16 * 1024, /* per connection: headers (bodies are ours); 32 KiB by default */
 };
 
 struct request {
@@ -57,6 +58,7 @@ struct reply {
 	unsigned status;
 	json_t *body; /* owned */
 	const char *allow;
+	struct text *text; /* instead of body: a shared answer (a reference) */
 };
 
 static int64_t now_ms(void)
@@ -69,7 +71,7 @@ static int64_t now_ms(void)
 
 static struct reply ok(unsigned status, json_t *body)
 {
-	return (struct reply){ status, body, NULL };
+	return (struct reply){ status, body, NULL, NULL };
 }
 
 static struct reply fail(unsigned status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -81,7 +83,7 @@ static struct reply fail(unsigned status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return (struct reply){ status, json_pack("{s:s}", "error", msg), NULL };
+	return (struct reply){ status, json_pack("{s:s}", "error", msg), NULL, NULL };
 }
 
 static struct reply method_not_allowed(const char *method, const char *path, const char *allow)
@@ -189,7 +191,7 @@ static struct reply tokens_list(struct manager *m)
 
 static struct reply tokens_delete(struct manager *m, const char *id)
 {
-	char key[128];
+	char key[192];
 	struct kv_item it;
 	int ret;
 
@@ -318,7 +320,7 @@ static struct reply peers(struct manager *m, struct request *req, bool *suspende
 	const char *since_s = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "since");
 	const char *wait_s = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "wait");
 	uint64_t since = 0, wait = WAIT_DEFAULT;
-	json_t *body;
+	struct reply r = { 0 };
 
 	if (!req->waiting && !req->woken) {
 		if (since_s && addr_parse_u64(since_s, INT64_MAX, &since))
@@ -339,9 +341,12 @@ static struct reply peers(struct manager *m, struct request *req, bool *suspende
 		*suspended = true;
 		return ok(0, NULL);
 	}
-	body = watch_changes(m, req->since);
+	r.text = watch_changes_text(m, req->since);
 	pthread_mutex_unlock(&m->lock);
-	return ok(200, body);
+	if (!r.text)
+		return fail(500, "out of memory");
+	r.status = 200;
+	return r;
 }
 
 void api_wake(struct manager *m, bool all)
@@ -467,22 +472,37 @@ static struct reply route(struct manager *m, struct request *req, const char *me
 	return method_not_allowed(method, url, "GET, PATCH, DELETE");
 }
 
+static void release_text(void *cls)
+{
+	text_put(cls);
+}
+
 static enum MHD_Result respond(struct MHD_Connection *conn, struct reply *r)
 {
-	char *text = json_dumps(r->body, JSON_COMPACT);
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	size_t len;
 
-	json_decref(r->body);
-	if (!text)
-		return MHD_NO;
-	len = strlen(text);
-	text[len] = '\n'; /* replaces the NUL: the length says where it ends */
-	resp = MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
+	if (r->text) {
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(r->text->len, r->text->data, release_text,
+									       r->text);
+		if (!resp) {
+			text_put(r->text);
+			return MHD_NO;
+		}
+	} else {
+		char *text = json_dumps(r->body, JSON_COMPACT);
+		size_t len;
+
+		json_decref(r->body);
+		if (!text)
+			return MHD_NO;
+		len = strlen(text);
+		text[len] = '\n'; /* replaces the NUL: the length says where it ends */
+		resp = MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
+		if (!resp) {
+			free(text);
+			return MHD_NO;
+		}
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -597,6 +617,7 @@ int api_start(struct manager *m, char *err, size_t errlen)
 				    0, NULL, NULL, handle, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m,
 				    MHD_OPTION_LISTEN_SOCKET, fd,
 				    MHD_OPTION_HTTPS_MEM_CERT, m->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, m->key_pem,
+				    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 				    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS, MHD_OPTION_CONNECTION_LIMIT,
 				    (unsigned)65536, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
 				    MHD_OPTION_NOTIFY_COMPLETED, completed, m, MHD_OPTION_END);

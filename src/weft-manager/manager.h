@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,6 +25,16 @@ enum role {
 	ROLE_READER, /* reading everything */
 	ROLE_ADMIN,  /* everything */
 };
+
+/* A reply's text, shared by every long poll that gets the same answer
+ * (a thousand agents at one revision get one delta, written once). */
+struct text {
+	atomic_int refs;
+	size_t len;
+	char data[];
+};
+
+enum { TEXT_CACHE = 8 };
 
 struct manager {
 	char state_dir[PATH_MAX_LEN - 64]; /* room for its files' names */
@@ -52,6 +63,13 @@ struct manager {
 	int64_t rev;	 /* the store's revision the cache reflects */
 	int64_t base;	 /* revisions after this are known change by change */
 	struct list waiters;
+	/* Answers at revision cache_rev, by the "since" they answer (-1: all). */
+	struct {
+		int64_t since;
+		struct text *text;
+	} cache[TEXT_CACHE];
+	int64_t cache_rev;
+	unsigned cache_next;
 	bool stopping; /* under lock */
 };
 
@@ -80,7 +98,11 @@ void api_wake(struct manager *m, bool all);
 int watch_start(struct manager *m, char *err, size_t errlen);
 void watch_stop(struct manager *m);
 void watch_free(struct manager *m);
-/* Changes since `since` as a reply body: {"revision", "full", "nodes", "removed"}. */
+/* Changes since `since` as a reply body: {"revision", "full", "nodes",
+ * "removed"}. With m->lock held. */
 json_t *watch_changes(struct manager *m, int64_t since);
+/* The same as text, shared: text_put() it when done. With m->lock held. */
+struct text *watch_changes_text(struct manager *m, int64_t since);
+void text_put(struct text *t);
 
 #endif

@@ -3,13 +3,14 @@
  * The manager's TLS identity. Given none, it makes its own on first start:
  * a CA (ca.crt, the file agents and the CLI pin) and a server certificate
  * signed by it for every name and address in --tls-san plus localhost,
- * 127.0.0.1 and ::1. Keys are P-256, files 0600 (the CA's certificate
+ * 127.0.0.1, ::1, the host's name and the address it listens on. Keys are P-256, files 0600 (the CA's certificate
  * 0644: it is public). A second manager given the same CA (--tls-ca-cert,
  * --tls-ca-key) signs its own server certificate, so one pinned CA serves
  * every manager.
  */
 #include "manager.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -22,6 +23,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util/addr.h"
 
 static EVP_PKEY *new_key(void)
 {
@@ -153,9 +156,29 @@ static char *slurp(const char *path)
 	return buf;
 }
 
+/* The names agents will likely dial: the host's name, and the address the
+ * manager listens on when it is a particular one. */
+static void listen_names(struct manager *m, char *out, size_t len)
+{
+	union sockaddr_any sa;
+	char host[64] = "", ip[INET6_ADDRSTRLEN] = "";
+
+	if (!addr_parse_endpoint(&sa, m->listen)) {
+		if (sa.sa.sa_family == AF_INET && sa.in4.sin_addr.s_addr != htonl(INADDR_ANY) &&
+		    sa.in4.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+			inet_ntop(AF_INET, &sa.in4.sin_addr, ip, sizeof(ip));
+		else if (sa.sa.sa_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(&sa.in6.sin6_addr) &&
+			 !IN6_IS_ADDR_LOOPBACK(&sa.in6.sin6_addr))
+			inet_ntop(AF_INET6, &sa.in6.sin6_addr, ip, sizeof(ip));
+	}
+	if (gethostname(host, sizeof(host) - 1) || !cluster_name_valid(host) || !strcmp(host, "localhost"))
+		host[0] = '\0';
+	snprintf(out, len, "%s%s%s%s", ip[0] ? ",IP:" : "", ip, host[0] ? ",DNS:" : "", host);
+}
+
 int tls_setup(struct manager *m, char *err, size_t errlen)
 {
-	char ca_crt[PATH_MAX_LEN], ca_key[PATH_MAX_LEN], crt[PATH_MAX_LEN], key[PATH_MAX_LEN], san[1200];
+	char ca_crt[PATH_MAX_LEN], ca_key[PATH_MAX_LEN], crt[PATH_MAX_LEN], key[PATH_MAX_LEN], san[1400], extra[160];
 	X509 *ca = NULL, *cert = NULL;
 	EVP_PKEY *cakey = NULL, *skey = NULL;
 	int ret = -EIO;
@@ -192,7 +215,9 @@ int tls_setup(struct manager *m, char *err, size_t errlen)
 	}
 	/* The server certificate is made anew at each start: its names follow
 	 * --tls-san, and nothing pins it but the CA. */
-	snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s", m->tls_san[0] ? "," : "", m->tls_san);
+	listen_names(m, extra, sizeof(extra));
+	snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s%s", extra, m->tls_san[0] ? "," : "",
+		 m->tls_san);
 	skey = new_key();
 	cert = skey ? make_cert(skey, "weft-manager", ca, cakey, san, 825) : NULL;
 	if (!cert) {

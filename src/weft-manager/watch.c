@@ -147,6 +147,10 @@ void watch_stop(struct manager *m)
 
 void watch_free(struct manager *m)
 {
+	for (unsigned i = 0; i < TEXT_CACHE; ++i) {
+		text_put(m->cache[i].text);
+		m->cache[i].text = NULL;
+	}
 	json_decref(m->nodes);
 	json_decref(m->removed);
 	m->nodes = m->removed = NULL;
@@ -170,4 +174,59 @@ json_t *watch_changes(struct manager *m, int64_t since)
 				json_array_append_new(removed, json_string(name));
 	return json_pack("{s:I, s:b, s:o, s:o}", "revision", (json_int_t)m->rev, "full", full, "nodes", nodes,
 			 "removed", removed);
+}
+
+void text_put(struct text *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+		free(t);
+}
+
+static struct text *text_of(json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+	size_t len = s ? strlen(s) : 0;
+	struct text *t = s ? malloc(sizeof(*t) + len + 1) : NULL;
+
+	if (t) {
+		atomic_init(&t->refs, 1);
+		memcpy(t->data, s, len);
+		t->data[len] = '\n';
+		t->len = len + 1;
+	}
+	free(s);
+	return t;
+}
+
+struct text *watch_changes_text(struct manager *m, int64_t since)
+{
+	struct text *t;
+	json_t *body;
+	unsigned slot;
+
+	if (since < m->base || since > m->rev)
+		since = -1; /* everything: one answer for all who need it */
+	if (m->cache_rev != m->rev) {
+		for (unsigned i = 0; i < TEXT_CACHE; ++i) {
+			text_put(m->cache[i].text);
+			m->cache[i].text = NULL;
+		}
+		m->cache_rev = m->rev;
+	}
+	for (unsigned i = 0; i < TEXT_CACHE; ++i)
+		if (m->cache[i].text && m->cache[i].since == since) {
+			atomic_fetch_add(&m->cache[i].text->refs, 1);
+			return m->cache[i].text;
+		}
+	body = watch_changes(m, since < 0 ? m->base - 1 : since);
+	t = text_of(body);
+	json_decref(body);
+	if (!t)
+		return NULL;
+	slot = m->cache_next++ % TEXT_CACHE;
+	text_put(m->cache[slot].text);
+	m->cache[slot].since = since;
+	m->cache[slot].text = t;
+	atomic_fetch_add(&t->refs, 1);
+	return t;
 }

@@ -9,6 +9,7 @@
  *   container wg0 ──(UDP on the node's loopback)──► hub ──► node, other pods
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -126,6 +127,57 @@ static int hub_ensure(struct weftd *d, struct cni_error *err)
 	weftd_log(d, WG_LOG_VERBOSE, "hub %s on port %u (%s)", d->hub_name, d->hub_port,
 		  wgdev_backend_name(wgdev_backend(d->hub)));
 	return 0;
+}
+
+int hub_start(struct weftd *d, struct cni_error *err)
+{
+	int ret;
+
+	pthread_mutex_lock(&d->hub_lock);
+	ret = hub_ensure(d, err);
+	pthread_mutex_unlock(&d->hub_lock);
+	return ret;
+}
+
+void hub_public_key(struct weftd *d, uint8_t pub[32])
+{
+	uint8_t priv[32];
+
+	if (node_key(d, "hub", priv, true))
+		memset(priv, 0, sizeof(priv));
+	x25519_public(pub, priv);
+	crypto_wipe(priv, sizeof(priv));
+}
+
+bool hub_pod_of_key(struct weftd *d, const uint8_t pub[32], char *who, size_t wholen)
+{
+	char path[600];
+	struct dirent *e;
+	bool found = false;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/keys", d->state_dir);
+	if (!(dir = opendir(path)))
+		return false;
+	/* A pod's key is named CONTAINER@IFNAME.key. */
+	while (!found && (e = readdir(dir))) {
+		char name[300];
+		size_t n = strlen(e->d_name);
+		uint8_t priv[32], mine[32];
+
+		if (n < 5 || n >= sizeof(name) || strcmp(e->d_name + n - 4, ".key") || !strchr(e->d_name, '@'))
+			continue;
+		memcpy(name, e->d_name, n - 4);
+		name[n - 4] = '\0';
+		if (node_key(d, name, priv, false))
+			continue;
+		x25519_public(mine, priv);
+		crypto_wipe(priv, sizeof(priv));
+		if ((found = !memcmp(mine, pub, 32)) && who)
+			snprintf(who, wholen, "%s", name);
+	}
+	closedir(dir);
+	return found;
 }
 
 static void key_name(const struct attachment *a, char *buf, size_t len)

@@ -71,6 +71,8 @@ static json_t *dispatch(struct weftd *d, json_t *req)
 
 	if (!op)
 		op = "";
+	if (!strcmp(op, "show"))
+		return weftd_show(d);
 	if (!strcmp(op, "add"))
 		ret = attach_add(d, req, &result, &err);
 	else if (!strcmp(op, "del"))
@@ -158,6 +160,8 @@ static void usage(void)
 	fprintf(stderr, "usage: weftd [--config FILE] [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR]\n"
 			"             [--pod-subnet6 CIDR] [--backend auto|kernel|userspace] [--hub-name NAME]\n"
 			"             [--hub-port PORT] [--log-level error|verbose]\n"
+			"             [--manager URL[,URL] --endpoint ADDR[:PORT] [--manager-ca FILE]\n"
+			"              [--join-token-file FILE] [--node-name NAME]]\n"
 			"Settings come from FILE (default " AGENT_CONFIG_DEFAULT ", if it exists), then from flags.\n");
 }
 
@@ -169,6 +173,9 @@ static int settings(struct agent_config *c, int argc, char **argv)
 		{ "pod-subnet", required_argument, NULL, 0 },  { "pod-subnet6", required_argument, NULL, 0 },
 		{ "backend", required_argument, NULL, 0 },     { "log-level", required_argument, NULL, 0 },
 		{ "hub-name", required_argument, NULL, 0 },    { "hub-port", required_argument, NULL, 0 },
+		{ "manager", required_argument, NULL, 0 },     { "manager-ca", required_argument, NULL, 0 },
+		{ "join-token-file", required_argument, NULL, 0 }, { "node-name", required_argument, NULL, 0 },
+		{ "endpoint", required_argument, NULL, 0 },
 		{ "config", required_argument, NULL, 'c' },    { "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -203,6 +210,10 @@ static int settings(struct agent_config *c, int argc, char **argv)
 			return 2;
 		}
 	}
+	if (agent_config_check(c, err, sizeof(err))) {
+		fprintf(stderr, "weftd: %s\n", err);
+		return 2;
+	}
 	return -1;
 }
 
@@ -210,7 +221,7 @@ int main(int argc, char **argv)
 {
 	struct weftd d = { 0 };
 	struct agent_config conf;
-	char path[600], err[200];
+	char path[600], err[1000];
 	int lfd, sfd, ret;
 	sigset_t mask;
 
@@ -243,6 +254,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weftd: cannot create state directory %s: %s\n", path, strerror(errno));
 		return 1;
 	}
+	/* In a cluster, the manager gives the pod subnets. */
+	if (cluster_start(&d, &conf, err, sizeof(err))) {
+		fprintf(stderr, "weftd: %s\n", err);
+		cluster_stop(&d);
+		return 1;
+	}
 	if (d.pod_subnet[0] || d.pod_subnet6[0]) {
 		snprintf(path, sizeof(path), "%s/ipam", d.state_dir);
 		if (ipam_open(&d.ipam, path, d.pod_subnet, d.pod_subnet6, err, sizeof(err))) {
@@ -259,6 +276,12 @@ int main(int argc, char **argv)
 
 	/* Rebuild first, then take requests. */
 	attach_restore(&d);
+	if (cluster_run(&d, err, sizeof(err))) {
+		fprintf(stderr, "weftd: %s\n", err);
+		cluster_stop(&d);
+		attach_free_all(&d);
+		return 1;
+	}
 	lfd = listen_socket(d.socket_path);
 	if (lfd < 0) {
 		fprintf(stderr, "weftd: cannot listen on %s: %s\n", d.socket_path, strerror(-lfd));
@@ -301,6 +324,7 @@ int main(int argc, char **argv)
 	weftd_log(&d, WG_LOG_VERBOSE, "shutting down");
 	close(lfd);
 	unlink(d.socket_path);
+	cluster_stop(&d);
 	attach_free_all(&d);
 	pthread_mutex_lock(&d.hub_lock);
 	wgdev_close(d.hub); /* a kernel hub stays, adopted at the next start */

@@ -5,7 +5,11 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/config.h"
 
 #include "cni/cni.h"
 #include "dev/wgdev.h"
@@ -23,6 +27,26 @@ struct attachment {
 	/* An operation is under way on it (outside the lock): others on the
 	 * same attachment wait for it, others on other attachments do not. */
 	bool busy;
+};
+
+/* The node in a cluster (cluster.c). */
+struct weftd_cluster {
+	bool enabled, registered, running;
+	atomic_bool stop;
+	char urls[600], token_file[400], name[64], endpoint[64];
+	struct api_client *api;
+	pthread_t thread;
+	/* Under lock: for "show". */
+	pthread_mutex_t lock;
+	json_t *self; /* our record at the manager */
+	int64_t rev;  /* the manager's revision our peers reflect */
+	bool connected;
+	int64_t last_contact;
+	char error[700];
+	/* The other nodes as the hub has them: name -> {publicKey, endpoints,
+	 * subnets}. Under the hub's lock; written only by the cluster thread. */
+	json_t *nodes;
+	json_t *saved; /* read from peers.json at start, until applied */
 };
 
 struct weftd {
@@ -46,6 +70,7 @@ struct weftd {
 	pthread_cond_t changed; /* an attachment stopped being busy, or went */
 	bool stopping;
 	struct list attachments;
+	struct weftd_cluster cl;
 };
 
 void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -66,7 +91,27 @@ void attach_free_all(struct weftd *d);
 /* The node routes between its pods (and, later, other nodes). */
 void weftd_enable_forwarding(void);
 
+/* cluster.c: joining the cluster (no-ops without a manager). */
+/* Registers (or reads what the last run registered): sets the pod subnets. */
+int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen);
+/* With the IPAM open: the hub with the nodes known, and the thread that
+ * follows the manager. */
+int cluster_run(struct weftd *d, char *err, size_t errlen);
+void cluster_stop(struct weftd *d);
+/* Adds "node" and "manager" to a "show" reply. */
+void cluster_describe(struct weftd *d, json_t *out);
+/* The node holding a public key (base64), or NULL; with hub_lock held. */
+const char *cluster_node_of(struct weftd *d, const char *pub);
+
+/* show.c: {"op": "show"} */
+json_t *weftd_show(struct weftd *d);
+
 /* hub.c */
+/* Makes (or adopts) the hub now rather than at the first pod. */
+int hub_start(struct weftd *d, struct cni_error *err);
+void hub_public_key(struct weftd *d, uint8_t pub[32]);
+/* Is this the key of one of our pods' interfaces? Which: "ID@IFNAME". */
+bool hub_pod_of_key(struct weftd *d, const uint8_t pub[32], char *who, size_t wholen);
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err);
 void hub_detach(struct weftd *d, struct attachment *a);
 /* The hub still has the container as a peer. */

@@ -1,0 +1,679 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The node in a cluster (seed 003): weftd registers with weft-manager, takes
+ * the subnets it is given as its pod subnets, and keeps the node's WireGuard
+ * device (the hub) peered with every other node, each allowed its subnets,
+ * with a route for each subnet into the device:
+ *
+ *   pod ──► node ══(WireGuard, node to node)══► node ──► pod
+ *
+ * What it learned is kept in STATE/cluster/ (the credential 0600, its own
+ * record, the other nodes at the last revision seen), so a restarted agent
+ * brings the device back as it was before it hears from the manager, and a
+ * manager that is down changes nothing: the nodes keep forwarding with what
+ * they have. Changes arrive by long poll (GET /v1/peers?since=REV), so a
+ * new node is a peer everywhere within about a second.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/rtnetlink.h>
+
+#include "api/client.h"
+#include "cluster/cluster.h"
+#include "crypto/crypto.h"
+#include "nl/nl.h"
+#include "util/addr.h"
+#include "util/key.h"
+#include "weftd.h"
+
+enum {
+	POLL_WAIT = 25,		/* seconds a long poll may wait at the manager */
+	HEARTBEAT_EVERY = 30,
+	RETRY_MAX = 8,		/* seconds between tries when the manager is away */
+	KEEPALIVE = 25,		/* between nodes: sessions come back at once after a restart */
+};
+
+/* --- files under STATE/cluster/ --------------------------------------------- */
+
+static void cpath(struct weftd *d, char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/cluster/%s", d->state_dir, name);
+}
+
+/* Written whole or not at all: a temporary file, then a rename. */
+static int save(struct weftd *d, const char *name, const char *text)
+{
+	char path[600], tmp[620];
+	size_t len = strlen(text);
+	int fd, ret = 0;
+
+	cpath(d, path, sizeof(path), name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd))
+		ret = -EIO;
+	close(fd);
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
+static int save_json(struct weftd *d, const char *name, json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	int ret = text ? save(d, name, text) : -ENOMEM;
+
+	free(text);
+	return ret;
+}
+
+/* A small file's text (a credential, a token): NULL if absent. */
+static char *slurp(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	char *s;
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	s = strdup(buf);
+	crypto_wipe(buf, sizeof(buf));
+	return s;
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		crypto_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+/* --- the device ---------------------------------------------------------- */
+
+static int route(struct weftd *d, const char *subnet, bool add)
+{
+	struct ipam_prefix p;
+	struct nl_route r = { 0 };
+	struct nl nl;
+	int ret;
+
+	if (ipam_prefix_parse(&p, subnet) || !d->hub)
+		return -EINVAL;
+	r.family = p.family;
+	memcpy(&r.dst, &p.addr, p.family == AF_INET ? 4 : 16);
+	r.dst_len = p.len;
+	r.oif = wgdev_ifindex(d->hub);
+	r.scope = RT_SCOPE_LINK;
+	if ((ret = nl_open(&nl, NETLINK_ROUTE, -1)))
+		return ret;
+	ret = add ? nl_route_add(&nl, &r, true) : nl_route_del(&nl, &r);
+	nl_close(&nl);
+	return ret == -ESRCH || ret == -ENOENT ? 0 : ret;
+}
+
+/* The peer for another node: its key, its first endpoint, its subnets. */
+static void add_node_peer(struct wg_config *cfg, json_t *rec)
+{
+	struct wg_config_peer *p = wg_config_add_peer(cfg);
+	union sockaddr_any ep;
+	json_t *v;
+	size_t i;
+
+	if (!p || !key_from_base64(p->public_key, json_string_value(json_object_get(rec, "publicKey")) ?: ""))
+		return;
+	p->flags = WG_PEER_REPLACE_ALLOWEDIPS | WG_PEER_HAS_PERSISTENT_KEEPALIVE;
+	p->persistent_keepalive = KEEPALIVE;
+	if (!addr_parse_endpoint(&ep, json_string_value(json_array_get(json_object_get(rec, "endpoints"), 0)) ?: "")) {
+		p->flags |= WG_PEER_HAS_ENDPOINT;
+		memcpy(&p->endpoint, &ep, sizeof(p->endpoint));
+	}
+	json_array_foreach(json_object_get(rec, "subnets"), i, v) {
+		struct ipam_prefix s;
+
+		if (!ipam_prefix_parse(&s, json_string_value(v) ?: ""))
+			wg_config_add_ip(p, s.family, &s.addr, s.len);
+	}
+}
+
+static void remove_peer(struct wg_config *cfg, const char *pub)
+{
+	struct wg_config_peer *p = wg_config_add_peer(cfg);
+
+	if (p && key_from_base64(p->public_key, pub))
+		p->flags = WG_PEER_REMOVE_ME;
+}
+
+static bool same_strings(json_t *a, json_t *b)
+{
+	return json_equal(a, b) || (!a && !b);
+}
+
+/*
+ * Brings the hub to the nodes in `nodes` (name -> record), from what it
+ * had (d->cl.nodes): new and changed nodes are set, nodes gone are removed
+ * with their routes. With d->hub_lock held.
+ */
+static int apply(struct weftd *d, json_t *nodes)
+{
+	struct wg_config *cfg = wg_config_new();
+	struct wgdev_err werr = { "", 0 };
+	const char *name;
+	json_t *rec, *old;
+	size_t i;
+	json_t *v;
+	int ret = 0;
+
+	if (!cfg || !d->hub) {
+		wg_config_free(cfg);
+		return -ENOMEM;
+	}
+	json_object_foreach(d->cl.nodes, name, old) {
+		const char *pub = json_string_value(json_object_get(old, "publicKey")) ?: "";
+
+		rec = json_object_get(nodes, name);
+		if (!rec || strcmp(pub, json_string_value(json_object_get(rec, "publicKey")) ?: ""))
+			remove_peer(cfg, pub);
+	}
+	json_object_foreach(nodes, name, rec) {
+		old = json_object_get(d->cl.nodes, name);
+		if (!old || !json_equal(old, rec))
+			add_node_peer(cfg, rec);
+	}
+	if (cfg->first_peer && wgdev_set(d->hub, cfg, &werr)) {
+		weftd_log(d, WG_LOG_ERROR, "cluster: cannot set the node peers on %s: %s", d->hub_name, werr.msg);
+		ret = -EIO;
+	}
+	wg_config_free(cfg);
+	if (ret)
+		return ret;
+	/* Routes: the old subnets no node has any more, then the new ones. */
+	json_object_foreach(d->cl.nodes, name, old) {
+		rec = json_object_get(nodes, name);
+		if (rec && same_strings(json_object_get(rec, "subnets"), json_object_get(old, "subnets")))
+			continue;
+		json_array_foreach(json_object_get(old, "subnets"), i, v)
+			route(d, json_string_value(v) ?: "", false);
+	}
+	json_object_foreach(nodes, name, rec) {
+		old = json_object_get(d->cl.nodes, name);
+		json_array_foreach(json_object_get(rec, "subnets"), i, v)
+			if ((ret = route(d, json_string_value(v) ?: "", true)))
+				weftd_log(d, WG_LOG_ERROR, "cluster: no route for %s (node %s): %s", json_string_value(v),
+					  name, strerror(-ret));
+		if (!old)
+			weftd_log(d, WG_LOG_VERBOSE, "cluster: node %s joined (%s)", name,
+				  json_string_value(json_array_get(json_object_get(rec, "subnets"), 0)) ?: "");
+	}
+	json_object_foreach(d->cl.nodes, name, old)
+		if (!json_object_get(nodes, name))
+			weftd_log(d, WG_LOG_VERBOSE, "cluster: node %s left", name);
+	return 0;
+}
+
+/* After a full list: any peer of the hub that is neither a node we know
+ * nor one of our pods is a leftover (a node that left while we were down,
+ * on a device that outlived us). With d->hub_lock held. */
+static void sweep_strays(struct weftd *d)
+{
+	struct wgdev_err werr = { "", 0 };
+	struct wg_config *got = wgdev_get(d->hub, &werr), *rm = wg_config_new();
+	const char *name;
+	json_t *rec;
+
+	if (got && rm) {
+		for (struct wg_config_peer *p = got->first_peer; p; p = p->next) {
+			char b64[KEY_B64_LEN];
+			bool known = false;
+
+			key_to_base64(b64, p->public_key);
+			json_object_foreach(d->cl.nodes, name, rec)
+				known |= !strcmp(json_string_value(json_object_get(rec, "publicKey")) ?: "", b64);
+			if (!known && !hub_pod_of_key(d, p->public_key, NULL, 0))
+				remove_peer(rm, b64);
+		}
+		if (rm->first_peer && !wgdev_set(d->hub, rm, &werr))
+			weftd_log(d, WG_LOG_VERBOSE, "cluster: removed peers no node or pod holds");
+	}
+	wg_config_free(got);
+	wg_config_free(rm);
+}
+
+/* Takes a list of changes from the manager: {"revision", "full", "nodes",
+ * "removed"}. */
+static void take(struct weftd *d, json_t *reply)
+{
+	json_t *next, *rec, *v;
+	bool full = json_is_true(json_object_get(reply, "full"));
+	const char *self = d->cl.name;
+	size_t i;
+
+	next = full ? json_object() : json_deep_copy(d->cl.nodes);
+	json_array_foreach(json_object_get(reply, "nodes"), i, rec) {
+		const char *name = json_string_value(json_object_get(rec, "name"));
+
+		if (!name || !strcmp(name, self))
+			continue;
+		/* Only what the device needs: a change elsewhere (labels, say)
+		 * does not touch it. */
+		json_object_set_new(next, name,
+				    json_pack("{s:O?, s:O?, s:O?}", "publicKey", json_object_get(rec, "publicKey"),
+					      "endpoints", json_object_get(rec, "endpoints"), "subnets",
+					      json_object_get(rec, "subnets")));
+	}
+	json_array_foreach(json_object_get(reply, "removed"), i, v)
+		json_object_del(next, json_string_value(v) ?: "");
+
+	pthread_mutex_lock(&d->hub_lock);
+	if (!apply(d, next)) {
+		json_decref(d->cl.nodes);
+		d->cl.nodes = next;
+		next = NULL;
+		if (full)
+			sweep_strays(d);
+	}
+	pthread_mutex_unlock(&d->hub_lock);
+	json_decref(next);
+	pthread_mutex_lock(&d->cl.lock);
+	d->cl.rev = json_integer_value(json_object_get(reply, "revision"));
+	pthread_mutex_unlock(&d->cl.lock);
+	{
+		json_t *doc = json_pack("{s:I, s:O}", "revision", (json_int_t)d->cl.rev, "nodes", d->cl.nodes);
+
+		if (save_json(d, "peers.json", doc))
+			weftd_log(d, WG_LOG_ERROR, "cluster: cannot write %s/cluster/peers.json", d->state_dir);
+		json_decref(doc);
+	}
+}
+
+/* --- talking to the manager ------------------------------------------------ */
+
+/* Our record as the manager has it. The thread that follows the manager
+ * is the only writer; "show" reads it under d->cl.lock. */
+static void set_self(struct weftd *d, json_t *rec)
+{
+	pthread_mutex_lock(&d->cl.lock);
+	json_decref(d->cl.self);
+	d->cl.self = json_incref(rec);
+	pthread_mutex_unlock(&d->cl.lock);
+}
+
+static void note(struct weftd *d, bool ok, const char *err)
+{
+	pthread_mutex_lock(&d->cl.lock);
+	d->cl.connected = ok;
+	if (ok)
+		d->cl.last_contact = time(NULL);
+	snprintf(d->cl.error, sizeof(d->cl.error), "%s", ok ? "" : err);
+	pthread_mutex_unlock(&d->cl.lock);
+}
+
+static json_t *self_request(struct weftd *d, bool with_name)
+{
+	char pub[KEY_B64_LEN], ep[96];
+	uint8_t raw[32];
+	json_t *req;
+
+	hub_public_key(d, raw);
+	key_to_base64(pub, raw);
+	/* An endpoint without a port takes the hub's. */
+	if (strchr(d->cl.endpoint, ']') || (strchr(d->cl.endpoint, '.') && strchr(d->cl.endpoint, ':')))
+		snprintf(ep, sizeof(ep), "%s", d->cl.endpoint);
+	else if (strchr(d->cl.endpoint, ':'))
+		snprintf(ep, sizeof(ep), "[%s]:%u", d->cl.endpoint, d->hub_port);
+	else
+		snprintf(ep, sizeof(ep), "%s:%u", d->cl.endpoint, d->hub_port);
+	req = json_pack("{s:s, s:[s]}", "publicKey", pub, "endpoints", ep);
+	if (with_name)
+		json_object_set_new(req, "name", json_string(d->cl.name));
+	return req;
+}
+
+enum join_result { JOINED, RETRY, FATAL };
+
+/* Registers with the join token: a first start, or a node the manager
+ * removed (its lease ran out) coming back, asking for its old subnets. */
+static enum join_result join(struct weftd *d)
+{
+	char path[600], err[700];
+	char *token = slurp(d->cl.token_file);
+	json_t *req, *reply = NULL, *subs;
+	int status;
+
+	if (!token || !*token) {
+		weftd_log(d, WG_LOG_ERROR, "cluster: cannot read the join token %s: %s", d->cl.token_file,
+			  token ? "empty" : strerror(errno));
+		wipe_free(token);
+		return d->cl.self ? RETRY : FATAL;
+	}
+	req = self_request(d, true);
+	if (d->cl.self && (subs = json_object_get(d->cl.self, "subnets")))
+		json_object_set(req, "subnets", subs);
+	api_client_token(d->cl.api, token);
+	wipe_free(token);
+	status = api_call(d->cl.api, "POST", "/v1/nodes", req, 30, &reply, err, sizeof(err));
+	api_client_token(d->cl.api, NULL);
+	json_decref(req);
+	if (status == 201 && json_is_string(json_object_get(reply, "credential")) &&
+	    json_is_object(json_object_get(reply, "node"))) {
+		if (save(d, "credential", json_string_value(json_object_get(reply, "credential"))) ||
+		    save_json(d, "node.json", json_object_get(reply, "node"))) {
+			cpath(d, path, sizeof(path), "credential");
+			weftd_log(d, WG_LOG_ERROR, "cluster: cannot write %s", path);
+			json_decref(reply);
+			return FATAL;
+		}
+		api_client_token(d->cl.api, json_string_value(json_object_get(reply, "credential")));
+		set_self(d, json_object_get(reply, "node"));
+		note(d, true, NULL);
+		weftd_log(d, WG_LOG_ERROR, "cluster: joined as node %s, subnets %s %s", d->cl.name,
+			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 0)) ?: "",
+			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 1)) ?: "");
+		json_decref(reply);
+		return JOINED;
+	}
+	json_decref(reply);
+	note(d, false, err);
+	weftd_log(d, WG_LOG_ERROR, "cluster: cannot join: %s", err);
+	if (status < 0 || status >= 500)
+		return RETRY;
+	/* Refused: a bad or expired token, a name or key taken, no subnet
+	 * left. Trying again changes nothing until someone acts. */
+	return d->cl.self ? RETRY : FATAL;
+}
+
+/* Tells the manager our key and endpoint if they differ from its record. */
+static int update_self(struct weftd *d)
+{
+	char path[80], err[700];
+	json_t *req = self_request(d, false), *reply = NULL;
+	int status;
+
+	if (d->cl.self && json_equal(json_object_get(req, "publicKey"), json_object_get(d->cl.self, "publicKey")) &&
+	    json_equal(json_object_get(req, "endpoints"), json_object_get(d->cl.self, "endpoints"))) {
+		json_decref(req);
+		return 200;
+	}
+	snprintf(path, sizeof(path), "/v1/nodes/%s", d->cl.name);
+	status = api_call(d->cl.api, "PATCH", path, req, 30, &reply, err, sizeof(err));
+	json_decref(req);
+	if (status == 200 && json_is_object(reply)) {
+		set_self(d, reply);
+		save_json(d, "node.json", reply);
+		weftd_log(d, WG_LOG_VERBOSE, "cluster: told the manager our key and endpoint");
+	} else {
+		note(d, false, err);
+	}
+	json_decref(reply);
+	return status;
+}
+
+static bool stopping(struct weftd *d)
+{
+	return atomic_load(&d->cl.stop);
+}
+
+static void pause_for(struct weftd *d, int seconds)
+{
+	for (int i = 0; i < seconds * 10 && !stopping(d); ++i)
+		usleep(100000);
+}
+
+static void *run(void *arg)
+{
+	struct weftd *d = arg;
+	int backoff = 1;
+	time_t last_beat = 0;
+	bool synced = false;
+
+	while (!stopping(d)) {
+		char path[200], err[700];
+		json_t *reply = NULL;
+		int status;
+
+		if (!d->cl.registered) {
+			enum join_result r = join(d);
+
+			if (r != JOINED) {
+				pause_for(d, backoff);
+				backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
+				continue;
+			}
+			d->cl.registered = true;
+			synced = false;
+		}
+		if (!synced) {
+			status = update_self(d);
+			if (status == 401 || status == 404) {
+				/* The manager no longer knows us: our lease ran out,
+				 * or an admin removed us. Join again, asking for the
+				 * same subnets. */
+				weftd_log(d, WG_LOG_ERROR, "cluster: the manager does not know node %s any more (%d); "
+							   "joining again", d->cl.name, status);
+				d->cl.registered = false;
+				continue;
+			}
+			if (status != 200) {
+				pause_for(d, backoff);
+				backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
+				continue;
+			}
+			synced = true;
+		}
+		if (time(NULL) - last_beat >= HEARTBEAT_EVERY) {
+			snprintf(path, sizeof(path), "/v1/nodes/%s/heartbeat", d->cl.name);
+			status = api_call(d->cl.api, "PUT", path, NULL, 15, &reply, err, sizeof(err));
+			json_decref(reply);
+			reply = NULL;
+			if (status == 200)
+				last_beat = time(NULL);
+		}
+		snprintf(path, sizeof(path), "/v1/peers?since=%lld&wait=%d", (long long)d->cl.rev, POLL_WAIT);
+		status = api_call(d->cl.api, "GET", path, NULL, POLL_WAIT + 15, &reply, err, sizeof(err));
+		if (status == 200 && json_is_object(reply)) {
+			note(d, true, NULL);
+			backoff = 1;
+			take(d, reply);
+		} else if (status == 401) {
+			d->cl.registered = false;
+			synced = false;
+		} else if (!stopping(d)) {
+			/* The manager is away: the hub keeps what it has. */
+			note(d, false, err);
+			weftd_log(d, WG_LOG_VERBOSE, "cluster: %s; keeping the last configuration", err);
+			pause_for(d, backoff);
+			backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
+		}
+		json_decref(reply);
+	}
+	return NULL;
+}
+
+/* --- start and stop ------------------------------------------------------------ */
+
+int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen)
+{
+	char path[600];
+	char *cred;
+	json_t *saved;
+
+	if (!conf->manager[0])
+		return 0;
+	d->cl.enabled = true;
+	pthread_mutex_init(&d->cl.lock, NULL);
+	snprintf(d->cl.urls, sizeof(d->cl.urls), "%s", conf->manager);
+	snprintf(d->cl.token_file, sizeof(d->cl.token_file), "%s", conf->join_token_file);
+	snprintf(d->cl.endpoint, sizeof(d->cl.endpoint), "%s", conf->endpoint);
+	if (conf->node_name[0]) {
+		snprintf(d->cl.name, sizeof(d->cl.name), "%s", conf->node_name);
+	} else if (gethostname(d->cl.name, sizeof(d->cl.name)) || !cluster_name_valid(d->cl.name)) {
+		snprintf(err, errlen, "the host name \"%s\" is not a valid node name: give --node-name", d->cl.name);
+		return -EINVAL;
+	}
+	d->cl.nodes = json_object();
+	if (!(d->cl.api = api_client_new(conf->manager, conf->manager_ca[0] ? conf->manager_ca : NULL, err, errlen)))
+		return -EINVAL;
+	api_client_stop_flag(d->cl.api, &d->cl.stop);
+	cpath(d, path, sizeof(path), "");
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -errno;
+	}
+
+	/* What we knew before: the device comes back as it was, manager or not. */
+	cpath(d, path, sizeof(path), "node.json");
+	saved = json_load_file(path, 0, NULL);
+	cpath(d, path, sizeof(path), "credential");
+	cred = slurp(path);
+	if (json_is_object(saved) && cred && !strcmp(json_string_value(json_object_get(saved, "name")) ?: "", d->cl.name)) {
+		d->cl.self = saved;
+		api_client_token(d->cl.api, cred);
+		d->cl.registered = true;
+	} else {
+		json_decref(saved);
+		if (saved)
+			weftd_log(d, WG_LOG_ERROR, "cluster: %s belongs to another node name; joining as %s", path,
+				  d->cl.name);
+		if (!conf->join_token_file[0]) {
+			wipe_free(cred);
+			snprintf(err, errlen, "node %s has not joined the cluster yet: give --join-token-file "
+					      "(a token from \"weft token create\")", d->cl.name);
+			return -EINVAL;
+		}
+		/* A first start: nothing to serve pods with until we have subnets. */
+		for (int backoff = 1;;) {
+			enum join_result r = join(d);
+
+			if (r == JOINED)
+				break;
+			if (r == FATAL || stopping(d)) {
+				wipe_free(cred);
+				snprintf(err, errlen, "could not join the cluster%s", r == FATAL ? " (see above)" : "");
+				return -EPERM;
+			}
+			pause_for(d, backoff);
+			backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
+		}
+		d->cl.registered = true;
+	}
+	wipe_free(cred);
+	if (!d->cl.self) {
+		snprintf(err, errlen, "could not join the cluster");
+		return -EPERM;
+	}
+	/* The pods' addresses come from the node's subnets. */
+	snprintf(d->pod_subnet, sizeof(d->pod_subnet), "%s", "");
+	snprintf(d->pod_subnet6, sizeof(d->pod_subnet6), "%s", "");
+	{
+		json_t *v;
+		size_t i;
+
+		json_array_foreach(json_object_get(d->cl.self, "subnets"), i, v) {
+			const char *s = json_string_value(v) ?: "";
+
+			snprintf(strchr(s, ':') ? d->pod_subnet6 : d->pod_subnet, sizeof(d->pod_subnet), "%s", s);
+		}
+	}
+	cpath(d, path, sizeof(path), "peers.json");
+	saved = json_load_file(path, 0, NULL);
+	if (json_is_object(json_object_get(saved, "nodes"))) {
+		d->cl.saved = json_incref(json_object_get(saved, "nodes"));
+		d->cl.rev = json_integer_value(json_object_get(saved, "revision"));
+	}
+	json_decref(saved);
+	return 0;
+}
+
+/* Once the IPAM is open: the hub, with the nodes we knew, then the thread
+ * that follows the manager. */
+int cluster_run(struct weftd *d, char *err, size_t errlen)
+{
+	struct cni_error cerr;
+	int ret;
+
+	if (!d->cl.enabled)
+		return 0;
+	if ((ret = hub_start(d, &cerr))) {
+		snprintf(err, errlen, "%s: %s", cerr.msg, cerr.details);
+		return -EIO;
+	}
+	if (d->cl.saved) {
+		pthread_mutex_lock(&d->hub_lock);
+		if (!apply(d, d->cl.saved)) {
+			json_decref(d->cl.nodes);
+			d->cl.nodes = json_incref(d->cl.saved);
+		}
+		pthread_mutex_unlock(&d->hub_lock);
+		json_decref(d->cl.saved);
+		d->cl.saved = NULL;
+		weftd_log(d, WG_LOG_VERBOSE, "cluster: restored %zu node peers from revision %lld",
+			  json_object_size(d->cl.nodes), (long long)d->cl.rev);
+	}
+	if ((ret = pthread_create(&d->cl.thread, NULL, run, d))) {
+		snprintf(err, errlen, "cannot start the cluster thread: %s", strerror(ret));
+		return -ret;
+	}
+	d->cl.running = true;
+	return 0;
+}
+
+void cluster_stop(struct weftd *d)
+{
+	if (!d->cl.enabled)
+		return;
+	atomic_store(&d->cl.stop, true); /* also cuts a long poll short */
+	if (d->cl.running)
+		pthread_join(d->cl.thread, NULL);
+	api_client_free(d->cl.api);
+	json_decref(d->cl.self);
+	json_decref(d->cl.nodes);
+	json_decref(d->cl.saved);
+}
+
+/* For "show": the node, the manager, and which peer is which node. */
+void cluster_describe(struct weftd *d, json_t *out)
+{
+	if (!d->cl.enabled)
+		return;
+	pthread_mutex_lock(&d->cl.lock);
+	if (d->cl.self)
+		json_object_set_new(out, "node", json_deep_copy(d->cl.self));
+	json_object_set_new(out, "manager",
+			    json_pack("{s:s, s:I, s:b, s:I, s:s?}", "urls", d->cl.urls, "revision", (json_int_t)d->cl.rev,
+				      "connected", d->cl.connected, "lastContact", (json_int_t)d->cl.last_contact,
+				      "error", d->cl.error[0] ? d->cl.error : NULL));
+	pthread_mutex_unlock(&d->cl.lock);
+}
+
+/* The node name holding a public key, or NULL. With d->hub_lock held. */
+const char *cluster_node_of(struct weftd *d, const char *pub)
+{
+	const char *name;
+	json_t *rec;
+
+	if (!d->cl.enabled)
+		return NULL;
+	json_object_foreach(d->cl.nodes, name, rec)
+		if (!strcmp(json_string_value(json_object_get(rec, "publicKey")) ?: "", pub))
+			return name;
+	return NULL;
+}

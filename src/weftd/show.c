@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+/*
+ * {"op": "show"}: what `weft status` and `weft pods` print. The node and
+ * the manager (in a cluster), the hub device and each of its peers, named
+ * (another node, or one of our pods), and the pods. No private key.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "util/addr.h"
+#include "util/key.h"
+#include "weftd.h"
+
+static json_t *peer_json(struct weftd *d, const struct wg_config_peer *p)
+{
+	char b64[KEY_B64_LEN], buf[ADDR_STRLEN], who[300];
+	json_t *o, *ips = json_array();
+	const char *node;
+
+	key_to_base64(b64, p->public_key);
+	for (const struct wg_config_ip *ip = p->first_ip; ip; ip = ip->next) {
+		char a[INET6_ADDRSTRLEN], s[INET6_ADDRSTRLEN + 5];
+
+		inet_ntop(ip->family, &ip->ip6, a, sizeof(a));
+		snprintf(s, sizeof(s), "%s/%u", a, ip->cidr);
+		json_array_append_new(ips, json_string(s));
+	}
+	o = json_pack("{s:s, s:o, s:I, s:I, s:I, s:i}", "publicKey", b64, "allowedIPs", ips, "latestHandshake",
+		      (json_int_t)p->last_handshake.tv_sec, "rxBytes", (json_int_t)p->rx_bytes, "txBytes",
+		      (json_int_t)p->tx_bytes, "persistentKeepalive", p->persistent_keepalive);
+	if (p->endpoint.sa.sa_family)
+		json_object_set_new(o, "endpoint", json_string(addr_format_endpoint(buf, &p->endpoint.sa)));
+	if ((node = cluster_node_of(d, b64))) {
+		json_object_set_new(o, "node", json_string(node));
+	} else if (hub_pod_of_key(d, p->public_key, who, sizeof(who))) {
+		char *at = strrchr(who, '@');
+
+		if (at) {
+			*at = '\0';
+			json_object_set_new(o, "pod", json_pack("{s:s, s:s}", "containerID", who, "ifname", at + 1));
+		}
+	}
+	return o;
+}
+
+static json_t *pods_json(struct weftd *d)
+{
+	json_t *pods = json_array();
+	struct list *pos;
+
+	pthread_mutex_lock(&d->lock);
+	list_for_each(pos, &d->attachments) {
+		struct attachment *a = list_entry(pos, struct attachment, link);
+
+		json_array_append_new(pods, json_pack("{s:s, s:s, s:s, s:s, s:s}", "containerID", a->id, "ifname",
+						      a->ifname, "netns", a->netns, "mode", a->mode, "network",
+						      a->network));
+	}
+	pthread_mutex_unlock(&d->lock);
+	/* Their addresses, from the node's IPAM (outside the list's lock). */
+	if (d->ipam_open) {
+		json_t *pod;
+		size_t i;
+
+		json_array_foreach(pods, i, pod) {
+			struct ipam_lease lease;
+			json_t *addrs = json_array();
+			char buf[64];
+
+			if (!ipam_find(&d->ipam, json_string_value(json_object_get(pod, "containerID")),
+				       json_string_value(json_object_get(pod, "ifname")), &lease))
+				for (int f = 0; f < 2; ++f)
+					if (lease.addr[f].family)
+						json_array_append_new(addrs,
+								      json_string(ipam_prefix_str(&lease.addr[f], buf, sizeof(buf))));
+			json_object_set_new(pod, "addresses", addrs);
+		}
+	}
+	return pods;
+}
+
+json_t *weftd_show(struct weftd *d)
+{
+	json_t *out = json_pack("{s:b}", "ok", 1), *peers = json_array();
+	struct wgdev_err werr = { "", 0 };
+	struct wg_config *cfg = NULL;
+
+	cluster_describe(d, out);
+	pthread_mutex_lock(&d->hub_lock);
+	if (d->hub && (cfg = wgdev_get(d->hub, &werr))) {
+		char b64[KEY_B64_LEN];
+
+		key_to_base64(b64, cfg->public_key);
+		json_object_set_new(out, "device",
+				    json_pack("{s:s, s:s, s:i, s:s}", "name", wgdev_name(d->hub), "backend",
+					      wgdev_backend_name(wgdev_backend(d->hub)), "listenPort", cfg->listen_port,
+					      "publicKey", b64));
+		for (struct wg_config_peer *p = cfg->first_peer; p; p = p->next)
+			json_array_append_new(peers, peer_json(d, p));
+	}
+	pthread_mutex_unlock(&d->hub_lock);
+	if (cfg)
+		crypto_wipe(cfg->private_key, sizeof(cfg->private_key));
+	wg_config_free(cfg);
+	json_object_set_new(out, "peers", peers);
+	json_object_set_new(out, "pods", pods_json(d));
+	return out;
+}

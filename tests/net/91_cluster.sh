@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A cluster: weft-manager and three nodes, each a namespace with its own
+# weftd on a shared underlay bridge; pods in mesh and hub modes on every
+# node reach each other across nodes, over IPv4 and IPv6, and what crosses
+# the underlay is WireGuard only. Then the failures the cluster must ride
+# out: the manager killed and restarted, an agent killed and restarted, a
+# node added, a node removed.
+#
+#   $NET: bridge br0 192.168.77.1/24 fd77::1/64, weft-manager on :7443
+#     ├─ $NODE1 eth0 .11 ── weftd n1 (hub weft-n1, :51821) ── pods $PODS-1-{m,h}
+#     ├─ $NODE2 eth0 .12 ── weftd n2 ...
+#     └─ $NODE3 eth0 .13 ── weftd n3 ...
+. "$(dirname "$0")/lib.sh"
+
+MANAGER=$ROOT/$BUILD/weft-manager
+WEFTD=$ROOT/$BUILD/weftd
+CNI=$ROOT/$BUILD/weft-cni
+T=$(mktemp -d /tmp/weft-cluster.XXXXXX)
+NET=weft-t$$-net
+NODE=weft-t$$-n
+PODS=weft-t$$-p
+URL=https://192.168.77.1:7443
+declare -A WPID
+MPID=
+
+cleanup_more() {
+	local ns
+	for ns in $(ip netns list | awk '{print $1}' | grep "^weft-t$$-"); do ns_del "$ns"; done
+	cleanup
+	for i in 1 2 3 4; do rm -f "/var/run/wireguard/wt$N-$i.sock"; done
+	rm -rf "$T"
+}
+trap cleanup_more EXIT
+
+ip netns add "$NET"
+ip -n "$NET" link set lo up
+ip -n "$NET" link add br0 type bridge
+ip -n "$NET" addr add 192.168.77.1/24 dev br0
+ip -n "$NET" addr add fd77::1/64 dev br0 nodad
+ip -n "$NET" link set br0 up
+
+start_manager() {
+	ip netns exec "$NET" "$MANAGER" --state-dir "$T/mgr" --listen 192.168.77.1:7443 \
+		--cluster-cidr 10.80.0.0/16 --cluster-cidr fd80::/48 --subnet-reuse-after 5 "$@" \
+		>>"$LOGS/weft-manager-$$.log" 2>&1 &
+	MPID=$!
+	PIDS+=($MPID)
+	for _ in $(seq 100); do
+		ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" "$URL/v1/health" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+api() { # METHOD PATH [BODY] (as the admin)
+	ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" -H "Authorization: Bearer $(cat "$T/mgr/admin.token")" \
+		-X "$1" "$URL$2" ${3:+-d "$3"}
+}
+
+add_node() { # K: the namespace, its veth on the bridge, its address
+	local k=$1 ns=$NODE$1
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	ip -n "$NET" link add "v$k" type veth peer name eth0 netns "$ns"
+	ip -n "$NET" link set "v$k" master br0 up
+	ip -n "$ns" addr add "192.168.77.1$k/24" dev eth0
+	ip -n "$ns" addr add "fd77::1$k/64" dev eth0 nodad
+	ip -n "$ns" link set eth0 up
+}
+start_weftd() { # K
+	local k=$1
+	ip netns exec "$NODE$k" "$WEFTD" --state-dir "$T/n$k" --socket "$T/n$k.sock" --backend userspace \
+		--hub-name "wt$N-$k" --hub-port 51821 --manager "$URL" --manager-ca "$T/mgr/ca.crt" \
+		--join-token-file "$T/join.token" --node-name "n$k" --endpoint "192.168.77.1$k" --log-level verbose \
+		>>"$LOGS/weft-weftd-$$-$k.log" 2>&1 &
+	WPID[$k]=$!
+	PIDS+=(${WPID[$k]})
+	wait_socket "$T/n$k.sock"
+}
+show() { # K: weftd's {"op":"show"}
+	python3 - "$T/n$1.sock" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"op":"show"}\n')
+s.shutdown(socket.SHUT_WR)
+data = b''
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode())
+EOF
+}
+node_peers() { # K: the node names among the hub's peers, sorted
+	show "$1" | python3 -c 'import json,sys; print(" ".join(sorted(p["node"] for p in json.load(sys.stdin)["peers"] if "node" in p)))'
+}
+wait_peers() { # K WANT [SECONDS]
+	local i
+	for i in $(seq $((${3:-10} * 20))); do
+		[ "$(node_peers "$1")" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+cni() { # COMMAND NODE MODE: pod $PODS-NODE-MODE
+	local conf='{"cniVersion":"1.0.0","name":"c'$3'","type":"weft","mode":"'$3'","agentSocket":"'$T/n$2.sock'"}'
+	echo "$conf" | ip netns exec "$NODE$2" env CNI_COMMAND="$1" CNI_CONTAINERID="ctr-$2-$3" \
+		CNI_NETNS="/var/run/netns/$PODS-$2-$3" CNI_IFNAME=eth0 CNI_PATH="$ROOT/$BUILD" "$CNI"
+}
+declare -A ADDR4 ADDR6
+add_pod() { # NODE MODE
+	local r
+	ip netns add "$PODS-$1-$2"
+	ip -n "$PODS-$1-$2" link set lo up
+	r=$(cni ADD "$1" "$2") || { echo "$r"; return 1; }
+	ADDR4[$1-$2]=$(echo "$r" | grep -o '"address":"10\.80\.[0-9.]*' | head -1 | cut -d'"' -f4)
+	ADDR6[$1-$2]=$(echo "$r" | grep -o '"address":"fd80:[0-9a-f:]*' | head -1 | cut -d'"' -f4)
+	[ -n "${ADDR4[$1-$2]}" ] && [ -n "${ADDR6[$1-$2]}" ]
+}
+# Every pod pings every other pod on another node: the failures, listed.
+matrix() {
+	local a b bad=""
+	for a in "${!ADDR4[@]}"; do
+		for b in "${!ADDR4[@]}"; do
+			[ "${a%%-*}" = "${b%%-*}" ] && continue
+			ip netns exec "$PODS-$a" ping -c 1 -W 2 "${ADDR4[$b]}" >/dev/null 2>&1 ||
+				ip netns exec "$PODS-$a" ping -c 2 -W 3 "${ADDR4[$b]}" >/dev/null 2>&1 || bad+=" $a>$b(v4)"
+			ip netns exec "$PODS-$a" ping -6 -c 1 -W 2 "${ADDR6[$b]}" >/dev/null 2>&1 ||
+				ip netns exec "$PODS-$a" ping -6 -c 2 -W 3 "${ADDR6[$b]}" >/dev/null 2>&1 || bad+=" $a>$b(v6)"
+		done
+	done
+	echo "$bad"
+}
+
+# --- a manager, three nodes ------------------------------------------------------
+check "the manager starts (SQLite, its own CA)" start_manager
+check "  the admin token and CA are 0600 and 0644" sh -c "[ \$(stat -c %a $T/mgr/admin.token) = 600 ] && [ \$(stat -c %a $T/mgr/ca.crt) = 644 ]"
+api POST /v1/tokens '{"ttl":3600}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$T/join.token"
+check "a join token from the API" grep -q '^weftj1:' "$T/join.token"
+for k in 1 2 3; do add_node $k; start_weftd $k; done
+count_nodes() { api GET /v1/nodes | grep -o '"name":"n[0-9]"' | wc -l; }
+check "three nodes joined" test "$(count_nodes)" = 3
+all_peered() { wait_peers 1 'n2 n3' && wait_peers 2 'n1 n3' && wait_peers 3 'n1 n2'; }
+check "  each has the other two as peers" all_peered
+check "  the node key is on disk, 0600" sh -c "[ \$(stat -c %a $T/n1/keys/hub.key) = 600 ] && [ \$(stat -c %a $T/n1/cluster/credential) = 600 ]"
+sub1=$(api GET /v1/nodes/n1 | grep -o '"subnets":\["10\.80\.[0-9]*\.0/24' | cut -d'"' -f4)
+check "  n1 holds a /24 of the cluster CIDR ($sub1), routed into its peers' hubs" \
+	sh -c "ip -n ${NODE}2 route show $sub1 | grep -q 'dev wt$N-2'"
+
+for k in 1 2 3; do
+	check "node $k: a mesh pod" add_pod $k mesh
+	check "node $k: a hub pod" add_pod $k hub
+done
+bad=$(matrix)
+check "every pod reaches every pod on the other nodes, IPv4 and IPv6 (mesh and hub)${bad:+:$bad}" test -z "$bad"
+
+# --- the underlay carries WireGuard only ----------------------------------------------
+ip netns exec "$NET" timeout 15 tcpdump -U -n -i br0 -w "$T/underlay.pcap" 'not arp and not icmp6' \
+	>"$T/tcpdump.log" 2>&1 &
+TCPDUMP=$!
+for _ in $(seq 50); do grep -q listening "$T/tcpdump.log" && break; sleep 0.1; done
+check "pings across nodes while capturing the underlay" ip netns exec "$PODS-1-mesh" ping -c 5 -i 0.2 "${ADDR4[2-hub]}"
+check "  and over IPv6" ip netns exec "$PODS-3-hub" ping -6 -c 5 -i 0.2 "${ADDR6[1-mesh]}"
+sleep 0.5
+kill -INT $TCPDUMP 2>/dev/null
+wait $TCPDUMP 2>/dev/null
+total=$(tcpdump -n -r "$T/underlay.pcap" 2>/dev/null | wc -l)
+wg_only=$(tcpdump -n -r "$T/underlay.pcap" 'udp port 51821' 2>/dev/null | wc -l)
+inner=$(tcpdump -n -r "$T/underlay.pcap" 'net 10.80.0.0/16 or net fd80::/48' 2>/dev/null | wc -l)
+check "the underlay between nodes: $wg_only of $total packets are WireGuard (UDP 51821), none is a pod's" \
+	test "$total" -ge 20 -a "$wg_only" = "$total" -a "$inner" = 0
+
+# --- bad input to the API: refused, named, nothing stored ------------------------------
+revision() { ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" "$URL/v1/health" | grep -o '"revision":[0-9]*' | cut -d: -f2; }
+cred1=$(cat "$T/n1/cluster/credential")
+as() { # TOKEN METHOD PATH [BODY]: the status, then the body
+	ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" -H "Authorization: Bearer $1" -X "$2" "$URL$3" \
+		${4:+-d "$4"} -w '\n%{http_code}'
+}
+rev=$(revision)
+out=$(as "$(cat "$T/join.token")" POST /v1/nodes '{"name":"n9",')
+check "malformed JSON: 400, saying where" has "$out" 'not valid JSON' '400'
+out=$(as "weftj1:abc:wrong" POST /v1/nodes '{"name":"n9"}')
+check "a wrong token: 401" has "$out" 'not valid' '401'
+out=$(as "$cred1" PATCH /v1/nodes/n2 '{"endpoints":["192.168.77.99:1"]}')
+check "node n1 writing n2's record: 403, both named" has "$out" 'n1\" may change only its own record, not \"n2' '403'
+out=$(as "$(cat "$T/join.token")" POST /v1/nodes '{"name":"n9","publicKey":"'"$(wg genkey | wg pubkey)"'","endpoints":["192.168.77.99:1"],"subnets":["10.99.0.0/24"]}')
+check "a subnet outside the cluster CIDR: 400, both named" has "$out" '10.99.0.0/24' '10.80.0.0/16' '400'
+out=$(as "$cred1" DELETE /v1/tokens/x)
+check "a node deleting a token: 403" has "$out" '403'
+out=$(as "$(cat "$T/mgr/reader.token")" DELETE /v1/nodes/n2)
+check "the reader removing a node: 403" has "$out" '403'
+out=$(ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" -X POST "$URL/v1/nodes" -d '{}' -w '\n%{http_code}')
+check "no token at all: 401" has "$out" 'no token' '401'
+check "  and none of these stored anything (revision $rev)" test "$(revision)" = "$rev"
+check "plain HTTP gets nowhere" sh -c "! ip netns exec $NET curl -s -m 3 http://192.168.77.1:7443/v1/health | grep -q ok"
+
+# --- the manager killed: pods keep talking; restarted: agents resync ------------------------
+ip netns exec "$PODS-2-mesh" ping -c 30 -i 0.1 "${ADDR4[1-hub]}" >"$T/ping-mgr.log" 2>&1 &
+PING=$!
+sleep 0.5
+kill -9 "$MPID"
+wait "$MPID" 2>/dev/null
+sleep 1
+check "the manager killed: pods on different nodes still talk" ip netns exec "$PODS-3-mesh" ping -c 2 -W 2 "${ADDR4[1-mesh]}"
+wait $PING
+check "  a ping across the kill lost nothing ($(grep -o '[0-9]* received' "$T/ping-mgr.log"))" grep -q ' 0% packet loss' "$T/ping-mgr.log"
+away() { for _ in $(seq 100); do show 1 | grep -q '"connected": *false' && return 0; sleep 0.1; done; return 1; }
+check "  the agents say the manager is away" away
+check "the manager restarted" start_manager
+connected() { show "$1" | grep -q '"connected": *true'; }
+wait_connected() { for _ in $(seq 200); do connected 1 && connected 2 && connected 3 && return 0; sleep 0.1; done; return 1; }
+check "  the agents are back in touch" wait_connected
+check "  and still have every peer" all_peered
+
+# --- an agent killed and restarted: traffic resumes, no peer lost ------------------------
+before=$(show 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["peers"]))')
+ip netns exec "$PODS-2-mesh" ping -D -c 60 -i 0.1 -W 1 "${ADDR4[1-mesh]}" >"$T/ping-agent.log" 2>&1 &
+PING=$!
+sleep 1
+kill -9 "${WPID[1]}"
+wait "${WPID[1]}" 2>/dev/null
+start_weftd 1
+wait $PING
+gap=$(python3 - "$T/ping-agent.log" <<'EOF2'
+import re, sys
+ts = [float(m.group(1)) for m in re.finditer(r'^\[(\d+\.\d+)\].*icmp_seq', open(sys.argv[1]).read(), re.M)]
+print(f"{max(b - a for a, b in zip(ts, ts[1:])):.2f}" if len(ts) > 1 else "inf")
+EOF2
+)
+check "n1's agent killed -9 and restarted: traffic from n2 to a mesh pod on n1 resumes (longest gap ${gap} s)" \
+	python3 -c "import sys; sys.exit(0 if float('$gap') < 10 else 1)"
+check "  and to its hub pod" wait_ping "$PODS-2-mesh" "${ADDR4[1-hub]}" 5
+after=$(show 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["peers"]))')
+check "  no peer lost ($before before, $after after)" test "$before" = "$after"
+check "  the other nodes still have it" all_peered
+
+# --- a node added: every node has it within seconds; removed: gone everywhere ---------
+add_node 4
+t0=$(date +%s.%N)
+start_weftd 4
+check "node 4 joins" wait_peers 4 'n1 n2 n3'
+all_have4() { wait_peers 1 'n2 n3 n4' && wait_peers 2 'n1 n3 n4' && wait_peers 3 'n1 n2 n4'; }
+check "  every other node has it as a peer" all_have4
+took=$(echo "$(date +%s.%N) - $t0" | bc)
+pass "  (node 4's agent started to every peer in place: ${took} s)"
+subnets4() { api GET /v1/nodes | grep -o '"10\.80\.[0-9]*\.0/24"' | sort -u | wc -l; }
+check "node 4 gets a subnet of its own" test "$(subnets4)" = 4
+check "  a pod on node 4 reaches pods elsewhere" add_pod 4 mesh
+check "  over IPv4" wait_ping "$PODS-4-mesh" "${ADDR4[2-hub]}" 5
+check "  and IPv6" ip netns exec "$PODS-4-mesh" ping -6 -c 2 -W 3 "${ADDR6[3-mesh]}"
+sub4=$(api GET /v1/nodes/n4 | grep -o '"subnets":\["10\.80\.[0-9]*\.0/24' | cut -d'"' -f4)
+cni DEL 4 mesh >/dev/null
+kill "${WPID[4]}"
+wait "${WPID[4]}" 2>/dev/null
+check "node 4 removed through the API" has "$(api DELETE /v1/nodes/n4)" '"removed":"n4"'
+all_lost4() { wait_peers 1 'n2 n3' && wait_peers 2 'n1 n3' && wait_peers 3 'n1 n2'; }
+check "  its peer disappears everywhere" all_lost4
+check "  and its routes ($sub4)" sh -c "! ip -n ${NODE}1 route | grep -q '$sub4' && ! ip -n ${NODE}2 route | grep -q '$sub4'"
+check "the others still reach each other" test -z "$(matrix | grep -v '^ *$' | tr -d ' ' | grep -v '4' )"
+
+finish

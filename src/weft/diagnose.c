@@ -53,6 +53,7 @@ struct end {
 struct diag {
 	const struct opts *o;
 	json_t *show, *nodes; /* nodes: the manager's list, or NULL */
+	json_t *before;	      /* the agent's answer from before the ping, or NULL */
 	const char *me, *device;
 	json_t *report; /* {"checks": [...]} for --json */
 	int problems;
@@ -156,6 +157,22 @@ static int best_match(json_t *array, const struct ip *ip, const char **which)
 	return best;
 }
 
+/* Is ip one of the addresses in a JSON array of "ADDR/LEN" or "ADDR"?
+ * Only the address counts: a pod's may carry its pool's length. */
+static bool holds(json_t *array, const struct ip *ip)
+{
+	struct ip a;
+	json_t *v;
+	size_t i;
+	int len;
+
+	json_array_foreach(array, i, v)
+		if (prefix_parse(json_string_value(v), &a, &len) && a.family == ip->family &&
+		    !memcmp(a.a, ip->a, a.family == AF_INET ? 4 : 16))
+			return true;
+	return false;
+}
+
 /* The first address of a family in a JSON array of prefixes or addresses:
  * a node's tunnel address is the first host of its subnet. */
 static bool first_of_family(json_t *array, int family, bool first_host, struct ip *out)
@@ -206,7 +223,7 @@ static void locate(struct diag *d, struct end *e)
 	size_t i;
 
 	json_array_foreach(json_object_get(d->show, "pods"), i, pod)
-		if (best_match(json_object_get(pod, "addresses"), &e->ip, NULL) >= 0) {
+		if (holds(json_object_get(pod, "addresses"), &e->ip)) {
 			e->pod = pod;
 			snprintf(e->node, sizeof(e->node), "%s", d->me ?: "");
 		}
@@ -217,14 +234,14 @@ static void locate(struct diag *d, struct end *e)
 			snprintf(e->node, sizeof(e->node), "%s", jstr(n, "name") ?: "");
 			snprintf(e->subnet, sizeof(e->subnet), "%s", which);
 		}
-		if (best_match(json_object_get(n, "tunnelAddresses"), &e->ip, NULL) >= 0)
+		if (holds(json_object_get(n, "tunnelAddresses"), &e->ip))
 			e->is_node = true;
 	}
 	if (best < 0 && local && (len = best_match(json_object_get(local, "subnets"), &e->ip, &which)) >= 0) {
 		best = len;
 		snprintf(e->node, sizeof(e->node), "%s", d->me ?: "");
 		snprintf(e->subnet, sizeof(e->subnet), "%s", which);
-		e->is_node = best_match(json_object_get(local, "tunnelAddresses"), &e->ip, NULL) >= 0;
+		e->is_node = holds(json_object_get(local, "tunnelAddresses"), &e->ip);
 	}
 	if (best < 0)
 		json_array_foreach(json_object_get(d->show, "peers"), i, p)
@@ -288,7 +305,7 @@ static int resolve(struct diag *d, struct end *e, int family)
 	} else if (!resolve_node(d, e, family) && !resolve_pod(d, e, family)) {
 		return usage_error(d->o, "%s \"%s\": not an address, a node (weft nodes) or a pod on this node "
 					 "(weft pods)%s", e->role, e->input,
-				   family ? " with an address of the other's family" : "");
+				   family ? " that has an address of the other end's family" : "");
 	} else {
 		struct end again = *e;
 
@@ -519,6 +536,20 @@ static void check_peer(struct diag *d, const struct end *dst, json_t *peer, cons
 		say(d, OK, "latest handshake: %s", fmt_ago(ago, sizeof(ago), hs, d->now));
 	say(d, tx && !rx ? FAIL : INFO, "transfer: %s received, %s sent%s", fmt_bytes(rxs, sizeof(rxs), (uint64_t)rx),
 	    fmt_bytes(txs, sizeof(txs), (uint64_t)tx), tx && !rx ? ": nothing has come back" : "");
+	/* What the ping did to the counters tells which side is silent. */
+	json_array_foreach(json_object_get(d->before, "peers"), i, v) {
+		int64_t drx = rx - jint(v, "rxBytes"), dtx = tx - jint(v, "txBytes");
+
+		if (strcmp(jstr(v, "publicKey") ?: "", key) || dtx <= 0)
+			continue;
+		if (drx <= 0)
+			say(d, FAIL, "during the ping %lld bytes went to %s and none came back: the trouble is on its "
+				     "side or between (is its weftd running? run weft diagnose there)", (long long)dtx,
+			    dst->node);
+		else
+			say(d, OK, "during the ping %lld bytes went to %s and %lld came back", (long long)dtx, dst->node,
+			    (long long)drx);
+	}
 }
 
 static void check_node_side(struct diag *d, const struct end *dst)
@@ -534,8 +565,10 @@ static void check_node_side(struct diag *d, const struct end *dst)
 		check_local_dst(d, dst, peer, dev);
 		return;
 	}
-	if (!dst->node[0])
-		say(d, FAIL, "%s is in no node's subnet: nothing routes it (weft nodes lists the subnets)", dst->addr);
+	if (!dst->node[0]) {
+		say(d, FAIL, "%s is in no node's subnet: no node routes it (weft nodes lists the subnets)", dst->addr);
+		return;
+	}
 	if (ret)
 		say(d, FAIL, "no route to %s: %s", dst->addr, strerror(-ret));
 	else if (d->device && strcmp(dev, d->device))
@@ -661,6 +694,7 @@ int diagnose_main(int argc, char **argv)
 	 * stays, since src and dst point into it. */
 	if (here(&d, &src) && !o.no_ping && (show = agent_show(&o, &ret))) {
 		first = json_incref(d.show);
+		d.before = first;
 		take_show(&d, show);
 		d.now = time(NULL);
 	}

@@ -784,19 +784,19 @@ static void print_matrix(json_t *pods, struct ping *pings, size_t n, int family)
 	for (size_t i = 0; i < np; ++i)
 		if ((int)strlen(jstr(json_array_get(pods, i), "name")) > w)
 			w = (int)strlen(jstr(json_array_get(pods, i), "name"));
-	printf("IPv%d%*s", family, w - 2, "");
+	printf("IPv%d%*s", family, w - 4, "");
 	for (size_t j = 0; j < np; ++j)
-		printf("  %-*s", w, jstr(json_array_get(pods, j), "name"));
+		printf("  %-*s", j + 1 < np ? w : 0, jstr(json_array_get(pods, j), "name"));
 	printf("\n");
 	for (size_t i = 0; i < np; ++i) {
-		printf("%-*s", w + 2, jstr(json_array_get(pods, i), "name"));
+		printf("%-*s", w, jstr(json_array_get(pods, i), "name"));
 		for (size_t j = 0; j < np; ++j) {
 			const char *cell = "-";
 
 			for (k = 0; k < n; ++k)
 				if (pings[k].from == i && pings[k].to == j && pings[k].family == family)
 					cell = pings[k].ok ? "ok" : "FAIL";
-			printf("  %-*s", w, cell);
+			printf("  %-*s", j + 1 < np ? w : 0, cell);
 		}
 		printf("\n");
 	}

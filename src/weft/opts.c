@@ -121,6 +121,7 @@ int64_t opts_duration(const char *s, int64_t min, int64_t max)
 		if (digits[n - 1] == units[i].suffix) {
 			unit = units[i].seconds;
 			digits[--n] = '\0';
+			break;
 		}
 	if (!n || addr_parse_u64(digits, (uint64_t)max / (uint64_t)unit, &v))
 		return -1;

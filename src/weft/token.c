@@ -39,7 +39,7 @@ void tokens_print(FILE *f, json_t *reply, int64_t now)
 		else if (d < 3600)
 			snprintf(left, sizeof(left), "%lldm", (long long)(d + 59) / 60);
 		else if (d < 86400 * 2)
-			snprintf(left, sizeof(left), "%lldh", (long long)d / 3600);
+			snprintf(left, sizeof(left), "%lldh", (long long)(d + 1800) / 3600); /* 23:59:59 is 24h */
 		else
 			snprintf(left, sizeof(left), "%lldd", (long long)d / 86400);
 		table_row(&t, row);

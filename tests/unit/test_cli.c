@@ -148,11 +148,13 @@ TEST(cli_nodes_and_tokens_tables)
 			"node-two                                                    K2=         never\n"));
 	free(out);
 	out = printed(tokens_print, "{\"tokens\":[{\"id\":\"ab12\",\"expires\":1800086400},"
-				    "{\"id\":\"cd34\",\"expires\":1799999000},{\"id\":\"ef56\",\"expires\":1800000600}]}");
+				    "{\"id\":\"cd34\",\"expires\":1799999000},{\"id\":\"ef56\",\"expires\":1800000600},"
+				    "{\"id\":\"gh78\",\"expires\":1800086399}]}");
 	CHECK(same(out, "ID    EXPIRES                  LEFT\n"
 			"ab12  2027-01-16 08:00:00 UTC  24h\n"
 			"cd34  2027-01-15 07:43:20 UTC  expired\n"
-			"ef56  2027-01-15 08:10:00 UTC  10m\n"));
+			"ef56  2027-01-15 08:10:00 UTC  10m\n"
+			"gh78  2027-01-16 07:59:59 UTC  24h\n"));
 	free(out);
 }
 

@@ -155,6 +155,9 @@ bench: all
 bench-cni: all
 	bench/cni
 
+bench-manager: all
+	bench/manager
+
 install: $(PROG_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CNIBINDIR)
 	install -m 0755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/
@@ -164,7 +167,7 @@ install: $(PROG_BIN)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check unit bench bench-cni install clean fuzz fuzz-bins
+.PHONY: all check unit bench bench-cni bench-manager install clean fuzz fuzz-bins
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

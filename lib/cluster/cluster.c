@@ -418,8 +418,10 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 				continue;
 			if (want[f] >= 0) {
 				index = (uint64_t)want[f];
-				if ((ret = claim_subnet(c, f, index, name, now, &rev, err, errlen)))
+				if ((ret = claim_subnet(c, f, index, name, now, &rev, err, errlen))) {
+					free(texts[0]);
 					goto out;
+				}
 			} else if ((ret = free_subnet(c, f, now, attempt > 0, &index, &rev))) {
 				if (ret == -ENOSPC)
 					snprintf(err, errlen, "no %s node subnet left in %s (%llu in all): remove a node",
@@ -427,6 +429,7 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 						 (unsigned long long)c->pool[f].count);
 				else
 					snprintf(err, errlen, "%s", kv_error());
+				free(texts[0]);
 				goto out;
 			}
 			cluster_pool_nth(&c->pool[f], index, &sub);

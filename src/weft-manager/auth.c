@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +70,72 @@ static bool matches(struct manager *m, const char *key, const char *secret, int6
 	return ok;
 }
 
+/*
+ * Verified tokens, by the SHA-256 of the whole token: a thousand agents
+ * long-polling would otherwise cost a thousand store reads a round (on
+ * etcd, a thousand HTTP requests). Only node credentials and the admin and
+ * reader tokens are kept, for CACHE_SECONDS at most; a node's entries go
+ * as soon as the watch sees the node removed (auth_forget_node). Join
+ * tokens, which may be deleted at any time, are always read afresh.
+ */
+enum { CACHE_SECONDS = 60, CACHE_MAX = 100000 };
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_t *cache; /* hex SHA-256 -> {"role", "node", "until"} */
+
+static enum role cached(const char *hash, int64_t now, char *node, size_t nodelen)
+{
+	enum role role = ROLE_NONE;
+	json_t *e;
+
+	pthread_mutex_lock(&cache_lock);
+	e = cache ? json_object_get(cache, hash) : NULL;
+	if (e && json_integer_value(json_object_get(e, "until")) > now) {
+		role = (enum role)json_integer_value(json_object_get(e, "role"));
+		snprintf(node, nodelen, "%s", json_string_value(json_object_get(e, "node")) ?: "");
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return role;
+}
+
+static void remember(const char *hash, enum role role, const char *node, int64_t now)
+{
+	pthread_mutex_lock(&cache_lock);
+	if (!cache || json_object_size(cache) >= CACHE_MAX) {
+		json_decref(cache);
+		cache = json_object();
+	}
+	json_object_set_new(cache, hash,
+			    json_pack("{s:i, s:s, s:I}", "role", (int)role, "node", node, "until",
+				      (json_int_t)(now + CACHE_SECONDS)));
+	pthread_mutex_unlock(&cache_lock);
+}
+
+void auth_forget_node(const char *name)
+{
+	const char *k;
+	json_t *e;
+	void *tmp;
+
+	pthread_mutex_lock(&cache_lock);
+	if (cache)
+		json_object_foreach_safe(cache, tmp, k, e)
+			if (!strcmp(json_string_value(json_object_get(e, "node")) ?: "", name))
+				json_object_del(cache, k);
+	pthread_mutex_unlock(&cache_lock);
+}
+
+void auth_free(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	json_decref(cache);
+	cache = NULL;
+	pthread_mutex_unlock(&cache_lock);
+}
+
 enum role auth_check(struct manager *m, const char *authorization, char *node, size_t nodelen)
 {
-	char buf[256], key[300], *tok, *id, *secret;
+	char buf[256], key[300], whole[65], *tok, *id, *secret;
 	enum role role = ROLE_NONE;
 	int64_t now = time(NULL);
 
@@ -80,6 +144,11 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 		return ROLE_NONE;
 	snprintf(buf, sizeof(buf), "%s", authorization + 7);
 	tok = buf;
+	auth_hash(tok, whole);
+	if ((role = cached(whole, now, node, nodelen)) != ROLE_NONE) {
+		sodium_memzero(buf, sizeof(buf));
+		return role;
+	}
 	if (!strncmp(tok, "wefta1:", 7)) {
 		role = matches(m, CLUSTER_PREFIX "admin/admin", tok + 7, now) ? ROLE_ADMIN : ROLE_NONE;
 	} else if (!strncmp(tok, "weftr1:", 7)) {
@@ -98,6 +167,8 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 			}
 		}
 	}
+	if (role == ROLE_ADMIN || role == ROLE_READER || role == ROLE_NODE)
+		remember(whole, role, node, now);
 	sodium_memzero(buf, sizeof(buf));
 	return role;
 }

@@ -279,6 +279,7 @@ int main(int argc, char **argv)
 	watch_stop(&m);
 	api_stop(&m);
 	watch_free(&m);
+	auth_free();
 	kv_close(m.kv);
 	if (m.key_pem)
 		explicit_bzero(m.key_pem, strlen(m.key_pem));

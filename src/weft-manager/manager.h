@@ -86,6 +86,9 @@ int auth_join_token(struct manager *m, int64_t ttl, char *out, size_t outlen, js
 /* Uses up nothing: join tokens are reusable until they expire or are deleted. */
 int auth_new_credential(const char *node, char *out, size_t outlen, char hash[65]);
 void auth_hash(const char *secret, char hex[65]);
+/* Drops what is remembered of a node's credential (it was removed). */
+void auth_forget_node(const char *name);
+void auth_free(void);
 
 /* api.c */
 int api_start(struct manager *m, char *err, size_t errlen);

@@ -56,6 +56,7 @@ static void apply(struct manager *m, const struct kv_events *ev)
 		json_t *rec;
 
 		if (e->deleted) {
+			auth_forget_node(name);
 			json_object_del(m->nodes, name);
 			json_object_set_new(m->removed, name, json_integer(e->item.mod_rev));
 		} else if ((rec = json_loads(e->item.value, 0, NULL))) {

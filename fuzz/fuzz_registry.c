@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+/* Bodies of the manager's node requests (POST /v1/nodes, PATCH
+ * /v1/nodes/NAME) through the registry's checks, on an SQLite store made
+ * in the working directory. A request that passes is undone, so the store
+ * stays small; one that fails must leave it as it was. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster/cluster.h"
+#include "crypto/crypto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct kv *kv;
+static struct cluster cl;
+
+static void setup(void)
+{
+	char path[64], err[512];
+	json_t *base, *rec = NULL;
+
+	crypto_init();
+	snprintf(path, sizeof(path), "sqlite:fuzz-registry-%d.db", (int)getpid());
+	unlink(path + 7);
+	if (!(kv = kv_open(path, err, sizeof(err))) ||
+	    cluster_init(&cl, kv, "10.244.0.0/16", 24, "fd00:244::/56", 64, 0, err, sizeof(err))) {
+		fprintf(stderr, "fuzz_registry: %s\n", err);
+		abort();
+	}
+	base = json_pack("{s:s, s:s, s:[s]}", "name", "base", "publicKey", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+			 "endpoints", "192.0.2.1:51820");
+	if (cluster_node_register(&cl, base, "hash", 1, &rec, err, sizeof(err)))
+		abort();
+	json_decref(base);
+	json_decref(rec);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char err[512];
+	json_t *req, *rec = NULL, *before = NULL, *after = NULL;
+	int64_t rev0 = 0, rev1 = 0;
+
+	if (!kv)
+		setup();
+	req = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(req)) {
+		json_decref(req);
+		return 0;
+	}
+	kv_revision(kv, &rev0);
+	if (!cluster_node_register(&cl, req, "hash", 2, &rec, err, sizeof(err))) {
+		const char *name = json_string_value(json_object_get(rec, "name"));
+
+		if (!name || cluster_node_remove(&cl, name, 2, err, sizeof(err)))
+			abort();
+	} else {
+		kv_revision(kv, &rev1);
+		if (rev1 != rev0) /* a refusal wrote something */
+			abort();
+	}
+	json_decref(rec);
+	rec = NULL;
+	cluster_node_get(&cl, "base", &before);
+	kv_revision(kv, &rev0);
+	if (!cluster_node_update(&cl, "base", req, &rec, err, sizeof(err))) {
+		/* Put it back. */
+		json_t *undo = json_pack("{s:O, s:O}", "publicKey", json_object_get(before, "publicKey"), "endpoints",
+					 json_object_get(before, "endpoints"));
+		json_t *back = NULL;
+
+		json_object_set(undo, "labels", json_object_get(before, "labels"));
+		if (cluster_node_update(&cl, "base", undo, &back, err, sizeof(err)))
+			abort();
+		json_decref(undo);
+		json_decref(back);
+	} else {
+		kv_revision(kv, &rev1);
+		cluster_node_get(&cl, "base", &after);
+		if (rev1 != rev0 || !json_equal(before, after))
+			abort();
+	}
+	json_decref(rec);
+	json_decref(before);
+	json_decref(after);
+	json_decref(req);
+	return 0;
+}

@@ -55,11 +55,17 @@ nothing_left() {
 	[ ! -e "$d" ] || { echo "$d is still there"; return 1; }
 }
 in_n1() { ip netns exec weft-lab-n1 "$WEFT" "$@"; }
+# check_said NAME CMD...: check, with what CMD said shown on a failure.
+check_said() {
+	local name=$1 said
+	shift
+	if said=$("$@" 2>&1); then pass "$name"; else fail "$name"; echo "$said" | sed 's/^/#   /'; fi
+}
 
 lab_round() { # MODE
 	local mode=$1 out
 	out=$("$WEFT" lab up --mode "$mode" --dir "$DIR" 2>&1)
-	check "lab up, mode $mode: 3 nodes joined, 6 pods" has "$out" "node n1 joined" "node n3 joined" "pod n3-p2 in weft-lab-n3-p2" \
+	check_said "lab up, mode $mode: 3 nodes joined, 6 pods" has "$out" "node n1 joined" "node n3 joined" "pod n3-p2 in weft-lab-n3-p2" \
 		"up: 3 nodes, 2 pods each, mode $mode, IPv4 and IPv6"
 	check "  a namespace each for the underlay, 3 nodes and 6 pods" test "$(ip netns list | grep -c '^weft-lab-')" = 10
 	check "  nothing of it in this namespace (no link, no address)" sh -c "! ip -o link | grep -q -e weft-lab -e 'n[0-9]@' && ! ip -o addr | grep -q -e 192.168.77. -e 10.244."
@@ -68,7 +74,7 @@ lab_round() { # MODE
 		"pid" "running" "weft-lab-n2-p1" "ip netns exec weft-lab-n1"
 	check "  not a node down" sh -c "! echo '$out' | grep -q 'NOT RUNNING'"
 	out=$("$WEFT" lab check --dir "$DIR")
-	check "lab check, mode $mode: every pod reaches every other" has "$out" "IPv4: 30 of 30 pairs answered; IPv6: 30 of 30"
+	check_said "lab check, mode $mode: every pod reaches every other" has "$out" "IPv4: 30 of 30 pairs answered; IPv6: 30 of 30"
 	check "  a matrix per family" has "$out" "IPv4    n1-p1" "IPv6    n1-p1"
 	out=$(in_n1 status --socket "$DIR/n1/weftd.sock")
 	check "weft status in n1: its subnets, the manager, a peer per other node" has "$out" "node: n1" "connected: yes" \
@@ -103,7 +109,7 @@ lab_round hub
 out=$("$WEFT" lab up --nodes 2 --pods 1 --no-ipv6 --dir "$DIR" 2>&1)
 check "lab up --nodes 2 --pods 1 --no-ipv6" has "$out" "up: 2 nodes, 1 pod each, mode mesh, IPv4, backend auto"
 out=$("$WEFT" lab check --dir "$DIR")
-check "  check: IPv4 only, both ways" sh -c "echo '$out' | grep -qx 'IPv4: 2 of 2 pairs answered' && ! echo '$out' | grep -q IPv6"
+check_said "  check: IPv4 only, both ways" sh -c "echo '$out' | grep -qx 'IPv4: 2 of 2 pairs answered' && ! echo '$out' | grep -q IPv6"
 out=$("$WEFT" lab up --dir "$DIR" 2>&1)
 check "  a second lab up: refused, exit 1" sh -c "[ $? = 1 ] && echo '$out' | grep -q 'a lab is up already'"
 save_logs

@@ -50,7 +50,7 @@ LIB_SRC := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A := $(BUILD)/libweft.a
 
-PROGS := weft-wg weft-cni weftd weft-manager
+PROGS := weft-wg weft-cni weftd weft-manager weft
 PROG_BIN := $(PROGS:%=$(BUILD)/%)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -89,6 +89,15 @@ $(BUILD)/weft-manager: $(MANAGER_OBJ) $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
 
+# weft, the command line; its parts but main.o are also linked into
+# tests/unit/test_cli.c.
+WEFT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard src/weft/*.c)))
+WEFT_PARTS := $(filter-out $(BUILD)/src/weft/main.o,$(WEFT_OBJ))
+
+$(BUILD)/weft: $(WEFT_OBJ) $(LIB_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
+
 $(BUILD)/weft-wg: $(BUILD)/src/weft-wg/main.o $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
@@ -97,6 +106,11 @@ TEST_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=$(BUILD)/%.o)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_HELPER_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/tests/test_cli: $(BUILD)/tests/unit/test_cli.o $(WEFT_PARTS) $(TEST_HELPER_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LIBS)

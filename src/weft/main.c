@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+/*
+ * weft: the command line of a weft cluster (docs/cli.md).
+ *
+ *   weft status | pods                      this node, from its agent
+ *   weft nodes | node remove NAME           the cluster, from the manager
+ *   weft token create | list | delete ID    join tokens
+ *   weft diagnose SRC DST                   why two pods cannot talk
+ *   weft lab up | check | status | down     the whole system in namespaces
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "weft.h"
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *what;
+} commands[] = {
+	{ "status", status_main, "this node: its subnets, device, manager, and peers as wg show shows them" },
+	{ "pods", pods_main, "the pods this node's agent has attached" },
+	{ "nodes", nodes_main, "the cluster's nodes, from the manager" },
+	{ "node", node_main, "node remove NAME: takes a node out of the cluster" },
+	{ "token", token_main, "token create|list|delete: join tokens for new nodes" },
+	{ "diagnose", diagnose_main, "diagnose SRC DST: why two pods (or nodes) cannot talk" },
+	{ "lab", lab_main, "lab up|check|status|down: a whole cluster on this machine, in namespaces" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: weft COMMAND [options]\n\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
+	fprintf(f, "\nweft COMMAND --help tells more. The agent's commands take --socket PATH; the manager's\n"
+		   "take --manager URLS, --ca FILE, --token-file FILE (or WEFT_MANAGER, WEFT_CA,\n"
+		   "WEFT_TOKEN_FILE, or " CLI_CONFIG_DEFAULT "). Every read command takes --json.\n"
+		   "Exit status: 0 done, 1 failed, 2 a usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i)
+		if (!strcmp(commands[i].name, argv[1]))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "weft: unknown command \"%s\"; the commands: status, pods, nodes, node, token, diagnose, lab "
+			"(weft --help)\n", argv[1]);
+	return EXIT_USAGE;
+}

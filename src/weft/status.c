@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+/*
+ * weft status: this node as its agent sees it (the node, the manager, the
+ * WireGuard device, each peer as wg(8) shows it); weft pods: its pods.
+ */
+#include "weft.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char status_usage[] =
+	"Usage: weft status [--socket PATH] [--json]\n"
+	"This node as its agent (weftd) sees it: the node and its subnets, the manager, the\n"
+	"WireGuard device, and each peer with its latest handshake and transfer.\n"
+	"  --socket PATH   the agent's socket (default /run/weft/weftd.sock)\n"
+	"  --json          the agent's answer as it is\n";
+
+static const char pods_usage[] =
+	"Usage: weft pods [--socket PATH] [--json]\n"
+	"The pods this node's agent has attached: container, interface, mode, addresses, netns.\n"
+	"  --socket PATH   the agent's socket (default /run/weft/weftd.sock)\n"
+	"  --json          the agent's answer as it is\n";
+
+/* "  key: a, b, c" when the list has anything. */
+static void list_line(FILE *f, const char *label, json_t *array)
+{
+	char buf[2048];
+
+	if (json_array_size(array))
+		fprintf(f, "  %s: %s\n", label, fmt_join(buf, sizeof(buf), array, ", "));
+}
+
+static void node_print(FILE *f, json_t *node)
+{
+	if (!node) {
+		fprintf(f, "node: not in a cluster (weftd runs without --manager)\n");
+		return;
+	}
+	fprintf(f, "node: %s\n", jstr(node, "name") ?: "(no name)");
+	list_line(f, "subnets", json_object_get(node, "subnets"));
+	list_line(f, "tunnel addresses", json_object_get(node, "tunnelAddresses"));
+	list_line(f, "endpoints", json_object_get(node, "endpoints"));
+	if (jstr(node, "publicKey"))
+		fprintf(f, "  public key: %s\n", jstr(node, "publicKey"));
+}
+
+static void manager_print(FILE *f, json_t *mgr, int64_t now)
+{
+	char ago[128];
+	int64_t rev = jint(mgr, "revision");
+
+	fprintf(f, "manager: %s\n", jstr(mgr, "urls") ?: "(no URL)");
+	fprintf(f, "  connected: %s", json_is_true(json_object_get(mgr, "connected")) ? "yes" : "no");
+	if (rev)
+		fprintf(f, ", revision %lld", (long long)rev);
+	fprintf(f, "\n  last contact: %s\n", fmt_ago(ago, sizeof(ago), jint(mgr, "lastContact"), now));
+	if (jstr(mgr, "error") && *jstr(mgr, "error"))
+		fprintf(f, "  last error: %s\n", jstr(mgr, "error"));
+}
+
+static void device_print(FILE *f, json_t *dev)
+{
+	if (!dev) {
+		fprintf(f, "device: none yet\n");
+		return;
+	}
+	fprintf(f, "device: %s\n", jstr(dev, "name") ?: "(no name)");
+	fprintf(f, "  backend: %s\n", jstr(dev, "backend") ?: "unknown");
+	if (jstr(dev, "publicKey"))
+		fprintf(f, "  public key: %s\n", jstr(dev, "publicKey"));
+	if (jint(dev, "listenPort"))
+		fprintf(f, "  listening port: %lld\n", (long long)jint(dev, "listenPort"));
+}
+
+static void peer_print(FILE *f, json_t *peer, int64_t now)
+{
+	char buf[2048], rx[32], tx[32];
+	json_t *pod = json_object_get(peer, "pod");
+	int64_t keepalive = jint(peer, "persistentKeepalive");
+
+	fprintf(f, "\npeer: %s\n", jstr(peer, "publicKey") ?: "(no key)");
+	if (jstr(peer, "node"))
+		fprintf(f, "  node: %s\n", jstr(peer, "node"));
+	if (pod)
+		fprintf(f, "  pod: %s/%s\n", jstr(pod, "containerID") ?: "?", jstr(pod, "ifname") ?: "?");
+	if (jstr(peer, "endpoint"))
+		fprintf(f, "  endpoint: %s\n", jstr(peer, "endpoint"));
+	fmt_join(buf, sizeof(buf), json_object_get(peer, "allowedIPs"), ", ");
+	fprintf(f, "  allowed ips: %s\n", buf[0] ? buf : "(none)");
+	fprintf(f, "  latest handshake: %s\n", fmt_ago(buf, sizeof(buf), jint(peer, "latestHandshake"), now));
+	fprintf(f, "  transfer: %s received, %s sent\n", fmt_bytes(rx, sizeof(rx), (uint64_t)jint(peer, "rxBytes")),
+		fmt_bytes(tx, sizeof(tx), (uint64_t)jint(peer, "txBytes")));
+	if (keepalive)
+		fprintf(f, "  persistent keepalive: every %lld second%s\n", (long long)keepalive, keepalive == 1 ? "" : "s");
+}
+
+/* Nodes first, by name; then pods, by container. */
+static int peer_cmp(const void *a, const void *b)
+{
+	json_t *pa = *(json_t *const *)a, *pb = *(json_t *const *)b;
+	const char *na = jstr(pa, "node"), *nb = jstr(pb, "node");
+	const char *ca = jstr(json_object_get(pa, "pod"), "containerID");
+	const char *cb = jstr(json_object_get(pb, "pod"), "containerID");
+
+	if (!!na != !!nb)
+		return na ? -1 : 1;
+	if (na)
+		return strcmp(na, nb);
+	return strcmp(ca ?: "", cb ?: "");
+}
+
+void status_print(FILE *f, json_t *show, int64_t now)
+{
+	json_t *peers = json_object_get(show, "peers"), **sorted;
+	json_t *mgr = json_object_get(show, "manager");
+	size_t n = json_array_size(peers), npods = json_array_size(json_object_get(show, "pods"));
+
+	node_print(f, json_object_get(show, "node"));
+	if (mgr)
+		manager_print(f, mgr, now);
+	device_print(f, json_object_get(show, "device"));
+	fprintf(f, "pods: %zu%s\n", npods, npods ? " (weft pods lists them)" : "");
+	if (!n)
+		return;
+	if (!(sorted = calloc(n, sizeof(*sorted))))
+		return;
+	for (size_t i = 0; i < n; ++i)
+		sorted[i] = json_array_get(peers, i);
+	qsort(sorted, n, sizeof(*sorted), peer_cmp);
+	for (size_t i = 0; i < n; ++i)
+		peer_print(f, sorted[i], now);
+	free(sorted);
+}
+
+void pods_print(FILE *f, json_t *show)
+{
+	static const char *const header[] = { "CONTAINER", "IFNAME", "MODE", "NETWORK", "ADDRESSES", "NETNS" };
+	json_t *pods = json_object_get(show, "pods"), *pod;
+	struct table t;
+	char addrs[1024];
+	size_t i;
+
+	table_init(&t, 6, header);
+	json_array_foreach(pods, i, pod) {
+		const char *row[6] = { jstr(pod, "containerID"), jstr(pod, "ifname"), jstr(pod, "mode"),
+				       jstr(pod, "network"), fmt_join(addrs, sizeof(addrs), json_object_get(pod, "addresses"), ","),
+				       jstr(pod, "netns") };
+		char shortid[13];
+
+		/* A runtime's 64-hex ID, shortened as runtimes show it. */
+		if (row[0] && strlen(row[0]) == 64 && strspn(row[0], "0123456789abcdef") == 64) {
+			snprintf(shortid, sizeof(shortid), "%.12s", row[0]);
+			row[0] = shortid;
+		}
+		table_row(&t, row);
+	}
+	table_print(&t, f);
+	table_free(&t);
+}
+
+static int show_main(int argc, char **argv, const char *cmd, const char *usage, bool pods)
+{
+	struct opts o;
+	json_t *show;
+	int ret;
+
+	if ((ret = opts_parse(&o, cmd, usage, OPT_JSON | OPT_SOCKET, argc, argv)) >= 0)
+		return ret;
+	if (o.nargs)
+		return usage_error(&o, "unexpected argument \"%s\"; see weft %s --help", o.args[0], cmd);
+	if (!(show = agent_show(&o, &ret)))
+		return ret;
+	if (o.json)
+		json_print(stdout, show);
+	else if (pods && !json_array_size(json_object_get(show, "pods")))
+		fprintf(stderr, "no pods on this node\n");
+	else if (pods)
+		pods_print(stdout, show);
+	else
+		status_print(stdout, show, time(NULL));
+	json_decref(show);
+	return EXIT_OK;
+}
+
+int status_main(int argc, char **argv)
+{
+	return show_main(argc, argv, "status", status_usage, false);
+}
+
+int pods_main(int argc, char **argv)
+{
+	return show_main(argc, argv, "pods", pods_usage, true);
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * weft, the command line: its commands and the parts they share
+ * (docs/cli.md). Each command is a NAME_main entered from main.c's table;
+ * the formatting of what they print is apart from the fetching, so that
+ * tests/unit/test_cli.c can check it on fixed JSON and a fixed clock.
+ */
+#ifndef WEFT_CLI_H
+#define WEFT_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "api/client.h"
+
+/* Exit statuses: a usage error (a bad flag or value) is told apart from a
+ * failure (the agent or the manager could not do it). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* --- options (opts.c) --------------------------------------------------- */
+
+/* Which options a command takes. */
+enum {
+	OPT_JSON = 1 << 0,
+	OPT_SOCKET = 1 << 1,
+	OPT_MANAGER = 1 << 2, /* --manager, --ca, --token-file, --config */
+	OPT_TTL = 1 << 3,
+	OPT_NO_PING = 1 << 4,
+	OPT_LAB = 1 << 5,     /* --dir */
+	OPT_LAB_UP = 1 << 6,  /* --nodes, --pods, --mode, --no-ipv6, --backend */
+};
+
+enum { ARGS_MAX = 8 };
+
+struct opts {
+	const char *cmd; /* "status", "token create": for messages */
+	bool json, no_ping, ipv6;
+	const char *socket;
+	const char *manager, *ca, *token_file, *config;
+	int64_t ttl;		/* 0: the manager's default */
+	unsigned nodes, pods;
+	const char *mode, *backend, *dir;
+	const char *args[ARGS_MAX];
+	int nargs;
+};
+
+/* Parses argv[1..] (argv[0] is the command's own name) for the options in
+ * `accepts`, with the positional arguments in o->args. Returns -1 to go on,
+ * or the status to exit with: EXIT_OK after --help, EXIT_USAGE after an
+ * error it has printed. */
+int opts_parse(struct opts *o, const char *cmd, const char *usage, unsigned accepts, int argc, char **argv);
+/* Prints "weft CMD: ..." to stderr and returns EXIT_USAGE. */
+int usage_error(const struct opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "weft CMD: ..." to stderr and returns EXIT_FAIL. */
+int failure(const struct opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* weft CMD SUB ...: runs the subcommand named by argv[1] (with argv[1] as
+ * its argv[0]), or says which there are. subs ends with a NULL name. */
+struct subcommand {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+
+int subcommand_run(const char *cmd, const char *usage, const struct subcommand *subs, int argc, char **argv);
+/* "3600", "90m", "12h", "7d" as seconds from min to max; -1 if not one. */
+int64_t opts_duration(const char *s, int64_t min, int64_t max);
+
+/* --- the manager (manager.c) -------------------------------------------- */
+
+#define CLI_CONFIG_DEFAULT "/etc/weft/cli.json"
+
+/* Where the manager is and how to be let in: flags, then WEFT_MANAGER,
+ * WEFT_CA, WEFT_TOKEN_FILE, then the config file (--config, WEFT_CONFIG,
+ * or /etc/weft/cli.json if it exists), each setting on its own. */
+struct manager_access {
+	char manager[1024], ca[512], token_file[512];
+	char manager_from[256], ca_from[256], token_from[256]; /* "--manager", "WEFT_MANAGER", "/etc/weft/cli.json" */
+};
+
+/* Fills *a; on a bad config file, prints why and returns EXIT_USAGE. */
+int manager_access_resolve(const struct opts *o, struct manager_access *a);
+/* Reads a token: one line of printable characters. 0, or a negative
+ * errno with err saying what is wrong. */
+int token_file_read(const char *path, char *out, size_t len, char *err, size_t errlen);
+/* A connection to the manager, the token loaded. */
+struct manager {
+	const struct opts *o;
+	struct manager_access a;
+	struct api_client *c;
+};
+
+/* Returns -1 when connected, or the status to exit with after printing
+ * what to do. need_token: the command cannot work without one. */
+int manager_open(struct manager *m, const struct opts *o, bool need_token);
+void manager_close(struct manager *m);
+/* One call; prints the failure and returns EXIT_FAIL, or EXIT_OK with
+ * *reply (the caller's, may be NULL). */
+int manager_call(struct manager *m, const char *method, const char *path, json_t *body, json_t **reply);
+/* All of a command's dealing with the manager: connects, makes one call
+ * (body is consumed), prints the answer as --json asks or through show().
+ * Returns the status to exit with. */
+int manager_run(struct opts *o, const char *method, const char *path, json_t *body,
+		void (*show)(struct opts *o, json_t *reply));
+
+/* --- the node agent (agent.c) ------------------------------------------- */
+
+/* {"op": "show"} to the agent at o->socket (or the default): the reply, or
+ * NULL after printing why, with *status set. */
+json_t *agent_show(const struct opts *o, int *status);
+
+/* --- formatting (format.c) ---------------------------------------------- */
+
+/* "1 minute, 3 seconds ago", as wg(8) says it; "Now"; "never" for 0. */
+const char *fmt_ago(char *buf, size_t len, int64_t then, int64_t now);
+/* "12s ago", "3m ago", "5h ago", "2d ago"; "never" for 0. */
+const char *fmt_ago_short(char *buf, size_t len, int64_t then, int64_t now);
+/* "1.21 MiB", as wg(8) says it. */
+const char *fmt_bytes(char *buf, size_t len, uint64_t bytes);
+/* A JSON array of strings joined by sep; "" for none. */
+const char *fmt_join(char *buf, size_t len, json_t *array, const char *sep);
+/* A UTC time: "2026-11-23 10:00:00 UTC". */
+const char *fmt_time(char *buf, size_t len, int64_t t);
+
+/* A table printed with its columns aligned, two spaces apart. */
+enum { TABLE_COLS_MAX = 8 };
+
+struct table {
+	size_t ncols, nrows, cap;
+	char **cells; /* row by row, the header first */
+};
+
+void table_init(struct table *t, size_t ncols, const char *const *header);
+/* Adds a row of ncols strings (copied). */
+void table_row(struct table *t, const char *const *cells);
+void table_print(struct table *t, FILE *f);
+void table_free(struct table *t);
+
+/* A member of a JSON object: its string (NULL if none) or integer (0). */
+const char *jstr(json_t *obj, const char *key);
+int64_t jint(json_t *obj, const char *key);
+
+/* Prints JSON as --json does: indented, one document. */
+void json_print(FILE *f, json_t *v);
+
+/* --- what the commands print, apart from where it comes from ------------ */
+
+void status_print(FILE *f, json_t *show, int64_t now);
+void pods_print(FILE *f, json_t *show);
+void nodes_print(FILE *f, json_t *reply, int64_t now);
+void tokens_print(FILE *f, json_t *reply, int64_t now);
+
+/* --- the commands ------------------------------------------------------- */
+
+int status_main(int argc, char **argv);
+int pods_main(int argc, char **argv);
+int nodes_main(int argc, char **argv);
+int node_main(int argc, char **argv);
+int token_main(int argc, char **argv);
+int diagnose_main(int argc, char **argv);
+int lab_main(int argc, char **argv);
+
+#endif

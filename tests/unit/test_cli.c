@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+/* weft, the command line: what it prints for fixed answers on a fixed
+ * clock, its options and its settings, its refusals. */
+#include "test.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../../src/weft/weft.h"
+
+enum { NOW = 1800000000 };
+
+/* What f() prints for the JSON text, as a string to free. */
+static char *printed(void (*f)(FILE *, json_t *, int64_t), const char *text)
+{
+	json_t *v = json_loads(text, 0, NULL);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&out, &len);
+
+	f(mem, v, NOW);
+	fclose(mem);
+	json_decref(v);
+	return out;
+}
+
+static bool same(const char *got, const char *want)
+{
+	if (!strcmp(got, want))
+		return true;
+	fprintf(stderr, "  got:\n%s  want:\n%s", got, want);
+	return false;
+}
+
+TEST(cli_ago_as_wg_says_it)
+{
+	char b[128];
+
+	CHECK(!strcmp(fmt_ago(b, sizeof(b), NOW - 63, NOW), "1 minute, 3 seconds ago"));
+	CHECK(!strcmp(fmt_ago(b, sizeof(b), NOW - 1, NOW), "1 second ago"));
+	CHECK(!strcmp(fmt_ago(b, sizeof(b), NOW - (2 * 86400 + 3600 + 5), NOW), "2 days, 1 hour, 5 seconds ago"));
+	CHECK(!strcmp(fmt_ago(b, sizeof(b), NOW - 400 * 86400, NOW), "1 year, 35 days ago"));
+	CHECK(!strcmp(fmt_ago(b, sizeof(b), NOW, NOW), "Now"));
+	CHECK(!strcmp(fmt_ago(b, sizeof(b), 0, NOW), "never"));
+	CHECK(!strncmp(fmt_ago(b, sizeof(b), NOW + 5, NOW), "(in the future", 14));
+	CHECK(!strcmp(fmt_ago_short(b, sizeof(b), NOW - 12, NOW), "12s ago"));
+	CHECK(!strcmp(fmt_ago_short(b, sizeof(b), NOW - 200, NOW), "3m ago"));
+	CHECK(!strcmp(fmt_ago_short(b, sizeof(b), NOW - 7300, NOW), "2h ago"));
+	CHECK(!strcmp(fmt_ago_short(b, sizeof(b), NOW - 3 * 86400, NOW), "3d ago"));
+	CHECK(!strcmp(fmt_ago_short(b, sizeof(b), 0, NOW), "never"));
+}
+
+TEST(cli_bytes_as_wg_says_them)
+{
+	char b[32];
+
+	CHECK(!strcmp(fmt_bytes(b, sizeof(b), 0), "0 B"));
+	CHECK(!strcmp(fmt_bytes(b, sizeof(b), 1023), "1023 B"));
+	CHECK(!strcmp(fmt_bytes(b, sizeof(b), 1024), "1.00 KiB"));
+	CHECK(!strcmp(fmt_bytes(b, sizeof(b), 1268776), "1.21 MiB"));
+	CHECK(!strcmp(fmt_bytes(b, sizeof(b), 3565158), "3.40 MiB"));
+	CHECK(!strcmp(fmt_bytes(b, sizeof(b), 5ULL << 30), "5.00 GiB"));
+	CHECK(!strcmp(fmt_bytes(b, sizeof(b), 3ULL << 40), "3.00 TiB"));
+}
+
+static const char show_fixture[] =
+	"{\"ok\":true,"
+	" \"node\":{\"name\":\"n1\",\"publicKey\":\"NODEKEY=\",\"subnets\":[\"10.244.0.0/24\",\"fd00:244::/64\"],"
+	"  \"tunnelAddresses\":[\"10.244.0.1/32\",\"fd00:244::1/128\"],\"endpoints\":[\"192.168.77.11:51821\"]},"
+	" \"manager\":{\"urls\":\"https://192.168.77.1:7443\",\"revision\":42,\"connected\":false,"
+	"  \"lastContact\":1799999990,\"error\":\"connection refused\"},"
+	" \"device\":{\"name\":\"weft-hub\",\"backend\":\"userspace\",\"listenPort\":51821,\"publicKey\":\"NODEKEY=\"},"
+	" \"peers\":[{\"publicKey\":\"PODKEY=\",\"pod\":{\"containerID\":\"c1\",\"ifname\":\"wg0\"},"
+	"   \"allowedIPs\":[\"10.244.0.5/32\"],\"latestHandshake\":0,\"rxBytes\":0,\"txBytes\":0,\"persistentKeepalive\":0},"
+	"  {\"publicKey\":\"N2KEY=\",\"node\":\"n2\",\"endpoint\":\"192.168.77.12:51821\","
+	"   \"allowedIPs\":[\"10.244.1.0/24\",\"fd00:244:0:1::/64\"],\"latestHandshake\":1799999937,"
+	"   \"rxBytes\":1268776,\"txBytes\":3565158,\"persistentKeepalive\":25}],"
+	" \"pods\":[{\"containerID\":\"c1\",\"ifname\":\"wg0\",\"netns\":\"/var/run/netns/p1\",\"mode\":\"hub\","
+	"   \"network\":\"spokes\",\"addresses\":[\"10.244.0.5/32\"]},"
+	"  {\"containerID\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\",\"ifname\":\"eth0\","
+	"   \"netns\":\"/proc/77/ns/net\",\"mode\":\"mesh\",\"network\":\"pods\","
+	"   \"addresses\":[\"10.244.0.6/32\",\"fd00:244::6/128\"]}]}";
+
+TEST(cli_status_reads_like_wg_show)
+{
+	char *out = printed(status_print, show_fixture);
+
+	CHECK(same(out, "node: n1\n"
+			"  subnets: 10.244.0.0/24, fd00:244::/64\n"
+			"  tunnel addresses: 10.244.0.1/32, fd00:244::1/128\n"
+			"  endpoints: 192.168.77.11:51821\n"
+			"  public key: NODEKEY=\n"
+			"manager: https://192.168.77.1:7443\n"
+			"  connected: no, revision 42\n"
+			"  last contact: 10 seconds ago\n"
+			"  last error: connection refused\n"
+			"device: weft-hub\n"
+			"  backend: userspace\n"
+			"  public key: NODEKEY=\n"
+			"  listening port: 51821\n"
+			"pods: 2 (weft pods lists them)\n"
+			"\n"
+			"peer: N2KEY=\n"
+			"  node: n2\n"
+			"  endpoint: 192.168.77.12:51821\n"
+			"  allowed ips: 10.244.1.0/24, fd00:244:0:1::/64\n"
+			"  latest handshake: 1 minute, 3 seconds ago\n"
+			"  transfer: 1.21 MiB received, 3.40 MiB sent\n"
+			"  persistent keepalive: every 25 seconds\n"
+			"\n"
+			"peer: PODKEY=\n"
+			"  pod: c1/wg0\n"
+			"  allowed ips: 10.244.0.5/32\n"
+			"  latest handshake: never\n"
+			"  transfer: 0 B received, 0 B sent\n"));
+	free(out);
+	/* Outside a cluster, before any device. */
+	out = printed(status_print, "{\"ok\":true,\"peers\":[],\"pods\":[]}");
+	CHECK(same(out, "node: not in a cluster (weftd runs without --manager)\ndevice: none yet\npods: 0\n"));
+	free(out);
+}
+
+static void pods_print3(FILE *f, json_t *v, int64_t now)
+{
+	pods_print(f, v);
+}
+
+TEST(cli_pods_table)
+{
+	char *out = printed(pods_print3, show_fixture);
+
+	CHECK(same(out, "CONTAINER     IFNAME  MODE  NETWORK  ADDRESSES                      NETNS\n"
+			"c1            wg0     hub   spokes   10.244.0.5/32                  /var/run/netns/p1\n"
+			"0123456789ab  eth0    mesh  pods     10.244.0.6/32,fd00:244::6/128  /proc/77/ns/net\n"));
+	CHECK(!strstr(out, "0123456789abc")); /* a runtime's ID, shortened */
+	free(out);
+}
+
+TEST(cli_nodes_and_tokens_tables)
+{
+	char *out = printed(nodes_print, "{\"revision\":3,\"nodes\":["
+					 "{\"name\":\"n1\",\"publicKey\":\"K1=\",\"endpoints\":[\"192.168.77.11:51821\"],"
+					 "\"subnets\":[\"10.244.0.0/24\",\"fd00:244::/64\"],\"lastSeen\":1799999988},"
+					 "{\"name\":\"node-two\",\"publicKey\":\"K2=\",\"endpoints\":[],\"subnets\":[]}]}");
+
+	CHECK(same(out, "NAME      ENDPOINT             SUBNETS                      PUBLIC KEY  LAST SEEN\n"
+			"n1        192.168.77.11:51821  10.244.0.0/24,fd00:244::/64  K1=         12s ago\n"
+			"node-two                                                    K2=         never\n"));
+	free(out);
+	out = printed(tokens_print, "{\"tokens\":[{\"id\":\"ab12\",\"expires\":1800086400},"
+				    "{\"id\":\"cd34\",\"expires\":1799999000},{\"id\":\"ef56\",\"expires\":1800000600},"
+				    "{\"id\":\"gh78\",\"expires\":1800086399}]}");
+	CHECK(same(out, "ID    EXPIRES                  LEFT\n"
+			"ab12  2027-01-16 08:00:00 UTC  24h\n"
+			"cd34  2027-01-15 07:43:20 UTC  expired\n"
+			"ef56  2027-01-15 08:10:00 UTC  10m\n"
+			"gh78  2027-01-16 07:59:59 UTC  24h\n"));
+	free(out);
+}
+
+TEST(cli_durations)
+{
+	CHECK(opts_duration("3600", 60, 86400) == 3600);
+	CHECK(opts_duration("90m", 60, 86400) == 5400);
+	CHECK(opts_duration("12h", 60, 86400) == 43200);
+	CHECK(opts_duration("1d", 60, 86400) == 86400);
+	CHECK(opts_duration("2d", 60, 86400) == -1); /* over the top */
+	CHECK(opts_duration("59", 60, 86400) == -1);
+	CHECK(opts_duration("", 60, 86400) == -1);
+	CHECK(opts_duration("h", 60, 86400) == -1);
+	CHECK(opts_duration("-5", 60, 86400) == -1);
+	CHECK(opts_duration("10x", 60, 86400) == -1);
+	CHECK(opts_duration("99999999999999999999", 60, 86400) == -1);
+}
+
+static int parse(struct opts *o, unsigned accepts, const char *const *args)
+{
+	char *argv[16];
+	int argc = 0;
+
+	for (; *args && argc < 15; ++args)
+		argv[argc++] = (char *)*args;
+	argv[argc] = NULL;
+	return opts_parse(o, "test", "usage\n", accepts, argc, argv);
+}
+
+TEST(cli_options)
+{
+	struct opts o;
+
+	CHECK(parse(&o, OPT_JSON | OPT_TTL | OPT_MANAGER, (const char *const[]){ "create", "--ttl", "2h", "--json",
+										 "extra", "--manager", "https://m:1", NULL }) == -1);
+	CHECK(o.ttl == 7200 && o.json && o.nargs == 1 && !strcmp(o.args[0], "extra") && !strcmp(o.manager, "https://m:1"));
+	CHECK(parse(&o, OPT_JSON, (const char *const[]){ "x", "--ttl", "60", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JSON, (const char *const[]){ "x", "--frobnicate", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JSON, (const char *const[]){ "x", "-z", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JSON, (const char *const[]){ "x", "--json=yes", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_SOCKET, (const char *const[]){ "x", "--socket", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_TTL, (const char *const[]){ "x", "--ttl", "soon", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JSON, (const char *const[]){ "x", "--help", NULL }) == EXIT_OK);
+	CHECK(parse(&o, OPT_LAB | OPT_LAB_UP, (const char *const[]){ "up", NULL }) == -1);
+	CHECK(o.nodes == 3 && o.pods == 2 && !strcmp(o.mode, "mesh") && o.ipv6 && !strcmp(o.backend, "auto") && !o.dir);
+	CHECK(parse(&o, OPT_LAB | OPT_LAB_UP,
+		    (const char *const[]){ "up", "--nodes", "5", "--pods", "0", "--mode", "hub", "--no-ipv6", "--backend",
+					   "userspace", "--dir", "/tmp/lab", NULL }) == -1);
+	CHECK(o.nodes == 5 && o.pods == 0 && !strcmp(o.mode, "hub") && !o.ipv6 && !strcmp(o.backend, "userspace"));
+	CHECK(parse(&o, OPT_LAB_UP, (const char *const[]){ "up", "--nodes", "0", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_LAB_UP, (const char *const[]){ "up", "--nodes", "51", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_LAB_UP, (const char *const[]){ "up", "--mode", "static", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_LAB_UP, (const char *const[]){ "up", "--backend", "fast", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_LAB, (const char *const[]){ "up", "--dir", "relative", NULL }) == EXIT_USAGE);
+}
+
+static char *temp_file(const char *text)
+{
+	char *path = strdup("/tmp/weft-test-cli.XXXXXX");
+	int fd = mkstemp(path);
+
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		abort();
+	close(fd);
+	return path;
+}
+
+TEST(cli_manager_settings_flag_env_file)
+{
+	char *conf = temp_file("{\"manager\":\"https://file:1\",\"ca\":\"/file/ca\",\"tokenFile\":\"/file/token\"}");
+	struct manager_access a;
+	struct opts o = { .cmd = "test", .config = conf };
+
+	unsetenv("WEFT_MANAGER");
+	unsetenv("WEFT_CA");
+	unsetenv("WEFT_TOKEN_FILE");
+	CHECK(manager_access_resolve(&o, &a) == -1);
+	CHECK(!strcmp(a.manager, "https://file:1") && !strcmp(a.ca, "/file/ca") && !strcmp(a.token_file, "/file/token"));
+	CHECK(!strcmp(a.manager_from, conf));
+	setenv("WEFT_MANAGER", "https://env:1", 1);
+	setenv("WEFT_TOKEN_FILE", "/env/token", 1);
+	o.ca = "/flag/ca";
+	CHECK(manager_access_resolve(&o, &a) == -1);
+	CHECK(!strcmp(a.manager, "https://env:1") && !strcmp(a.manager_from, "WEFT_MANAGER"));
+	CHECK(!strcmp(a.ca, "/flag/ca") && !strcmp(a.ca_from, "--ca"));
+	CHECK(!strcmp(a.token_file, "/env/token"));
+	o.manager = "https://flag:1";
+	CHECK(manager_access_resolve(&o, &a) == -1 && !strcmp(a.manager, "https://flag:1"));
+	unsetenv("WEFT_MANAGER");
+	unsetenv("WEFT_TOKEN_FILE");
+	unlink(conf);
+	free(conf);
+
+	/* A bad file is refused, naming it. */
+	o = (struct opts){ .cmd = "test" };
+	conf = temp_file("{\"manager\": \"https://x:1\", \"tokenfile\": \"/t\"}");
+	o.config = conf;
+	CHECK(manager_access_resolve(&o, &a) == EXIT_USAGE);
+	unlink(conf);
+	free(conf);
+	conf = temp_file("{\"manager\": 7}");
+	o.config = conf;
+	CHECK(manager_access_resolve(&o, &a) == EXIT_USAGE);
+	unlink(conf);
+	free(conf);
+	conf = temp_file("{\"manager\": ");
+	o.config = conf;
+	CHECK(manager_access_resolve(&o, &a) == EXIT_USAGE);
+	unlink(conf);
+	free(conf);
+	o.config = "/nonexistent/cli.json"; /* named: must exist */
+	CHECK(manager_access_resolve(&o, &a) == EXIT_USAGE);
+}
+
+TEST(cli_token_file)
+{
+	char tok[300], err[200];
+	char *good = temp_file("wefta1:abcDEF_-123\n"), *empty = temp_file("\n\n"), *two = temp_file("wefta1:a b\n");
+
+	CHECK(!token_file_read(good, tok, sizeof(tok), err, sizeof(err)) && !strcmp(tok, "wefta1:abcDEF_-123"));
+	CHECK(token_file_read(empty, tok, sizeof(tok), err, sizeof(err)) == -EINVAL && strstr(err, "empty"));
+	CHECK(token_file_read(two, tok, sizeof(tok), err, sizeof(err)) == -EINVAL && strstr(err, "one line"));
+	CHECK(token_file_read("/nonexistent/token", tok, sizeof(tok), err, sizeof(err)) == -ENOENT);
+	unlink(good);
+	unlink(empty);
+	unlink(two);
+	free(good);
+	free(empty);
+	free(two);
+}

@@ -30,6 +30,8 @@ int nl_link_add(struct nl *nl, const struct nl_link_spec *spec)
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, spec->name);
 	if (spec->mtu)
 		mnl_attr_put_u32(nlh, IFLA_MTU, spec->mtu);
+	if (spec->address)
+		mnl_attr_put(nlh, IFLA_ADDRESS, 6, spec->address);
 	if (spec->ns_fd >= 0)
 		mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)spec->ns_fd);
 	linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);

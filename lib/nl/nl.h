@@ -53,6 +53,10 @@ struct nl_link_spec {
 	int peer_ns_fd;        /* veth: the other end's namespace (-1: same) */
 	int ns_fd;             /* create it in this namespace (-1: the socket's) */
 	uint32_t mtu;          /* 0: the kind's default */
+	/* The link's MAC (6 bytes), or NULL for a random one. A bridge given
+	 * none takes its ports' lowest, and changes it as ports come: its
+	 * neighbours' ARP entries then point nowhere until they expire. */
+	const uint8_t *address;
 };
 
 int nl_link_add(struct nl *nl, const struct nl_link_spec *spec);

@@ -92,7 +92,12 @@ static int addr_add(struct nl *nl, int ifindex, const char *text, uint8_t plen)
 
 int labnet_underlay(bool ipv6, char *err, size_t len)
 {
-	struct nl_link_spec br = { .name = LAB_BRIDGE, .kind = "bridge", .peer_ns_fd = -1, .ns_fd = -1 };
+	/* A fixed, locally administered MAC: a bridge without one takes its
+	 * lowest port's, and a node's later veth could change it under the
+	 * first node's ARP entry for the manager (seen: the first node could
+	 * not reach the manager for 30 s). */
+	static const uint8_t mac[6] = { 0x02, 0x77, 0x65, 0x66, 0x74, 0x01 };
+	struct nl_link_spec br = { .name = LAB_BRIDGE, .kind = "bridge", .peer_ns_fd = -1, .ns_fd = -1, .address = mac };
 	struct nl_link link;
 	struct nl nl;
 	int ns, ret;

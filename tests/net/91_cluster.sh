@@ -35,7 +35,7 @@ trap cleanup_more EXIT
 
 ip netns add "$NET"
 ip -n "$NET" link set lo up
-ip -n "$NET" link add br0 type bridge
+ip -n "$NET" link add br0 address 02:77:65:66:74:02 type bridge # fixed: see src/weft/labnet.c
 ip -n "$NET" addr add 192.168.77.1/24 dev br0
 ip -n "$NET" addr add fd77::1/64 dev br0 nodad
 ip -n "$NET" link set br0 up

@@ -39,6 +39,11 @@ enum {
 	HEARTBEAT_EVERY = 30,
 	RETRY_MAX = 8,		/* seconds between tries when the manager is away */
 	KEEPALIVE = 25,		/* between nodes: sessions come back at once after a restart */
+	/* Of two nodes new to each other, the one with the greater key starts
+	 * its keepalive (and so its handshake) this much later (ms): two
+	 * initiations crossing leave both sides waiting 5 s (REKEY_TIMEOUT)
+	 * for a retry. */
+	KEEPALIVE_DELAY_MS = 500,
 };
 
 /* --- files under STATE/cluster/ --------------------------------------------- */
@@ -131,8 +136,9 @@ static int route(struct weftd *d, const char *subnet, bool add)
 	return ret == -ESRCH || ret == -ENOENT ? 0 : ret;
 }
 
-/* The peer for another node: its key, its first endpoint, its subnets. */
-static void add_node_peer(struct wg_config *cfg, json_t *rec)
+/* The peer for another node: its key, its first endpoint, its subnets;
+ * keepalive (0 leaves it as it is, or off for a new peer). */
+static void add_node_peer(struct wg_config *cfg, json_t *rec, uint16_t keepalive)
 {
 	struct wg_config_peer *p = wg_config_add_peer(cfg);
 	union sockaddr_any ep;
@@ -141,8 +147,11 @@ static void add_node_peer(struct wg_config *cfg, json_t *rec)
 
 	if (!p || !key_from_base64(p->public_key, json_string_value(json_object_get(rec, "publicKey")) ?: ""))
 		return;
-	p->flags = WG_PEER_REPLACE_ALLOWEDIPS | WG_PEER_HAS_PERSISTENT_KEEPALIVE;
-	p->persistent_keepalive = KEEPALIVE;
+	p->flags = WG_PEER_REPLACE_ALLOWEDIPS;
+	if (keepalive) {
+		p->flags |= WG_PEER_HAS_PERSISTENT_KEEPALIVE;
+		p->persistent_keepalive = keepalive;
+	}
 	if (!addr_parse_endpoint(&ep, json_string_value(json_array_get(json_object_get(rec, "endpoints"), 0)) ?: "")) {
 		p->flags |= WG_PEER_HAS_ENDPOINT;
 		memcpy(&p->endpoint, &ep, sizeof(p->endpoint));
@@ -168,10 +177,24 @@ static bool same_strings(json_t *a, json_t *b)
 	return json_equal(a, b) || (!a && !b);
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
  * Brings the hub to the nodes in `nodes` (name -> record), from what it
  * had (d->cl.nodes): new and changed nodes are set, nodes gone are removed
- * with their routes. With d->hub_lock held.
+ * with their routes. A node new to the hub gets its keepalive, which
+ * starts a handshake at once, right away if our key is the smaller of the
+ * two, else KEEPALIVE_DELAY_MS later (d->cl.pending, the keepalive
+ * thread), by when the other side's initiation has made a session. Both
+ * sides follow the same rule, so only one initiates first; and whichever
+ * restarted initiates within the delay, replacing the session the other
+ * side still holds. With d->hub_lock held.
  */
 static int apply(struct weftd *d, json_t *nodes)
 {
@@ -183,10 +206,15 @@ static int apply(struct weftd *d, json_t *nodes)
 	json_t *v;
 	int ret = 0;
 
+	char mine[KEY_B64_LEN];
+	uint8_t raw[32];
+
 	if (!cfg || !d->hub) {
 		wg_config_free(cfg);
 		return -ENOMEM;
 	}
+	hub_public_key(d, raw);
+	key_to_base64(mine, raw);
 	json_object_foreach(d->cl.nodes, name, old) {
 		const char *pub = json_string_value(json_object_get(old, "publicKey")) ?: "";
 
@@ -195,10 +223,21 @@ static int apply(struct weftd *d, json_t *nodes)
 			remove_peer(cfg, pub);
 	}
 	json_object_foreach(nodes, name, rec) {
+		const char *pub = json_string_value(json_object_get(rec, "publicKey")) ?: "";
+		bool fresh, first;
+
 		old = json_object_get(d->cl.nodes, name);
-		if (!old || !json_equal(old, rec))
-			add_node_peer(cfg, rec);
+		if (old && json_equal(old, rec))
+			continue;
+		/* New to the device: a new node, or a node with a new key. */
+		fresh = !old || strcmp(pub, json_string_value(json_object_get(old, "publicKey")) ?: "");
+		first = fresh && strcmp(mine, pub) < 0;
+		add_node_peer(cfg, rec, fresh && !first ? 0 : KEEPALIVE);
+		if (fresh && !first)
+			json_object_set_new(d->cl.pending, pub, json_integer(now_ms() + KEEPALIVE_DELAY_MS));
 	}
+	if (json_object_size(d->cl.pending))
+		pthread_cond_signal(&d->cl.timer);
 	if (cfg->first_peer && wgdev_set(d->hub, cfg, &werr)) {
 		weftd_log(d, WG_LOG_ERROR, "cluster: cannot set the node peers on %s: %s", d->hub_name, werr.msg);
 		ret = -EIO;
@@ -256,6 +295,51 @@ static void sweep_strays(struct weftd *d)
 	}
 	wg_config_free(got);
 	wg_config_free(rm);
+}
+
+/* Starts the delayed keepalives when they are due (see apply). */
+static void *keepalives(void *arg)
+{
+	struct weftd *d = arg;
+
+	pthread_mutex_lock(&d->hub_lock);
+	while (!atomic_load(&d->cl.stop)) {
+		struct wg_config *cfg = wg_config_new();
+		struct wgdev_err werr = { "", 0 };
+		int64_t now = now_ms(), next = now + 1000;
+		struct timespec until;
+		const char *pub;
+		json_t *due;
+		void *tmp;
+
+		json_object_foreach_safe(d->cl.pending, tmp, pub, due) {
+			struct wg_config_peer *p;
+
+			if (json_integer_value(due) > now) {
+				if (json_integer_value(due) < next)
+					next = json_integer_value(due);
+				continue;
+			}
+			if (cfg && (p = wg_config_add_peer(cfg)) && key_from_base64(p->public_key, pub)) {
+				p->flags = WG_PEER_UPDATE_ONLY | WG_PEER_HAS_PERSISTENT_KEEPALIVE;
+				p->persistent_keepalive = KEEPALIVE;
+			}
+			json_object_del(d->cl.pending, pub);
+		}
+		if (cfg && cfg->first_peer && d->hub && wgdev_set(d->hub, cfg, &werr))
+			weftd_log(d, WG_LOG_ERROR, "cluster: cannot start keepalives on %s: %s", d->hub_name, werr.msg);
+		wg_config_free(cfg);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += (next - now) / 1000;
+		until.tv_nsec += (next - now) % 1000 * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&d->cl.timer, &d->hub_lock, &until);
+	}
+	pthread_mutex_unlock(&d->hub_lock);
+	return NULL;
 }
 
 /* Takes a list of changes from the manager: {"revision", "full", "nodes",
@@ -443,7 +527,7 @@ static void *run(void *arg)
 	struct weftd *d = arg;
 	int backoff = 1;
 	time_t last_beat = 0;
-	bool synced = false;
+	bool told = false; /* the manager has our key and endpoint */
 
 	while (!stopping(d)) {
 		char path[200], err[700];
@@ -459,9 +543,9 @@ static void *run(void *arg)
 				continue;
 			}
 			d->cl.registered = true;
-			synced = false;
+			told = false;
 		}
-		if (!synced) {
+		if (!told) {
 			status = update_self(d);
 			if (status == 401 || status == 404) {
 				/* The manager no longer knows us: our lease ran out,
@@ -477,7 +561,7 @@ static void *run(void *arg)
 				backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
 				continue;
 			}
-			synced = true;
+			told = true;
 		}
 		if (time(NULL) - last_beat >= HEARTBEAT_EVERY) {
 			snprintf(path, sizeof(path), "/v1/nodes/%s/heartbeat", d->cl.name);
@@ -495,7 +579,7 @@ static void *run(void *arg)
 			take(d, reply);
 		} else if (status == 401) {
 			d->cl.registered = false;
-			synced = false;
+			told = false;
 		} else if (!stopping(d)) {
 			/* The manager is away: the hub keeps what it has. */
 			note(d, false, err);
@@ -530,6 +614,15 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 		return -EINVAL;
 	}
 	d->cl.nodes = json_object();
+	d->cl.pending = json_object();
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&d->cl.timer, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (!(d->cl.api = api_client_new(conf->manager, conf->manager_ca[0] ? conf->manager_ca : NULL, err, errlen)))
 		return -EINVAL;
 	api_client_stop_flag(d->cl.api, &d->cl.stop);
@@ -628,6 +721,11 @@ int cluster_run(struct weftd *d, char *err, size_t errlen)
 		weftd_log(d, WG_LOG_VERBOSE, "cluster: restored %zu node peers from revision %lld",
 			  json_object_size(d->cl.nodes), (long long)d->cl.rev);
 	}
+	if ((ret = pthread_create(&d->cl.timer_thread, NULL, keepalives, d))) {
+		snprintf(err, errlen, "cannot start the keepalive thread: %s", strerror(ret));
+		return -ret;
+	}
+	d->cl.timer_running = true;
 	if ((ret = pthread_create(&d->cl.thread, NULL, run, d))) {
 		snprintf(err, errlen, "cannot start the cluster thread: %s", strerror(ret));
 		return -ret;
@@ -643,10 +741,17 @@ void cluster_stop(struct weftd *d)
 	atomic_store(&d->cl.stop, true); /* also cuts a long poll short */
 	if (d->cl.running)
 		pthread_join(d->cl.thread, NULL);
+	if (d->cl.timer_running) {
+		pthread_mutex_lock(&d->hub_lock);
+		pthread_cond_signal(&d->cl.timer);
+		pthread_mutex_unlock(&d->hub_lock);
+		pthread_join(d->cl.timer_thread, NULL);
+	}
 	api_client_free(d->cl.api);
 	json_decref(d->cl.self);
 	json_decref(d->cl.nodes);
 	json_decref(d->cl.saved);
+	json_decref(d->cl.pending);
 }
 
 /* For "show": the node, the manager, and which peer is which node. */

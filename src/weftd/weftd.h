@@ -46,7 +46,11 @@ struct weftd_cluster {
 	/* The other nodes as the hub has them: name -> {publicKey, endpoints,
 	 * subnets}. Under the hub's lock; written only by the cluster thread. */
 	json_t *nodes;
-	json_t *saved; /* read from peers.json at start, until applied */
+	json_t *saved;	  /* read from peers.json at start, until applied */
+	json_t *pending;  /* public key -> when its keepalive starts (ms); under the hub's lock */
+	pthread_cond_t timer; /* with the hub's lock: pending changed */
+	pthread_t timer_thread;
+	bool timer_running;
 };
 
 struct weftd {

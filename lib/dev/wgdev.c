@@ -2,6 +2,7 @@
 #include "wgdev.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,22 +95,30 @@ static int load_module(void)
 }
 
 /* Makes a kernel WireGuard interface: created here, so its UDP socket is
- * here, then moved where it should live. */
+ * here, then moved where it should live. One bound elsewhere is made under
+ * a name of its own here and renamed on the way: the name it will have
+ * (a container's eth0) is often taken here by another interface. */
 static int kernel_create(struct wgdev *d, const struct wgdev_opts *opts, char *why, size_t whylen)
 {
+	const char *name = opts->name;
+	char tmp[IF_NAMESIZE];
 	struct nl here;
 	struct nl_link l;
 	int ret;
 
+	if (d->ns_fd >= 0) {
+		snprintf(tmp, sizeof(tmp), "wgnew%08x", randombytes_random());
+		name = tmp;
+	}
 	ret = nl_open(&here, NETLINK_ROUTE, -1);
 	if (ret) {
 		snprintf(why, whylen, "cannot open rtnetlink: %s", strerror(-ret));
 		return ret;
 	}
-	ret = nl_link_add(&here, &(struct nl_link_spec){ .name = opts->name, .kind = "wireguard", .ns_fd = -1,
+	ret = nl_link_add(&here, &(struct nl_link_spec){ .name = name, .kind = "wireguard", .ns_fd = -1,
 							 .peer_ns_fd = -1 });
 	if (ret == -EOPNOTSUPP && opts->load_module && !load_module())
-		ret = nl_link_add(&here, &(struct nl_link_spec){ .name = opts->name, .kind = "wireguard", .ns_fd = -1,
+		ret = nl_link_add(&here, &(struct nl_link_spec){ .name = name, .kind = "wireguard", .ns_fd = -1,
 								 .peer_ns_fd = -1 });
 	if (ret) {
 		if (ret == -EOPNOTSUPP)
@@ -118,17 +127,17 @@ static int kernel_create(struct wgdev *d, const struct wgdev_opts *opts, char *w
 				 "\"modprobe wireguard\" or use a kernel built with CONFIG_WIREGUARD",
 				 opts->load_module ? ", and modprobe could not load it" : "");
 		else if (ret == -EEXIST)
-			snprintf(why, whylen, "an interface named %s exists in this namespace", opts->name);
+			snprintf(why, whylen, "an interface named %s exists in this namespace", name);
 		else
 			snprintf(why, whylen, "creating the link failed: %s%s%.120s", strerror(-ret), here.err[0] ? ": " : "",
 				 here.err);
 		nl_close(&here);
 		return ret;
 	}
-	ret = nl_link_get(&here, opts->name, 0, &l);
-	if (!ret && d->ns_fd >= 0 && (ret = nl_link_set_netns(&here, l.ifindex, d->ns_fd))) {
-		snprintf(why, whylen, "moving %s into namespace %s failed: %s (is an interface of that name there?)",
-			 opts->name, opts->netns, strerror(-ret));
+	ret = nl_link_get(&here, name, 0, &l);
+	if (!ret && d->ns_fd >= 0 && (ret = nl_link_move(&here, l.ifindex, d->ns_fd, opts->name))) {
+		snprintf(why, whylen, "moving %s into namespace %s failed: %s%s", opts->name, opts->netns, strerror(-ret),
+			 ret == -EEXIST ? " (an interface of that name is there)" : "");
 		nl_link_del(&here, l.ifindex);
 	}
 	nl_close(&here);

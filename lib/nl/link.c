@@ -165,3 +165,16 @@ int nl_link_set_netns(struct nl *nl, int ifindex, int ns_fd)
 {
 	return link_change(nl, ifindex, 0, 0, IFLA_NET_NS_FD, (uint32_t)ns_fd, true);
 }
+
+int nl_link_move(struct nl *nl, int ifindex, int ns_fd, const char *name)
+{
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = nl_msg(buf, RTM_NEWLINK, 0);
+
+	if (strlen(name) >= IF_NAMESIZE)
+		return -EINVAL;
+	put_ifinfo(nlh, ifindex);
+	mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)ns_fd);
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	return nl_request(nl, nlh, NULL, NULL);
+}

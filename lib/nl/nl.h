@@ -68,6 +68,9 @@ int nl_link_set_mtu(struct nl *nl, int ifindex, uint32_t mtu);
 int nl_link_set_master(struct nl *nl, int ifindex, int master);
 /* Moves the link to another namespace; it is then gone from this one. */
 int nl_link_set_netns(struct nl *nl, int ifindex, int ns_fd);
+/* The same, renamed on the way, in one request (the name need only be
+ * free there). */
+int nl_link_move(struct nl *nl, int ifindex, int ns_fd, const char *name);
 
 /* --- addresses ---------------------------------------------------------- */
 

@@ -78,7 +78,7 @@ put /bin/bash /bin/bash
 put /bin/dash /bin/sh
 
 [ -x "$build/weft-wg" ] || echo "run.sh: warning: no $build/weft-wg (run make first)" >&2
-for f in "$build"/weft-* "$build"/weftd "$build"/tests/tools/*; do
+for f in "$build"/weft "$build"/weft-* "$build"/weftd "$build"/tests/tools/*; do
 	if [ -f "$f" ] && [ -x "$f" ]; then put "$f" "/usr/local/bin/$(basename "$f")"; fi
 done
 put "$guest_script" /test/run.sh

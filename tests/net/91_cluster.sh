@@ -157,7 +157,9 @@ bad=$(matrix)
 check "every pod reaches every pod on the other nodes, IPv4 and IPv6 (mesh and hub)${bad:+:$bad}" test -z "$bad"
 
 # --- the underlay carries WireGuard only ----------------------------------------------
-ip netns exec "$NET" timeout 15 tcpdump -U -n -i br0 -w "$T/underlay.pcap" 'not arp and not icmp6' \
+# Between nodes: not their TLS to the manager (192.168.77.1), nor neighbour discovery.
+ip netns exec "$NET" timeout 15 tcpdump -U -n -i br0 -w "$T/underlay.pcap" \
+	'not arp and not icmp6 and not ip6 multicast and not host 192.168.77.1 and not host fd77::1' \
 	>"$T/tcpdump.log" 2>&1 &
 TCPDUMP=$!
 for _ in $(seq 50); do grep -q listening "$T/tcpdump.log" && break; sleep 0.1; done

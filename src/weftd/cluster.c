@@ -276,23 +276,21 @@ static void sweep_strays(struct weftd *d)
 {
 	struct wgdev_err werr = { "", 0 };
 	struct wg_config *got = wgdev_get(d->hub, &werr), *rm = wg_config_new();
-	const char *name;
-	json_t *rec;
+	json_t *nodes = cluster_node_keys(d), *pods = hub_pod_keys(d);
 
 	if (got && rm) {
 		for (struct wg_config_peer *p = got->first_peer; p; p = p->next) {
 			char b64[KEY_B64_LEN];
-			bool known = false;
 
 			key_to_base64(b64, p->public_key);
-			json_object_foreach(d->cl.nodes, name, rec)
-				known |= !strcmp(json_string_value(json_object_get(rec, "publicKey")) ?: "", b64);
-			if (!known && !hub_pod_of_key(d, p->public_key, NULL, 0))
+			if (!json_object_get(nodes, b64) && !json_object_get(pods, b64))
 				remove_peer(rm, b64);
 		}
 		if (rm->first_peer && !wgdev_set(d->hub, rm, &werr))
 			weftd_log(d, WG_LOG_VERBOSE, "cluster: removed peers no node or pod holds");
 	}
+	json_decref(nodes);
+	json_decref(pods);
 	wg_config_free(got);
 	wg_config_free(rm);
 }
@@ -769,16 +767,15 @@ void cluster_describe(struct weftd *d, json_t *out)
 	pthread_mutex_unlock(&d->cl.lock);
 }
 
-/* The node name holding a public key, or NULL. With d->hub_lock held. */
-const char *cluster_node_of(struct weftd *d, const char *pub)
+/* The other nodes' public keys -> their names. With d->hub_lock held. */
+json_t *cluster_node_keys(struct weftd *d)
 {
+	json_t *keys = json_object(), *rec;
 	const char *name;
-	json_t *rec;
 
-	if (!d->cl.enabled)
-		return NULL;
-	json_object_foreach(d->cl.nodes, name, rec)
-		if (!strcmp(json_string_value(json_object_get(rec, "publicKey")) ?: "", pub))
-			return name;
-	return NULL;
+	if (d->cl.enabled)
+		json_object_foreach(d->cl.nodes, name, rec)
+			json_object_set_new(keys, json_string_value(json_object_get(rec, "publicKey")) ?: "",
+					    json_string(name));
+	return keys;
 }

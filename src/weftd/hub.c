@@ -149,21 +149,21 @@ void hub_public_key(struct weftd *d, uint8_t pub[32])
 	crypto_wipe(priv, sizeof(priv));
 }
 
-bool hub_pod_of_key(struct weftd *d, const uint8_t pub[32], char *who, size_t wholen)
+json_t *hub_pod_keys(struct weftd *d)
 {
+	json_t *keys = json_object();
 	char path[600];
 	struct dirent *e;
-	bool found = false;
 	DIR *dir;
 
 	snprintf(path, sizeof(path), "%s/keys", d->state_dir);
-	if (!(dir = opendir(path)))
-		return false;
+	if (!keys || !(dir = opendir(path)))
+		return keys;
 	/* A pod's key is named CONTAINER@IFNAME.key. */
-	while (!found && (e = readdir(dir))) {
-		char name[300];
+	while ((e = readdir(dir))) {
+		char name[300], b64[KEY_B64_LEN];
 		size_t n = strlen(e->d_name);
-		uint8_t priv[32], mine[32];
+		uint8_t priv[32], pub[32];
 
 		if (n < 5 || n >= sizeof(name) || strcmp(e->d_name + n - 4, ".key") || !strchr(e->d_name, '@'))
 			continue;
@@ -171,13 +171,13 @@ bool hub_pod_of_key(struct weftd *d, const uint8_t pub[32], char *who, size_t wh
 		name[n - 4] = '\0';
 		if (node_key(d, name, priv, false))
 			continue;
-		x25519_public(mine, priv);
+		x25519_public(pub, priv);
 		crypto_wipe(priv, sizeof(priv));
-		if ((found = !memcmp(mine, pub, 32)) && who)
-			snprintf(who, wholen, "%s", name);
+		key_to_base64(b64, pub);
+		json_object_set_new(keys, b64, json_string(name));
 	}
 	closedir(dir);
-	return found;
+	return keys;
 }
 
 static void key_name(const struct attachment *a, char *buf, size_t len)

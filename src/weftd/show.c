@@ -13,11 +13,12 @@
 #include "util/key.h"
 #include "weftd.h"
 
-static json_t *peer_json(struct weftd *d, const struct wg_config_peer *p)
+/* One peer, named from nodes and pods (public key -> name). */
+static json_t *peer_json(const struct wg_config_peer *p, json_t *nodes, json_t *pods)
 {
 	char b64[KEY_B64_LEN], buf[ADDR_STRLEN], who[300];
-	json_t *o, *ips = json_array();
-	const char *node;
+	json_t *o, *ips = json_array(), *node;
+	const char *pod;
 
 	key_to_base64(b64, p->public_key);
 	for (const struct wg_config_ip *ip = p->first_ip; ip; ip = ip->next) {
@@ -32,10 +33,13 @@ static json_t *peer_json(struct weftd *d, const struct wg_config_peer *p)
 		      (json_int_t)p->tx_bytes, "persistentKeepalive", p->persistent_keepalive);
 	if (p->endpoint.sa.sa_family)
 		json_object_set_new(o, "endpoint", json_string(addr_format_endpoint(buf, &p->endpoint.sa)));
-	if ((node = cluster_node_of(d, b64))) {
-		json_object_set_new(o, "node", json_string(node));
-	} else if (hub_pod_of_key(d, p->public_key, who, sizeof(who))) {
-		char *at = strrchr(who, '@');
+	if ((node = json_object_get(nodes, b64))) {
+		json_object_set(o, "node", node);
+	} else if ((pod = json_string_value(json_object_get(pods, b64)))) {
+		char *at;
+
+		snprintf(who, sizeof(who), "%s", pod);
+		at = strrchr(who, '@');
 
 		if (at) {
 			*at = '\0';
@@ -90,6 +94,7 @@ json_t *weftd_show(struct weftd *d)
 	cluster_describe(d, out);
 	pthread_mutex_lock(&d->hub_lock);
 	if (d->hub && (cfg = wgdev_get(d->hub, &werr))) {
+		json_t *nodes = cluster_node_keys(d), *pods = hub_pod_keys(d);
 		char b64[KEY_B64_LEN];
 
 		key_to_base64(b64, cfg->public_key);
@@ -98,7 +103,9 @@ json_t *weftd_show(struct weftd *d)
 					      wgdev_backend_name(wgdev_backend(d->hub)), "listenPort", cfg->listen_port,
 					      "publicKey", b64));
 		for (struct wg_config_peer *p = cfg->first_peer; p; p = p->next)
-			json_array_append_new(peers, peer_json(d, p));
+			json_array_append_new(peers, peer_json(p, nodes, pods));
+		json_decref(nodes);
+		json_decref(pods);
 	}
 	pthread_mutex_unlock(&d->hub_lock);
 	if (cfg)

@@ -104,8 +104,8 @@ int cluster_run(struct weftd *d, char *err, size_t errlen);
 void cluster_stop(struct weftd *d);
 /* Adds "node" and "manager" to a "show" reply. */
 void cluster_describe(struct weftd *d, json_t *out);
-/* The node holding a public key (base64), or NULL; with hub_lock held. */
-const char *cluster_node_of(struct weftd *d, const char *pub);
+/* The other nodes' public keys (base64) -> names; with hub_lock held. */
+json_t *cluster_node_keys(struct weftd *d);
 
 /* show.c: {"op": "show"} */
 json_t *weftd_show(struct weftd *d);
@@ -114,8 +114,9 @@ json_t *weftd_show(struct weftd *d);
 /* Makes (or adopts) the hub now rather than at the first pod. */
 int hub_start(struct weftd *d, struct cni_error *err);
 void hub_public_key(struct weftd *d, uint8_t pub[32]);
-/* Is this the key of one of our pods' interfaces? Which: "ID@IFNAME". */
-bool hub_pod_of_key(struct weftd *d, const uint8_t pub[32], char *who, size_t wholen);
+/* Our pods' public keys (base64) -> "ID@IFNAME": one pass over the key
+ * files, so a caller looking at every peer pays once, not per peer. */
+json_t *hub_pod_keys(struct weftd *d);
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err);
 void hub_detach(struct weftd *d, struct attachment *a);
 /* The hub still has the container as a peer. */

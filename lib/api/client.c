@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 
+#include "crypto/crypto.h"
 #include "util/buf.h"
 
 enum { MAX_URLS = 8, REPLY_MAX = 64 << 20, CONNECT_S = 3 };
@@ -73,14 +73,6 @@ struct api_client *api_client_new(const char *urls, const char *ca, char *err, s
 	return c;
 }
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		sodium_memzero(s, strlen(s));
-		free(s);
-	}
-}
-
 void api_client_free(struct api_client *c)
 {
 	if (!c)
@@ -88,7 +80,7 @@ void api_client_free(struct api_client *c)
 	for (size_t i = 0; i < c->n; ++i)
 		free(c->urls[i]);
 	free(c->ca);
-	wipe_free(c->auth);
+	crypto_free_string(c->auth);
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
 	free(c);
@@ -96,7 +88,7 @@ void api_client_free(struct api_client *c)
 
 void api_client_token(struct api_client *c, const char *token)
 {
-	wipe_free(c->auth);
+	crypto_free_string(c->auth);
 	c->auth = NULL;
 	if (token && asprintf(&c->auth, "Authorization: Bearer %s", token) < 0)
 		c->auth = NULL;
@@ -209,6 +201,6 @@ int api_call(struct api_client *c, const char *method, const char *path, json_t 
 			*reply = NULL;
 		}
 	}
-	wipe_free(text); /* it may hold a key or a token */
+	crypto_free_string(text); /* it may hold a key or a token */
 	return ret;
 }

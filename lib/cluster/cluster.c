@@ -688,19 +688,3 @@ int cluster_expire(struct cluster *c, int64_t now, int64_t expire)
 	json_decref(nodes);
 	return n;
 }
-
-int cluster_credential(struct cluster *c, const char *name, char *buf, size_t len)
-{
-	char key[128];
-	struct kv_item it;
-	int ret;
-
-	if (!cluster_name_valid(name))
-		return -ENOENT;
-	snprintf(key, sizeof(key), CLUSTER_PREFIX "credentials/%s", name);
-	if ((ret = kv_get(c->kv, key, &it)))
-		return ret;
-	snprintf(buf, len, "%s", it.value);
-	kv_item_free(&it);
-	return 0;
-}

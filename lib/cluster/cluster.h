@@ -87,7 +87,5 @@ int cluster_heartbeat(struct cluster *c, const char *name, int64_t now);
  * now - expire; returns how many, or a negative errno. */
 int cluster_expire(struct cluster *c, int64_t now, int64_t expire);
 
-/* The stored hash of a node's credential (hex), into buf. */
-int cluster_credential(struct cluster *c, const char *name, char *buf, size_t len);
 
 #endif

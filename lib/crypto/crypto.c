@@ -95,6 +95,14 @@ void crypto_wipe(void *p, size_t n)
 	sodium_memzero(p, n);
 }
 
+void crypto_free_string(char *s)
+{
+	if (s) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
+}
+
 bool crypto_equal(const void *a, const void *b, size_t n)
 {
 	return sodium_memcmp(a, b, n) == 0;

@@ -28,6 +28,9 @@ enum {
 int crypto_init(void);
 
 void crypto_wipe(void *p, size_t n);
+/* Wipes a heap string that held a secret (a token, a key in text), then
+ * frees it; NULL is fine. */
+void crypto_free_string(char *s);
 bool crypto_equal(const void *a, const void *b, size_t n);
 bool crypto_is_zero(const void *p, size_t n);
 void crypto_random(void *p, size_t n);

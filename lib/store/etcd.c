@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "store/kv.h"
+#include "util/clock.h"
 #include "util/buf.h"
 
 enum {
@@ -59,14 +60,6 @@ static CURLcode curl_init_rc;
 static void curl_init(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_ALL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Sets obj[name] to len bytes at data, in base64. */
@@ -529,7 +522,7 @@ static void watch_message(struct watch *w, json_t *msg)
 		w->done = true;
 	} else if (json_is_true(json_object_get(res, "created"))) {
 		w->created = true;
-		w->created_at = now_ms();
+		w->created_at = clock_ms();
 		w->created_rev = header_rev(res);
 	}
 }
@@ -559,7 +552,7 @@ static size_t watch_read(char *p, size_t size, size_t n, void *arg)
  * watch in time. */
 static CURLcode watch_run(CURLM *m, CURL *c, struct watch *w, int64_t deadline)
 {
-	int64_t start = now_ms(), end, now;
+	int64_t start = clock_ms(), end, now;
 	CURLcode rc = CURLE_GOT_NOTHING;
 	int running = 1, left;
 	CURLMsg *msg;
@@ -569,7 +562,7 @@ static CURLcode watch_run(CURLM *m, CURL *c, struct watch *w, int64_t deadline)
 			return CURLE_OUT_OF_MEMORY;
 		if (!running)
 			break;
-		now = now_ms();
+		now = clock_ms();
 		if (!w->created) {
 			end = start + ETCD_WATCH_SETUP_MS;
 			if (now >= end)
@@ -655,7 +648,7 @@ out:
 static int etcd_watch(struct kv *kv, const char *prefix, int64_t after, int timeout_ms, struct kv_events *out)
 {
 	struct etcd *e = (struct etcd *)kv;
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	size_t first = atomic_load(&e->last), i, k;
 	json_t *create = json_object(), *req = NULL;
 	char *body = NULL;

@@ -12,6 +12,7 @@
  * inspecting it) is noticed too.
  */
 #include "store/kv.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -402,13 +403,7 @@ static int sqlite_watch(struct kv *kv, const char *prefix, int64_t after, int ti
 	struct timespec now, deadline;
 	int ret;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	deadline = clock_after_ms(timeout_ms > 0 ? timeout_ms : 0);
 	out->rev = after;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "util/addr.h"
+#include "util/clock.h"
 
 enum {
 	BODY_MAX = 64 * 1024,
@@ -60,14 +61,6 @@ struct reply {
 	const char *allow;
 	struct text *text; /* instead of body: a shared answer (a reference) */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct reply ok(unsigned status, json_t *body)
 {
@@ -329,10 +322,10 @@ static struct reply peers(struct manager *m, struct request *req, bool *suspende
 		if (wait_s && addr_parse_u64(wait_s, WAIT_MAX, &wait))
 			return fail(400, "wait \"%.40s\": give seconds, from 0 to %d", wait_s, WAIT_MAX);
 		req->since = (int64_t)since;
-		req->deadline = now_ms() + (int64_t)wait * 1000;
+		req->deadline = clock_ms() + (int64_t)wait * 1000;
 	}
 	pthread_mutex_lock(&m->lock);
-	if (m->rev == req->since && req->since >= m->base && !m->stopping && now_ms() < req->deadline) {
+	if (m->rev == req->since && req->since >= m->base && !m->stopping && clock_ms() < req->deadline) {
 		/* Nothing new: wait, suspended, until watch.c wakes us. */
 		req->waiting = true;
 		list_add_tail(&req->waiter, &m->waiters);
@@ -352,7 +345,7 @@ static struct reply peers(struct manager *m, struct request *req, bool *suspende
 void api_wake(struct manager *m, bool all)
 {
 	struct list ready = LIST_INIT(ready), *pos, *tmp;
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 
 	pthread_mutex_lock(&m->lock);
 	list_for_each_safe(pos, tmp, &m->waiters) {

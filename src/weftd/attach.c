@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "cni/wgcfg.h"
+#include "crypto/crypto.h"
 #include "io/netns.h"
 #include "nl/nl.h"
+#include "util/file.h"
 #include "weftd.h"
 
 static void state_path(struct weftd *d, const char *id, const char *ifname, char *buf, size_t len)
@@ -38,26 +40,20 @@ static struct attachment *find(struct weftd *d, const char *id, const char *ifna
 	return NULL;
 }
 
-/* Written whole or not at all: a temporary file renamed into place. */
 static int save(struct weftd *d, const struct attachment *a, json_t *config)
 {
-	char path[700], tmp[720];
+	char path[700], *text;
 	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:O}", "containerID", a->id, "ifname", a->ifname, "netns",
 			       a->netns, "mode", a->mode, "config", config);
-	int fd, ret = 0;
+	int ret;
 
 	if (!st)
 		return -ENOMEM;
 	json_object_del(json_object_get(st, "config"), "prevResult");
 	state_path(d, a->id, a->ifname, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || json_dumpfd(st, fd, JSON_COMPACT) || fsync(fd) || rename(tmp, path))
-		ret = -errno ? -errno : -EIO;
-	if (fd >= 0)
-		close(fd);
-	if (ret)
-		unlink(tmp);
+	text = json_dumps(st, JSON_COMPACT);
+	ret = text ? file_replace(path, text, strlen(text), 0600) : -ENOMEM;
+	crypto_free_string(text); /* a static config may hold a private key */
 	json_decref(st);
 	return ret;
 }

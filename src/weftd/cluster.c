@@ -31,6 +31,8 @@
 #include "crypto/crypto.h"
 #include "nl/nl.h"
 #include "util/addr.h"
+#include "util/clock.h"
+#include "util/file.h"
 #include "util/key.h"
 #include "weftd.h"
 
@@ -53,26 +55,12 @@ static void cpath(struct weftd *d, char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/cluster/%s", d->state_dir, name);
 }
 
-/* Written whole or not at all: a temporary file, then a rename. */
 static int save(struct weftd *d, const char *name, const char *text)
 {
-	char path[600], tmp[620];
-	size_t len = strlen(text);
-	int fd, ret = 0;
+	char path[600];
 
 	cpath(d, path, sizeof(path), name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd))
-		ret = -EIO;
-	close(fd);
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
+	return file_replace(path, text, strlen(text), 0600);
 }
 
 static int save_json(struct weftd *d, const char *name, json_t *v)
@@ -103,14 +91,6 @@ static char *slurp(const char *path)
 	s = strdup(buf);
 	crypto_wipe(buf, sizeof(buf));
 	return s;
-}
-
-static void wipe_free(char *s)
-{
-	if (s) {
-		crypto_wipe(s, strlen(s));
-		free(s);
-	}
 }
 
 /* --- the device ---------------------------------------------------------- */
@@ -177,14 +157,6 @@ static bool same_strings(json_t *a, json_t *b)
 	return json_equal(a, b) || (!a && !b);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Brings the hub to the nodes in `nodes` (name -> record), from what it
  * had (d->cl.nodes): new and changed nodes are set, nodes gone are removed
@@ -234,7 +206,7 @@ static int apply(struct weftd *d, json_t *nodes)
 		first = fresh && strcmp(mine, pub) < 0;
 		add_node_peer(cfg, rec, fresh && !first ? 0 : KEEPALIVE);
 		if (fresh && !first)
-			json_object_set_new(d->cl.pending, pub, json_integer(now_ms() + KEEPALIVE_DELAY_MS));
+			json_object_set_new(d->cl.pending, pub, json_integer(clock_ms() + KEEPALIVE_DELAY_MS));
 	}
 	if (json_object_size(d->cl.pending))
 		pthread_cond_signal(&d->cl.timer);
@@ -304,7 +276,7 @@ static void *keepalives(void *arg)
 	while (!atomic_load(&d->cl.stop)) {
 		struct wg_config *cfg = wg_config_new();
 		struct wgdev_err werr = { "", 0 };
-		int64_t now = now_ms(), next = now + 1000;
+		int64_t now = clock_ms(), next = now + 1000;
 		struct timespec until;
 		const char *pub;
 		json_t *due;
@@ -327,13 +299,7 @@ static void *keepalives(void *arg)
 		if (cfg && cfg->first_peer && d->hub && wgdev_set(d->hub, cfg, &werr))
 			weftd_log(d, WG_LOG_ERROR, "cluster: cannot start keepalives on %s: %s", d->hub_name, werr.msg);
 		wg_config_free(cfg);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (next - now) / 1000;
-		until.tv_nsec += (next - now) % 1000 * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		until = clock_after_ms(next - now);
 		pthread_cond_timedwait(&d->cl.timer, &d->hub_lock, &until);
 	}
 	pthread_mutex_unlock(&d->hub_lock);
@@ -444,14 +410,14 @@ static enum join_result join(struct weftd *d)
 	if (!token || !*token) {
 		weftd_log(d, WG_LOG_ERROR, "cluster: cannot read the join token %s: %s", d->cl.token_file,
 			  token ? "empty" : strerror(errno));
-		wipe_free(token);
+		crypto_free_string(token);
 		return d->cl.self ? RETRY : FATAL;
 	}
 	req = self_request(d, true);
 	if (d->cl.self && (subs = json_object_get(d->cl.self, "subnets")))
 		json_object_set(req, "subnets", subs);
 	api_client_token(d->cl.api, token);
-	wipe_free(token);
+	crypto_free_string(token);
 	status = api_call(d->cl.api, "POST", "/v1/nodes", req, 30, &reply, err, sizeof(err));
 	api_client_token(d->cl.api, NULL);
 	json_decref(req);
@@ -645,7 +611,7 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 			weftd_log(d, WG_LOG_ERROR, "cluster: %s belongs to another node name; joining as %s", path,
 				  d->cl.name);
 		if (!conf->join_token_file[0]) {
-			wipe_free(cred);
+			crypto_free_string(cred);
 			snprintf(err, errlen, "node %s has not joined the cluster yet: give --join-token-file "
 					      "(a token from \"weft token create\")", d->cl.name);
 			return -EINVAL;
@@ -657,7 +623,7 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 			if (r == JOINED)
 				break;
 			if (r == FATAL || stopping(d)) {
-				wipe_free(cred);
+				crypto_free_string(cred);
 				snprintf(err, errlen, "could not join the cluster%s", r == FATAL ? " (see above)" : "");
 				return -EPERM;
 			}
@@ -666,7 +632,7 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 		}
 		d->cl.registered = true;
 	}
-	wipe_free(cred);
+	crypto_free_string(cred);
 	if (!d->cl.self) {
 		snprintf(err, errlen, "could not join the cluster");
 		return -EPERM;

@@ -10,6 +10,7 @@
  */
 #include "store/kv.h"
 #include "suite.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -31,14 +32,6 @@ static const char *k(const char *name)
 	i = (i + 1) % 16;
 	snprintf(buf[i], sizeof(buf[i]), "%s%s", P, name);
 	return buf[i];
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void basics(struct kv *kv)
@@ -166,10 +159,10 @@ static void watches(struct kv *kv)
 	}
 	CHECK("  up to the last revision seen", ev.rev == r2);
 	kv_events_free(&ev);
-	t0 = now_ms();
+	t0 = clock_ms();
 	ret = kv_watch(kv, k("w/"), r2, 300, &ev);
 	CHECK("a watch with nothing new times out empty", !ret && ev.n == 0 && ev.rev == r2);
-	CHECK("  after about its timeout", now_ms() - t0 >= 250);
+	CHECK("  after about its timeout", clock_ms() - t0 >= 250);
 	kv_events_free(&ev);
 }
 
@@ -186,7 +179,7 @@ static void *wait_thread(void *arg)
 	struct waiter *w = arg;
 
 	w->ret = kv_watch(w->kv, k("live/"), w->after, 5000, &w->ev);
-	w->woke_ms = now_ms();
+	w->woke_ms = clock_ms();
 	return NULL;
 }
 
@@ -199,7 +192,7 @@ static void live_watch(struct kv *kv)
 	kv_revision(kv, &w.after);
 	pthread_create(&t, NULL, wait_thread, &w);
 	usleep(200000);
-	put_ms = now_ms();
+	put_ms = clock_ms();
 	kv_put(kv, k("live/n1"), "endpoint", 8, NULL);
 	pthread_join(t, NULL);
 	CHECK("a waiting watch wakes on a change", !w.ret && w.ev.n == 1 && !strcmp(w.ev.events[0].item.key, k("live/n1")));

@@ -94,8 +94,11 @@ static int register_node(struct api_client *c, int i, char *cred, size_t credlen
 				snprintf(cred, credlen, "%s", json_string_value(json_object_get(reply, "credential")) ?: "");
 			break;
 		}
-		/* 409 after a try whose answer we lost: that try went through. */
-		if (status == 409 && attempt > 0) {
+		/* Our name taken: names are unique to this run, so an earlier
+		 * try of ours went through and its answer was lost, either on
+		 * a previous attempt or inside this one, when the client moved
+		 * on to the next manager after the first died mid-request. */
+		if (status == 409 && strstr(err, "is registered already")) {
 			status = 201;
 			break;
 		}

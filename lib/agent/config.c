@@ -30,7 +30,7 @@ static const struct setting {
 	{ "hub-port", "hubPort", true },     { "log-level", "logLevel", false },
 	{ "manager", "manager", false },      { "manager-ca", "managerCA", false },
 	{ "join-token-file", "joinTokenFile", false }, { "node-name", "nodeName", false },
-	{ "endpoint", "endpoint", false },
+	{ "endpoint", "endpoint", false },    { "metrics-listen", "metricsListen", false },
 };
 
 void agent_config_defaults(struct agent_config *c)
@@ -146,6 +146,17 @@ static int set(struct agent_config *c, const char *name, const char *label, cons
 		memcpy(c->node_name, value, strlen(value) + 1);
 		return 0;
 	}
+	if (!strcmp(name, "metrics-listen")) {
+		union sockaddr_any sa;
+
+		if (*value && (strlen(value) >= sizeof(c->metrics_listen) || addr_parse_endpoint(&sa, value))) {
+			snprintf(err, errlen, "%s \"%.80s\": ADDRESS:PORT for Prometheus to scrape (127.0.0.1:9586, [::]:9586)",
+				 label, value);
+			return -EINVAL;
+		}
+		memcpy(c->metrics_listen, value, strlen(value) + 1);
+		return 0;
+	}
 	if (!strcmp(name, "endpoint")) {
 		union sockaddr_any sa;
 		uint8_t raw[16];
@@ -223,7 +234,7 @@ int agent_config_parse(struct agent_config *c, const char *text, size_t len, cha
 		if (!s) {
 			snprintf(err, errlen, "unknown key \"%.64s\" (known: stateDir, socket, podSubnet, podSubnet6, "
 					      "backend, hubName, hubPort, logLevel, manager, managerCA, joinTokenFile, "
-					      "nodeName, endpoint)", key);
+					      "nodeName, endpoint, metricsListen)", key);
 			ret = -EINVAL;
 			break;
 		}

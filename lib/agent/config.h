@@ -8,7 +8,7 @@
  *    "logLevel": "error",
  *    "manager": "https://10.0.0.1:7443", "managerCA": "/etc/weft/ca.crt",
  *    "joinTokenFile": "/etc/weft/join.token", "nodeName": "node-1",
- *    "endpoint": "192.0.2.1:51821"}
+ *    "endpoint": "192.0.2.1:51821", "metricsListen": "127.0.0.1:9586"}
  *
  * With a manager the node joins the cluster: its pod subnets come from
  * the manager, so podSubnet and podSubnet6 may not be given.
@@ -38,6 +38,7 @@ struct agent_config {
 	char join_token_file[400];
 	char node_name[64];
 	char endpoint[64]; /* ADDR or ADDR:PORT other nodes reach us at */
+	char metrics_listen[64]; /* ADDR:PORT of the Prometheus endpoint, or empty */
 };
 
 /* The settings fit together (a manager needs an endpoint, and no pod

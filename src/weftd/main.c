@@ -161,7 +161,7 @@ static void usage(void)
 			"             [--pod-subnet6 CIDR] [--backend auto|kernel|userspace] [--hub-name NAME]\n"
 			"             [--hub-port PORT] [--log-level error|verbose]\n"
 			"             [--manager URL[,URL] --endpoint ADDR[:PORT] [--manager-ca FILE]\n"
-			"              [--join-token-file FILE] [--node-name NAME]]\n"
+			"              [--join-token-file FILE] [--node-name NAME]] [--metrics-listen ADDR:PORT]\n"
 			"Settings come from FILE (default " AGENT_CONFIG_DEFAULT ", if it exists), then from flags.\n");
 }
 
@@ -175,7 +175,7 @@ static int settings(struct agent_config *c, int argc, char **argv)
 		{ "hub-name", required_argument, NULL, 0 },    { "hub-port", required_argument, NULL, 0 },
 		{ "manager", required_argument, NULL, 0 },     { "manager-ca", required_argument, NULL, 0 },
 		{ "join-token-file", required_argument, NULL, 0 }, { "node-name", required_argument, NULL, 0 },
-		{ "endpoint", required_argument, NULL, 0 },
+		{ "endpoint", required_argument, NULL, 0 },   { "metrics-listen", required_argument, NULL, 0 },
 		{ "config", required_argument, NULL, 'c' },    { "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -276,7 +276,7 @@ int main(int argc, char **argv)
 
 	/* Rebuild first, then take requests. */
 	attach_restore(&d);
-	if (cluster_run(&d, err, sizeof(err))) {
+	if (cluster_run(&d, err, sizeof(err)) || metrics_start(&d, conf.metrics_listen, err, sizeof(err))) {
 		fprintf(stderr, "weftd: %s\n", err);
 		cluster_stop(&d);
 		attach_free_all(&d);
@@ -324,6 +324,7 @@ int main(int argc, char **argv)
 	weftd_log(&d, WG_LOG_VERBOSE, "shutting down");
 	close(lfd);
 	unlink(d.socket_path);
+	metrics_stop(&d);
 	cluster_stop(&d);
 	attach_free_all(&d);
 	pthread_mutex_lock(&d.hub_lock);

@@ -29,6 +29,8 @@ struct attachment {
 	bool busy;
 };
 
+struct MHD_Daemon;
+
 /* The node in a cluster (cluster.c). */
 struct weftd_cluster {
 	bool enabled, registered, running;
@@ -75,6 +77,7 @@ struct weftd {
 	bool stopping;
 	struct list attachments;
 	struct weftd_cluster cl;
+	struct MHD_Daemon *metrics; /* metrics.c, or NULL */
 };
 
 void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -106,6 +109,11 @@ void cluster_stop(struct weftd *d);
 void cluster_describe(struct weftd *d, json_t *out);
 /* The other nodes' public keys (base64) -> names; with hub_lock held. */
 json_t *cluster_node_keys(struct weftd *d);
+
+/* metrics.c: GET /metrics on listen_on ("" for none). */
+struct MHD_Daemon;
+int metrics_start(struct weftd *d, const char *listen_on, char *err, size_t errlen);
+void metrics_stop(struct weftd *d);
 
 /* show.c: {"op": "show"} */
 json_t *weftd_show(struct weftd *d);

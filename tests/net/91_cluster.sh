@@ -71,7 +71,7 @@ start_weftd() { # K [ENDPOINT]
 	local k=$1 ep=${2:-192.168.77.1$1}
 	ip netns exec "$NODE$k" "$WEFTD" --state-dir "$T/n$k" --socket "$T/n$k.sock" --backend userspace \
 		--hub-name "wt$N-$k" --hub-port 51821 --manager "$URL" --manager-ca "$T/mgr/ca.crt" \
-		--join-token-file "$T/join.token" --node-name "n$k" --endpoint "$ep" --log-level verbose \
+		--join-token-file "$T/join.token" --node-name "n$k" --endpoint "$ep" --metrics-listen 127.0.0.1:9586 --log-level verbose \
 		>>"$LOGS/weft-weftd-$$-$k.log" 2>&1 &
 	WPID[$k]=$!
 	PIDS+=(${WPID[$k]})
@@ -155,6 +155,22 @@ for k in 1 2 3; do
 done
 bad=$(matrix)
 check "every pod reaches every pod on the other nodes, IPv4 and IPv6 (mesh and hub)${bad:+:$bad}" test -z "$bad"
+
+# --- metrics ----------------------------------------------------------------------------
+metrics() { ip netns exec "$NODE$1" curl -s http://127.0.0.1:9586/metrics; }
+if command -v promtool >/dev/null; then
+	check "node 1's metrics pass promtool check metrics" sh -c "ip netns exec ${NODE}1 curl -s http://127.0.0.1:9586/metrics | promtool check metrics"
+else
+	skip "promtool check metrics: promtool is not installed (Debian package prometheus)"
+fi
+connected_to() { metrics 1 | grep "^weft_peer_connected{local_hostname=\"n1\",device=\"wt$N-1\",kind=\"node\",remote=\"$1\"" | grep -q ' 1$'; }
+check "  n1 is connected to n2 and n3 (weft_peer_connected 1)" sh -c "$(declare -f metrics connected_to); NODE=$NODE N=$N; connected_to n2 && connected_to n3"
+rx_of() { metrics 1 | grep '^weft_peer_rx_bytes_total{.*remote="n2"' | awk '{print $2}'; }
+rx0=$(rx_of)
+ip netns exec "$PODS-2-mesh" ping -c 5 -i 0.2 "${ADDR4[1-mesh]}" >/dev/null 2>&1
+rx1=$(rx_of)
+check "  bytes from n2 move with traffic ($rx0 -> $rx1)" test "${rx1:-0}" -gt "${rx0:-0}"
+check "  the hub pod is a peer of kind pod" has "$(metrics 1)" 'kind="pod",remote="ctr-1-hub/eth0"'
 
 # --- the underlay carries WireGuard only ----------------------------------------------
 # Between nodes: not their TLS to the manager (192.168.77.1), nor neighbour discovery.
@@ -274,6 +290,7 @@ wait "${WPID[4]}" 2>/dev/null
 check "node 4 removed through the API" has "$(api DELETE /v1/nodes/n4)" '"removed":"n4"'
 all_lost4() { wait_peers 1 'n2 n3' && wait_peers 2 'n1 n3' && wait_peers 3 'n1 n2'; }
 check "  its peer disappears everywhere" all_lost4
+check "  and its metrics series" sh -c "! ip netns exec ${NODE}1 curl -s http://127.0.0.1:9586/metrics | grep -q 'remote=\"n4\"'"
 check "  and its routes ($sub4)" sh -c "! ip -n ${NODE}1 route | grep -q '$sub4' && ! ip -n ${NODE}2 route | grep -q '$sub4'"
 check "the others still reach each other" test -z "$(matrix | grep -v '^ *$' | tr -d ' ' | grep -v '4' )"
 

@@ -31,6 +31,8 @@ static const struct setting {
 	{ "manager", "manager", false },      { "manager-ca", "managerCA", false },
 	{ "join-token-file", "joinTokenFile", false }, { "node-name", "nodeName", false },
 	{ "endpoint", "endpoint", false },    { "metrics-listen", "metricsListen", false },
+	{ "gateway", "gateway", false },      { "gateway-device", "gatewayDevice", false },
+	{ "gateway-port", "gatewayPort", true },
 };
 
 void agent_config_defaults(struct agent_config *c)
@@ -42,6 +44,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->log_level = WG_LOG_ERROR;
 	snprintf(c->hub_name, sizeof(c->hub_name), "weft-hub");
 	c->hub_port = 51821;
+	snprintf(c->gateway_device, sizeof(c->gateway_device), "submariner");
 }
 
 static int copy_path(char *dst, size_t size, const char *name, const char *value, char *err, size_t errlen)
@@ -95,23 +98,33 @@ static int set(struct agent_config *c, const char *name, const char *label, cons
 		c->backend = b;
 		return 0;
 	}
-	if (!strcmp(name, "hub-name")) {
+	if (!strcmp(name, "hub-name") || !strcmp(name, "gateway-device")) {
+		char *dst = !strcmp(name, "hub-name") ? c->hub_name : c->gateway_device;
+
 		if (!*value || strlen(value) >= sizeof(c->hub_name) || strpbrk(value, "/ \t\n:")) {
 			snprintf(err, errlen, "%s \"%s\": an interface name, 1 to 15 characters, no '/', ':' or space",
 				 label, value);
 			return -EINVAL;
 		}
-		memcpy(c->hub_name, value, strlen(value) + 1);
+		memcpy(dst, value, strlen(value) + 1);
 		return 0;
 	}
-	if (!strcmp(name, "hub-port")) {
+	if (!strcmp(name, "hub-port") || !strcmp(name, "gateway-port")) {
 		errno = 0;
 		port = strtoul(value, &end, 10);
 		if (errno || end == value || *end || port < 1 || port > 65535 || value[0] == '-' || value[0] == '+') {
 			snprintf(err, errlen, "%s \"%s\": a UDP port from 1 to 65535", label, value);
 			return -EINVAL;
 		}
-		c->hub_port = (uint16_t)port;
+		*(!strcmp(name, "hub-port") ? &c->hub_port : &c->gateway_port) = (uint16_t)port;
+		return 0;
+	}
+	if (!strcmp(name, "gateway")) {
+		if (strcmp(value, "true") && strcmp(value, "false")) {
+			snprintf(err, errlen, "%s \"%s\": true or false", label, value);
+			return -EINVAL;
+		}
+		c->gateway = !strcmp(value, "true");
 		return 0;
 	}
 	if (!strcmp(name, "log-level")) {
@@ -178,6 +191,11 @@ static int set(struct agent_config *c, const char *name, const char *label, cons
 int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
 {
 	if (!c->manager[0]) {
+		if (c->gateway) {
+			snprintf(err, errlen, "a gateway joins its cluster to others: give the cluster's manager too "
+					      "(--manager URL)");
+			return -EINVAL;
+		}
 		if (c->join_token_file[0] || c->endpoint[0] || c->manager_ca[0]) {
 			snprintf(err, errlen, "%s is for joining a cluster: give the manager too (--manager URL)",
 				 c->join_token_file[0] ? "a join token" : c->endpoint[0] ? "an endpoint" : "a manager CA");
@@ -194,6 +212,11 @@ int agent_config_check(const struct agent_config *c, char *err, size_t errlen)
 	if (!c->endpoint[0]) {
 		snprintf(err, errlen, "joining a cluster needs the address other nodes reach this one at: "
 				      "give --endpoint ADDRESS[:PORT]");
+		return -EINVAL;
+	}
+	if (c->gateway && !strcmp(c->gateway_device, c->hub_name)) {
+		snprintf(err, errlen, "gateway device %s: the hub has that name; give --gateway-device another",
+			 c->gateway_device);
 		return -EINVAL;
 	}
 	return 0;
@@ -234,13 +257,15 @@ int agent_config_parse(struct agent_config *c, const char *text, size_t len, cha
 		if (!s) {
 			snprintf(err, errlen, "unknown key \"%.64s\" (known: stateDir, socket, podSubnet, podSubnet6, "
 					      "backend, hubName, hubPort, logLevel, manager, managerCA, joinTokenFile, "
-					      "nodeName, endpoint, metricsListen)", key);
+					      "nodeName, endpoint, metricsListen, gateway, gatewayDevice, gatewayPort)", key);
 			ret = -EINVAL;
 			break;
 		}
 		if (s->integer && json_is_integer(v)) {
 			snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
 			value = buf;
+		} else if (json_is_boolean(v) && !strcmp(s->flag, "gateway")) {
+			value = json_is_true(v) ? "true" : "false";
 		} else if (json_is_string(v)) {
 			value = json_string_value(v);
 		} else {

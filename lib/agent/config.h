@@ -8,7 +8,11 @@
  *    "logLevel": "error",
  *    "manager": "https://10.0.0.1:7443", "managerCA": "/etc/weft/ca.crt",
  *    "joinTokenFile": "/etc/weft/join.token", "nodeName": "node-1",
- *    "endpoint": "192.0.2.1:51821", "metricsListen": "127.0.0.1:9586"}
+ *    "endpoint": "192.0.2.1:51821", "metricsListen": "127.0.0.1:9586",
+ *    "gateway": true, "gatewayDevice": "submariner", "gatewayPort": 4500}
+ *
+ * A gateway candidate (docs/clusters.md) may carry the cluster's traffic
+ * to other clusters; its port, unless given, is $CE_IPSEC_NATTPORT or 4500.
  *
  * With a manager the node joins the cluster: its pod subnets come from
  * the manager, so podSubnet and podSubnet6 may not be given.
@@ -39,6 +43,9 @@ struct agent_config {
 	char node_name[64];
 	char endpoint[64]; /* ADDR or ADDR:PORT other nodes reach us at */
 	char metrics_listen[64]; /* ADDR:PORT of the Prometheus endpoint, or empty */
+	int gateway;		 /* a gateway candidate */
+	char gateway_device[16];
+	uint16_t gateway_port; /* 0: $CE_IPSEC_NATTPORT, else 4500 */
 };
 
 /* The settings fit together (a manager needs an endpoint, and no pod

@@ -145,8 +145,14 @@ static int call_one(struct api_client *c, const char *url, const char *method, c
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (c->ca)
+	if (c->ca && !strncmp(c->ca, "-----BEGIN", 10)) {
+		/* The CA itself (a broker's, from broker-info), not a file. */
+		struct curl_blob blob = { c->ca, strlen(c->ca), CURL_BLOB_COPY };
+
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+	} else if (c->ca) {
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
 	if (c->stop) {

@@ -16,8 +16,9 @@
 
 struct api_client;
 
-/* urls: "https://10.0.0.1:7443[,https://...]"; ca: a PEM file, or NULL
- * for the system's CAs. NULL with err filled on bad input. */
+/* urls: "https://10.0.0.1:7443[,https://...]"; ca: a PEM file, the PEM
+ * text itself ("-----BEGIN CERTIFICATE-----..."), or NULL for the
+ * system's CAs. NULL with err filled on bad input. */
 struct api_client *api_client_new(const char *urls, const char *ca, char *err, size_t errlen);
 void api_client_free(struct api_client *c);
 /* The bearer token for later calls (copied; wiped when replaced). */

@@ -107,6 +107,8 @@ static json_t *settings_json(const struct cluster *c)
 	json_t *o = json_object();
 	char buf[64];
 
+	if (c->broker)
+		json_object_set_new(o, "role", json_string("broker"));
 	for (int f = 0; f < 2; ++f) {
 		if (!c->pool[f].count)
 			continue;
@@ -117,12 +119,39 @@ static json_t *settings_json(const struct cluster *c)
 	return o;
 }
 
-int cluster_init(struct cluster *c, struct kv *kv, const char *cidr4, unsigned len4, const char *cidr6, unsigned len6,
-		 int64_t reuse_after, char *err, size_t errlen)
+/* The first manager on a store writes its settings; later ones must agree
+ * (a different CIDR would re-number a running cluster, and a broker's
+ * store is not a cluster's). */
+static int bind_settings(struct cluster *c, char *err, size_t errlen)
 {
 	struct kv_item have;
 	json_t *want;
 	char *text;
+	int ret;
+
+	want = settings_json(c);
+	text = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
+	ret = kv_create(c->kv, CLUSTER_PREFIX "config", text, strlen(text), NULL);
+	if (ret == -ECANCELED && !(ret = kv_get(c->kv, CLUSTER_PREFIX "config", &have))) {
+		if (strcmp(have.value, text)) {
+			snprintf(err, errlen,
+				 "the store's settings are %s, not %s: a cluster's CIDRs and subnet sizes (and a broker's "
+				 "role) cannot change under it; start with the same settings, or with a new store",
+				 have.value, text);
+			ret = -EEXIST;
+		}
+		kv_item_free(&have);
+	} else if (ret) {
+		snprintf(err, errlen, "%s", kv_error());
+	}
+	free(text);
+	json_decref(want);
+	return ret;
+}
+
+int cluster_init(struct cluster *c, struct kv *kv, const char *cidr4, unsigned len4, const char *cidr6, unsigned len6,
+		 int64_t reuse_after, char *err, size_t errlen)
+{
 	int ret;
 
 	memset(c, 0, sizeof(*c));
@@ -141,24 +170,16 @@ int cluster_init(struct cluster *c, struct kv *kv, const char *cidr4, unsigned l
 			 cidr4 && c->pool[0].cidr.family != AF_INET ? cidr4 : cidr6);
 		return -EINVAL;
 	}
-	want = settings_json(c);
-	text = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
-	ret = kv_create(kv, CLUSTER_PREFIX "config", text, strlen(text), NULL);
-	if (ret == -ECANCELED && !(ret = kv_get(kv, CLUSTER_PREFIX "config", &have))) {
-		if (strcmp(have.value, text)) {
-			snprintf(err, errlen,
-				 "the store's cluster is %s, not %s: a cluster's CIDRs and subnet sizes cannot change "
-				 "under it; start with the same settings, or with a new store",
-				 have.value, text);
-			ret = -EEXIST;
-		}
-		kv_item_free(&have);
-	} else if (ret) {
-		snprintf(err, errlen, "%s", kv_error());
-	}
-	free(text);
-	json_decref(want);
-	return ret;
+	return bind_settings(c, err, errlen);
+}
+
+int cluster_init_broker(struct cluster *c, struct kv *kv, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->register_lock, NULL);
+	c->kv = kv;
+	c->broker = true;
+	return bind_settings(c, err, errlen);
 }
 
 /* --- registration ------------------------------------------------------ */
@@ -227,6 +248,8 @@ static void key_path(char *buf, size_t len, const char *pub)
 {
 	/* base64 has '/': the store's keys read better without it. */
 	snprintf(buf, len, CLUSTER_PREFIX "keys/");
+	if (!pub) /* a cluster at the broker before its first gateway */
+		return;
 	for (size_t n = strlen(buf), i = 0; pub[i] && n + 1 < len; ++i)
 		buf[n++] = pub[i] == '/' ? '_' : pub[i], buf[n] = '\0';
 }
@@ -370,6 +393,9 @@ static void tunnel_address(const struct ipam_prefix *subnet, struct ipam_prefix 
 	out->len = subnet->family == AF_INET ? 32 : 128;
 }
 
+static int broker_register(struct cluster *c, json_t *req, const char *cred_hash, int64_t now, json_t **out,
+			   char *err, size_t errlen);
+
 int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash, int64_t now, json_t **out, char *err,
 			  size_t errlen)
 {
@@ -384,6 +410,8 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 		return invalid(err, errlen,
 			       "name \"%s\": give a DNS label (1 to 63 of a-z, 0-9 and '-', not at either end)",
 			       name ? name : "(missing)");
+	if (c->broker)
+		return broker_register(c, req, cred_hash, now, out, err, errlen);
 	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 	snprintf(cred_key, sizeof(cred_key), CLUSTER_PREFIX "credentials/%s", name);
 	if ((ret = wanted_subnets(c, req, want, err, errlen)))
@@ -687,4 +715,393 @@ int cluster_expire(struct cluster *c, int64_t now, int64_t expire)
 	}
 	json_decref(nodes);
 	return n;
+}
+
+/* --- the broker: clusters for nodes (docs/clusters.md) ---------------------- */
+
+bool cluster_prefix_overlap(const struct ipam_prefix *a, const struct ipam_prefix *b)
+{
+	unsigned bits = a->family == AF_INET ? 32 : 128, len = a->len < b->len ? a->len : b->len;
+	unsigned __int128 mask;
+
+	if (a->family != b->family)
+		return false;
+	if (!len)
+		return true;
+	mask = ~(unsigned __int128)0 << (bits - len);
+	if (bits == 32)
+		mask &= 0xffffffffu;
+	return (to_u128(a) & mask) == (to_u128(b) & mask);
+}
+
+int cluster_cidr_parse(struct ipam_prefix *p, const char *s, char *err, size_t errlen)
+{
+	unsigned bits;
+	char buf[64];
+
+	if (ipam_prefix_parse(p, s))
+		return invalid(err, errlen, "CIDR \"%s\": not a prefix (10.244.0.0/16, fd00:244::/48)", s);
+	bits = p->family == AF_INET ? 32 : 128;
+	if (p->len < bits && (to_u128(p) & ((((unsigned __int128)1) << (bits - p->len)) - 1))) {
+		struct ipam_prefix net = *p;
+
+		from_u128(&net, to_u128(p) & ~((((unsigned __int128)1) << (bits - p->len)) - 1));
+		return invalid(err, errlen, "CIDR %s has host bits set: give the network, %s", s,
+			       ipam_prefix_str(&net, buf, sizeof(buf)));
+	}
+	return 0;
+}
+
+enum { MAX_CLUSTER_CIDRS = 16 };
+
+/* A cluster's CIDRs as asked (`subnets`): 1 to 16 networks, none
+ * overlapping another. Into rec as canonical strings. */
+static int cluster_cidrs(json_t *subs, json_t *rec, struct ipam_prefix *out, size_t *n, char *err, size_t errlen)
+{
+	json_t *v, *list = json_array();
+	char buf[64];
+	size_t i;
+	int ret;
+
+	if (!json_is_array(subs) || !json_array_size(subs) || json_array_size(subs) > MAX_CLUSTER_CIDRS) {
+		json_decref(list);
+		return invalid(err, errlen, "subnets: give the cluster's CIDRs, 1 to %d strings", MAX_CLUSTER_CIDRS);
+	}
+	*n = 0;
+	json_array_foreach(subs, i, v) {
+		if (!json_is_string(v)) {
+			json_decref(list);
+			return invalid(err, errlen, "subnets: %zu is not a string", i);
+		}
+		if ((ret = cluster_cidr_parse(&out[*n], json_string_value(v), err, errlen))) {
+			json_decref(list);
+			return ret;
+		}
+		for (size_t j = 0; j < *n; ++j)
+			if (cluster_prefix_overlap(&out[j], &out[*n])) {
+				json_decref(list);
+				return invalid(err, errlen, "CIDRs %s and %s overlap: give each network once",
+					       json_string_value(json_array_get(list, j)), json_string_value(v));
+			}
+		json_array_append_new(list, json_string(ipam_prefix_str(&out[*n], buf, sizeof(buf))));
+		++*n;
+	}
+	json_object_set_new(rec, "subnets", list);
+	return 0;
+}
+
+/* At the broker a registration is a cluster: its name is the cluster ID,
+ * its subnets the cluster's CIDRs (given, not handed out), and its key and
+ * endpoint those of its active gateway, which may come later. The CIDRs
+ * must overlap no other cluster's: every registration rewrites one key
+ * (/weft/clusters) and is conditional on it, so two racing registrations
+ * (through two brokers on etcd) are checked one after the other. */
+static int broker_register(struct cluster *c, json_t *req, const char *cred_hash, int64_t now, json_t **out,
+			   char *err, size_t errlen)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	struct ipam_prefix mine[MAX_CLUSTER_CIDRS];
+	char node_key[128], pub_key[128], cred_key[128];
+	json_t *rec = json_object(), *fields = json_deep_copy(req);
+	size_t n = 0;
+	int ret;
+
+	*err = '\0';
+	json_object_set_new(rec, "name", json_string(name));
+	json_object_del(fields, "subnets");
+	if ((ret = node_fields(fields, rec, true, err, errlen)) ||
+	    (ret = cluster_cidrs(json_object_get(req, "subnets"), rec, mine, &n, err, errlen)))
+		goto out;
+	if (!json_object_get(rec, "labels"))
+		json_object_set_new(rec, "labels", json_object());
+	json_object_set_new(rec, "created", json_integer(now));
+	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
+	snprintf(cred_key, sizeof(cred_key), CLUSTER_PREFIX "credentials/%s", name);
+	key_path(pub_key, sizeof(pub_key), json_string_value(json_object_get(rec, "publicKey")));
+	pthread_mutex_lock(&c->register_lock);
+	ret = -ECANCELED;
+	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
+		struct kv_cond conds[3];
+		struct kv_op ops[4];
+		size_t nc = 0, no = 0;
+		struct kv_list l;
+		struct kv_item epoch;
+		int64_t epoch_rev = 0;
+		char *text, stamp[32];
+
+		if ((ret = kv_get(c->kv, CLUSTER_PREFIX "clusters", &epoch)) == 0) {
+			epoch_rev = epoch.mod_rev;
+			kv_item_free(&epoch);
+		} else if (ret != -ENOENT) {
+			snprintf(err, errlen, "%s", kv_error());
+			break;
+		}
+		if ((ret = kv_range(c->kv, CLUSTER_NODES, &l))) {
+			snprintf(err, errlen, "%s", kv_error());
+			break;
+		}
+		for (size_t i = 0; i < l.n && !ret; ++i) {
+			json_t *other = json_loads(l.items[i].value, 0, NULL), *v;
+			const char *oname = json_string_value(json_object_get(other, "name")) ?: "?";
+			size_t k;
+
+			if (!strcmp(oname, name)) {
+				snprintf(err, errlen, "cluster \"%s\" is registered already: leave first, or pick another "
+						      "cluster ID", name);
+				ret = -EEXIST;
+			}
+			json_array_foreach(json_object_get(other, "subnets"), k, v) {
+				struct ipam_prefix theirs;
+
+				if (ret || ipam_prefix_parse(&theirs, json_string_value(v) ?: ""))
+					continue;
+				for (size_t j = 0; j < n && !ret; ++j)
+					if (cluster_prefix_overlap(&mine[j], &theirs)) {
+						char buf[64];
+
+						snprintf(err, errlen,
+							 "cluster CIDR %s overlaps %s of cluster \"%s\": clusters joined "
+							 "through a broker need CIDRs apart (traffic would go to the wrong "
+							 "cluster); give this cluster other CIDRs",
+							 ipam_prefix_str(&mine[j], buf, sizeof(buf)), json_string_value(v),
+							 oname);
+						ret = -EEXIST;
+					}
+			}
+			json_decref(other);
+		}
+		kv_list_free(&l);
+		if (ret)
+			break;
+		snprintf(stamp, sizeof(stamp), "%lld", (long long)now);
+		conds[nc++] = (struct kv_cond){ CLUSTER_PREFIX "clusters", epoch_rev };
+		conds[nc++] = (struct kv_cond){ node_key, 0 };
+		text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+		ops[no++] = (struct kv_op){ KV_PUT, CLUSTER_PREFIX "clusters", stamp, strlen(stamp) };
+		ops[no++] = (struct kv_op){ KV_PUT, node_key, text, strlen(text) };
+		ops[no++] = (struct kv_op){ KV_PUT, cred_key, cred_hash, strlen(cred_hash) };
+		if (json_object_get(rec, "publicKey")) {
+			conds[nc++] = (struct kv_cond){ pub_key, 0 };
+			ops[no++] = (struct kv_op){ KV_PUT, pub_key, name, strlen(name) };
+		}
+		ret = kv_txn(c->kv, conds, nc, ops, no, NULL);
+		free(text);
+		if (ret == -ECANCELED && json_object_get(rec, "publicKey")) {
+			struct kv_item it;
+
+			if (!kv_get(c->kv, pub_key, &it)) {
+				snprintf(err, errlen, "public key %s belongs to cluster \"%s\"",
+					 json_string_value(json_object_get(rec, "publicKey")), it.value);
+				kv_item_free(&it);
+				ret = -EEXIST;
+			}
+		}
+	}
+	if (ret == -ECANCELED)
+		snprintf(err, errlen, "the store is too busy; try again");
+	else if (ret && ret != -EEXIST && ret != -EINVAL && !*err)
+		snprintf(err, errlen, "%s", kv_error());
+	pthread_mutex_unlock(&c->register_lock);
+out:
+	json_decref(fields);
+	if (!ret)
+		*out = rec;
+	else
+		json_decref(rec);
+	return ret;
+}
+
+/* --- the gateway lease (docs/clusters.md) ----------------------------------- */
+
+static bool is_gateway_candidate(json_t *rec)
+{
+	return !strcmp(json_string_value(json_object_get(json_object_get(rec, "labels"), CLUSTER_GATEWAY_LABEL)) ?: "",
+		       "true");
+}
+
+/* What a gateway reports of the other clusters: {ID: [CIDR, ...]}. */
+static int remote_clusters(json_t *clusters, char *err, size_t errlen)
+{
+	const char *id;
+	json_t *cidrs;
+
+	if (!clusters)
+		return 0;
+	if (!json_is_object(clusters) || json_object_size(clusters) > 256)
+		return invalid(err, errlen, "clusters: give an object of at most 256 cluster IDs, each with its CIDRs");
+	json_object_foreach(clusters, id, cidrs) {
+		struct ipam_prefix p[MAX_CLUSTER_CIDRS];
+		json_t *tmp = json_object();
+		size_t n;
+		int ret;
+
+		if (!cluster_name_valid(id)) {
+			json_decref(tmp);
+			return invalid(err, errlen, "clusters: \"%s\" is not a cluster ID (a DNS label)", id);
+		}
+		ret = cluster_cidrs(cidrs, tmp, p, &n, err, errlen);
+		json_decref(tmp);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, int64_t now, int ttl, json_t **lease,
+			  char *err, size_t errlen)
+{
+	json_t *clusters = json_object_get(report, "clusters"), *conns = json_object_get(report, "connections");
+	char node_key[128], old_key[128];
+	int ret = -ECANCELED;
+
+	*lease = NULL;
+	if ((ret = remote_clusters(clusters, err, errlen)))
+		return ret;
+	if (conns && (!json_is_array(conns) || json_array_size(conns) > 256))
+		return invalid(err, errlen, "connections: give an array of at most 256 connections");
+	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
+	ret = -ECANCELED;
+	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
+		struct kv_cond conds[3];
+		struct kv_op ops[3];
+		char *texts[3] = { NULL };
+		size_t nc = 0, no = 0;
+		json_t *rec = NULL, *old = NULL, *cur = NULL, *gw;
+		struct kv_item it;
+		int64_t rev, lease_rev = 0, old_rev = 0, since = now;
+		const char *holder = NULL;
+
+		if ((ret = node_read(c, name, &rec, &rev))) {
+			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
+			return ret;
+		}
+		if (!is_gateway_candidate(rec)) {
+			json_decref(rec);
+			snprintf(err, errlen, "node \"%s\" is not a gateway: start its weftd with --gateway (label %s=true)",
+				 name, CLUSTER_GATEWAY_LABEL);
+			return -EPERM;
+		}
+		if ((ret = kv_get(c->kv, CLUSTER_GATEWAY, &it)) == 0) {
+			lease_rev = it.mod_rev;
+			cur = json_loads(it.value, 0, NULL);
+			kv_item_free(&it);
+			holder = json_string_value(json_object_get(cur, "node"));
+		} else if (ret != -ENOENT) {
+			json_decref(rec);
+			snprintf(err, errlen, "%s", kv_error());
+			return ret;
+		}
+		if (holder && strcmp(holder, name) && json_integer_value(json_object_get(cur, "until")) > now &&
+		    !node_read(c, holder, &old, NULL)) {
+			/* Held, by a node that still exists. */
+			snprintf(err, errlen, "node \"%s\" is the gateway until %lld", holder,
+				 (long long)json_integer_value(json_object_get(cur, "until")));
+			*lease = cur;
+			json_decref(rec);
+			json_decref(old);
+			return -EBUSY;
+		}
+		json_decref(old);
+		old = NULL;
+		if (holder && !strcmp(holder, name))
+			since = json_integer_value(json_object_get(cur, "since"));
+		/* The lease: who, since when, until when, and the health of the
+		 * connections (not watched: renewals wake no agent). */
+		json_decref(cur);
+		cur = json_pack("{s:s, s:I, s:I, s:O}", "node", name, "since", (json_int_t)since, "until",
+				(json_int_t)(now + ttl), "connections", conns ?: json_array());
+		texts[0] = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS);
+		conds[nc++] = (struct kv_cond){ CLUSTER_GATEWAY, lease_rev };
+		ops[no++] = (struct kv_op){ KV_PUT, CLUSTER_GATEWAY, texts[0], strlen(texts[0]) };
+		/* The holder's record says it is the gateway, with the other
+		 * clusters' CIDRs the nodes route to it: written only when that
+		 * changes, as every agent hears of it. */
+		gw = json_pack("{s:I, s:O}", "since", (json_int_t)since, "clusters",
+			       clusters ?: json_object_get(json_object_get(rec, "gateway"), "clusters") ?: json_object());
+		if (!json_equal(gw, json_object_get(rec, "gateway"))) {
+			json_object_set(rec, "gateway", gw);
+			texts[1] = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+			conds[nc++] = (struct kv_cond){ node_key, rev };
+			ops[no++] = (struct kv_op){ KV_PUT, node_key, texts[1], strlen(texts[1]) };
+		}
+		json_decref(gw);
+		/* A new holder: the old one's record stops saying so. */
+		if (holder && strcmp(holder, name) && !node_read(c, holder, &old, &old_rev) &&
+		    json_object_get(old, "gateway")) {
+			json_object_del(old, "gateway");
+			texts[2] = json_dumps(old, JSON_COMPACT | JSON_SORT_KEYS);
+			snprintf(old_key, sizeof(old_key), CLUSTER_NODES "%s", holder);
+			conds[nc++] = (struct kv_cond){ old_key, old_rev };
+			ops[no++] = (struct kv_op){ KV_PUT, old_key, texts[2], strlen(texts[2]) };
+		}
+		json_decref(old);
+		json_decref(rec);
+		ret = kv_txn(c->kv, conds, nc, ops, no, NULL);
+		for (int i = 0; i < 3; ++i)
+			free(texts[i]);
+		if (!ret)
+			*lease = cur;
+		else
+			json_decref(cur);
+	}
+	if (ret)
+		snprintf(err, errlen, "%s", ret == -ECANCELED ? "the store is too busy; try again" : kv_error());
+	return ret;
+}
+
+int cluster_gateway_release(struct cluster *c, const char *name, char *err, size_t errlen)
+{
+	int ret = -ECANCELED;
+
+	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
+		struct kv_cond conds[2];
+		struct kv_op ops[2];
+		size_t nc = 0, no = 0;
+		char node_key[128], *text = NULL;
+		struct kv_item it;
+		json_t *cur, *rec = NULL;
+		int64_t rev;
+
+		if ((ret = kv_get(c->kv, CLUSTER_GATEWAY, &it)) == -ENOENT)
+			return 0;
+		if (ret) {
+			snprintf(err, errlen, "%s", kv_error());
+			return ret;
+		}
+		cur = json_loads(it.value, 0, NULL);
+		conds[nc++] = (struct kv_cond){ CLUSTER_GATEWAY, it.mod_rev };
+		kv_item_free(&it);
+		if (strcmp(json_string_value(json_object_get(cur, "node")) ?: "", name)) {
+			json_decref(cur);
+			return 0; /* not ours (any more) */
+		}
+		json_decref(cur);
+		ops[no++] = (struct kv_op){ KV_DELETE, CLUSTER_GATEWAY, NULL, 0 };
+		snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
+		if (!node_read(c, name, &rec, &rev) && json_object_get(rec, "gateway")) {
+			json_object_del(rec, "gateway");
+			text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+			conds[nc++] = (struct kv_cond){ node_key, rev };
+			ops[no++] = (struct kv_op){ KV_PUT, node_key, text, strlen(text) };
+		}
+		json_decref(rec);
+		ret = kv_txn(c->kv, conds, nc, ops, no, NULL);
+		free(text);
+	}
+	if (ret)
+		snprintf(err, errlen, "%s", ret == -ECANCELED ? "the store is too busy; try again" : kv_error());
+	return ret;
+}
+
+int cluster_gateway_get(struct cluster *c, json_t **lease)
+{
+	struct kv_item it;
+	int ret;
+
+	*lease = NULL;
+	if ((ret = kv_get(c->kv, CLUSTER_GATEWAY, &it)))
+		return ret;
+	*lease = json_loads(it.value, 0, NULL);
+	kv_item_free(&it);
+	return *lease ? 0 : -EIO;
 }

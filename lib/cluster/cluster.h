@@ -33,6 +33,10 @@
 
 #define CLUSTER_PREFIX "/weft/"
 #define CLUSTER_NODES CLUSTER_PREFIX "nodes/"
+#define CLUSTER_GATEWAY CLUSTER_PREFIX "gateway"
+#define CLUSTER_FEDERATION CLUSTER_PREFIX "federation"
+/* Nodes that may be the cluster's gateway carry this label (Submariner's). */
+#define CLUSTER_GATEWAY_LABEL "submariner.io/gateway"
 
 /* A cluster CIDR cut into node subnets of one size. */
 struct cluster_pool {
@@ -51,6 +55,7 @@ struct cluster {
 	struct kv *kv;
 	struct cluster_pool pool[2]; /* [0] IPv4, [1] IPv6; count 0: none */
 	int64_t reuse_after;	     /* seconds a released subnet rests */
+	bool broker;		     /* a broker's store: nodes are clusters */
 	/* One registration at a time per manager: its own threads would only
 	 * race each other for the same subnets. Managers still race, in the
 	 * store's transactions. */
@@ -61,6 +66,12 @@ struct cluster {
  * ones must agree (a different CIDR would re-number a running cluster). */
 int cluster_init(struct cluster *c, struct kv *kv, const char *cidr4, unsigned len4, const char *cidr6, unsigned len6,
 		 int64_t reuse_after, char *err, size_t errlen);
+
+/* A broker's store (docs/clusters.md): each "node" is a cluster, named by
+ * its cluster ID, its subnets the cluster's CIDRs as given (none may
+ * overlap another cluster's), its key and endpoint its active gateway's
+ * (none until it has one). */
+int cluster_init_broker(struct cluster *c, struct kv *kv, char *err, size_t errlen);
 
 /* Node names: DNS labels, 1 to 63 of [a-z0-9-], not starting or ending
  * with '-'. */
@@ -87,5 +98,26 @@ int cluster_heartbeat(struct cluster *c, const char *name, int64_t now);
  * now - expire; returns how many, or a negative errno. */
 int cluster_expire(struct cluster *c, int64_t now, int64_t expire);
 
+/* A network with no host bits set, or -EINVAL with err naming it. */
+int cluster_cidr_parse(struct ipam_prefix *p, const char *s, char *err, size_t errlen);
+bool cluster_prefix_overlap(const struct ipam_prefix *a, const struct ipam_prefix *b);
+
+/*
+ * The gateway lease (/weft/gateway, docs/clusters.md): node `name`, which
+ * must carry CLUSTER_GATEWAY_LABEL=true, takes or renews it for ttl
+ * seconds. `report` is {"clusters": {ID: [CIDR]}, "connections": [...]}:
+ * the clusters go into the holder's record ("gateway": {"since",
+ * "clusters"}), where every node sees them, only when they change; the
+ * connections go into the lease, which no agent watches. A new holder's
+ * lease also takes "gateway" off the old holder's record. On success
+ * *lease is the lease; -EBUSY (with *lease the holder's) when another live
+ * node holds it; -EPERM for a node without the label; -ENOENT for none.
+ */
+int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, int64_t now, int ttl, json_t **lease,
+			  char *err, size_t errlen);
+/* Hands the lease back, if `name` holds it. */
+int cluster_gateway_release(struct cluster *c, const char *name, char *err, size_t errlen);
+/* The lease as stored (it may have run out), or -ENOENT. */
+int cluster_gateway_get(struct cluster *c, json_t **lease);
 
 #endif

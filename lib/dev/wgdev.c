@@ -390,12 +390,16 @@ int wgdev_up(struct wgdev *d, struct wgdev_err *err)
 
 	if (ret) {
 		say(err, "cannot bring %s up: %s", d->name, strerror(-ret));
+		if (err)
+			err->error = -ret;
 		return ret;
 	}
 	/* The kernel binds its socket as the link comes up. Ours would when
 	 * the link monitor sees it; do it now, so the port is known on return. */
 	if (d->backend == WGDEV_USERSPACE && (ret = wg_device_up(uwg_device(d->uwg)))) {
 		say(err, "cannot bind %s's UDP port: %s", d->name, strerror(-ret));
+		if (err)
+			err->error = -ret;
 		return ret;
 	}
 	return 0;

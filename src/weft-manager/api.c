@@ -13,6 +13,11 @@
  *   PUT    /v1/nodes/NAME/heartbeat        the node itself or admin
  *   DELETE /v1/nodes/NAME                  the node itself or admin
  *   GET    /v1/peers?since=REV&wait=SEC    node, reader, admin: a long poll
+ *   PUT    /v1/nodes/NAME/gateway          the node itself: the gateway lease
+ *   DELETE /v1/nodes/NAME/gateway          the node itself: hand it back
+ *   POST   /v1/federation     {...}        admin: join a broker (docs/clusters.md)
+ *   GET    /v1/federation                  node, reader, admin
+ *   DELETE /v1/federation                  admin: leave the broker
  *
  * libmicrohttpd runs the connections on a few threads with epoll. A long
  * poll with nothing new is suspended, not parked on a thread: the watch
@@ -434,6 +439,32 @@ static struct reply route(struct manager *m, struct request *req, const char *me
 			return fail(403, "a join token may only register a node");
 		return peers(m, req, suspended);
 	}
+	if (!strcmp(seg[0], "federation") && nseg == 1) {
+		json_t *body = NULL;
+		struct reply r;
+		unsigned status;
+
+		if (get) {
+			if (!may_read(role))
+				return fail(403, "a join token may only register a node");
+			status = federation_get(m, false, &body);
+			return ok(status, body);
+		}
+		if (strcmp(method, "POST") && strcmp(method, "DELETE"))
+			return method_not_allowed(method, url, "GET, POST, DELETE");
+		if (role != ROLE_ADMIN)
+			return fail(403, "joining and leaving a broker are for admins only");
+		if (!strcmp(method, "DELETE")) {
+			status = federation_leave(m, &body);
+			return ok(status, body);
+		}
+		r = parse_body(req, &body);
+		if (r.status)
+			return r;
+		status = federation_join(m, body, &r.body);
+		json_decref(body);
+		return ok(status, r.body);
+	}
 	if (strcmp(seg[0], "nodes"))
 		return fail(404, "%.100s: no such resource", url);
 	if (nseg == 1) {
@@ -448,12 +479,32 @@ static struct reply route(struct manager *m, struct request *req, const char *me
 			return fail(403, "a join token may only register a node");
 		return nodes_list(m);
 	}
-	if (nseg == 3 && strcmp(seg[2], "heartbeat"))
+	if (nseg == 3 && strcmp(seg[2], "heartbeat") && strcmp(seg[2], "gateway"))
 		return fail(404, "%.100s: no such resource", url);
 	if (!get && role != ROLE_ADMIN && (role != ROLE_NODE || strcmp(node, seg[1])))
 		return fail(403, role == ROLE_NODE ? "node \"%s\" may change only its own record, not \"%s\""
 						   : "%s may not change node \"%s\"",
 			    role == ROLE_NODE ? node : role == ROLE_JOIN ? "a join token" : "a reader", seg[1]);
+	if (nseg == 3 && !strcmp(seg[2], "gateway")) {
+		json_t *body = NULL;
+		struct reply r;
+		unsigned status;
+
+		if (role != ROLE_NODE)
+			return fail(403, "the gateway lease is taken by the gateway node itself, with its credential");
+		if (!strcmp(method, "DELETE")) {
+			status = gateway_release(m, seg[1], &body);
+			return ok(status, body);
+		}
+		if (strcmp(method, "PUT"))
+			return method_not_allowed(method, url, "PUT, DELETE");
+		r = parse_body(req, &body);
+		if (r.status)
+			return r;
+		status = gateway_claim(m, seg[1], body, &r.body);
+		json_decref(body);
+		return ok(status, r.body);
+	}
 	if (nseg == 3)
 		return !strcmp(method, "PUT") ? node_heartbeat(m, seg[1]) : method_not_allowed(method, url, "PUT");
 	if (get)

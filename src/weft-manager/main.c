@@ -9,7 +9,10 @@
  *                [--node-cidr-mask-size-ipv6 N] [--node-lease SECONDS]
  *                [--subnet-reuse-after SECONDS] [--tls-san NAMES]
  *                [--tls-cert F --tls-key F | --tls-ca-cert F --tls-ca-key F]
- *                [--log-level error|verbose]
+ *                [--log-level error|verbose] [--role cluster|broker]
+ *
+ * With --role broker it is the broker that clusters join through
+ * (docs/clusters.md): the same API, with clusters for nodes.
  */
 #include "manager.h"
 
@@ -63,7 +66,8 @@ static void usage(void)
 		"  --tls-san NAMES                 more names for the certificate: DNS:name,IP:addr\n"
 		"  --tls-cert F --tls-key F        use this certificate as is\n"
 		"  --tls-ca-cert F --tls-ca-key F  sign our certificate with this CA (several managers)\n"
-		"  --log-level error|verbose\n");
+		"  --log-level error|verbose\n"
+		"  --role cluster|broker           a cluster's manager, or the broker clusters join (cluster)\n");
 }
 
 static int number(const char *opt, const char *s, uint64_t max, int64_t *out)
@@ -106,6 +110,7 @@ static int settings(struct manager *m, int argc, char **argv)
 		{ "tls-ca-cert", required_argument, NULL, 0 },
 		{ "tls-ca-key", required_argument, NULL, 0 },
 		{ "log-level", required_argument, NULL, 0 },
+		{ "role", required_argument, NULL, 0 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -179,6 +184,12 @@ static int settings(struct manager *m, int argc, char **argv)
 				return 2;
 			}
 			m->verbose = !strcmp(optarg, "verbose");
+		} else if (!strcmp(name, "role")) {
+			if (strcmp(optarg, "cluster") && strcmp(optarg, "broker")) {
+				fprintf(stderr, "weft-manager: --role %s: give cluster or broker\n", optarg);
+				return 2;
+			}
+			m->broker = !strcmp(optarg, "broker");
 		}
 	}
 	if (optind < argc) {
@@ -192,7 +203,12 @@ static int settings(struct manager *m, int argc, char **argv)
 				"not both pairs\n");
 		return 2;
 	}
-	if (!ncidr) {
+	if (m->broker && ncidr) {
+		fprintf(stderr, "weft-manager: --cluster-cidr with --role broker: a broker hands out no subnets; "
+				"each cluster brings its CIDRs when it joins (weft join)\n");
+		return 2;
+	}
+	if (!ncidr && !m->broker) {
 		m->cidr4 = "10.244.0.0/16";
 		m->cidr6 = "fd00:244::/48";
 	}
@@ -246,8 +262,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weft-manager: --store %s: %s\n", m.store_url, err);
 		return 1;
 	}
-	if (cluster_init(&m.cluster, m.kv, m.cidr4, m.cidr4 ? m.len4 : 0, m.cidr6, m.cidr6 ? m.len6 : 0,
-			 m.reuse_after, err, sizeof(err)) ||
+	if ((m.broker ? cluster_init_broker(&m.cluster, m.kv, err, sizeof(err))
+		      : cluster_init(&m.cluster, m.kv, m.cidr4, m.cidr4 ? m.len4 : 0, m.cidr6, m.cidr6 ? m.len6 : 0,
+				     m.reuse_after, err, sizeof(err))) ||
 	    auth_bootstrap(&m, err, sizeof(err)) || tls_setup(&m, err, sizeof(err)) ||
 	    watch_start(&m, err, sizeof(err))) {
 		fprintf(stderr, "weft-manager: %s\n", err);
@@ -261,9 +278,9 @@ int main(int argc, char **argv)
 		kv_close(m.kv);
 		return 1;
 	}
-	manager_log(&m, "serving https://%s (CA %s), store %s, cluster %s%s%s", m.listen,
-		    m.ca_path[0] ? m.ca_path : "(the operator's)", m.store_url, m.cidr4 ? m.cidr4 : "",
-		    m.cidr4 && m.cidr6 ? " " : "", m.cidr6 ? m.cidr6 : "");
+	manager_log(&m, "serving https://%s (CA %s), store %s, %s %s%s%s", m.listen,
+		    m.ca_path[0] ? m.ca_path : "(the operator's)", m.store_url, m.broker ? "broker" : "cluster",
+		    m.cidr4 ? m.cidr4 : "", m.cidr4 && m.cidr6 ? " " : "", m.cidr6 ? m.cidr6 : "");
 
 	for (;;) {
 		struct timespec every = { EXPIRE_EVERY, 0 };

@@ -49,6 +49,7 @@ struct manager {
 	unsigned len4, len6;
 	int64_t reuse_after, expire_after;
 	bool verbose;
+	bool broker; /* --role broker */
 
 	struct kv *kv;
 	struct cluster cluster;
@@ -96,6 +97,14 @@ void api_stop(struct manager *m);
 /* Resumes the long polls that have news or whose time is up (all: every
  * one). Called by the watch, never with m->lock held. */
 void api_wake(struct manager *m, bool all);
+
+/* federation.c: joining a broker, and the gateway lease (docs/clusters.md).
+ * Each returns the reply's status with *body set. */
+unsigned federation_join(struct manager *m, json_t *req, json_t **body);
+unsigned federation_get(struct manager *m, bool with_secret, json_t **body);
+unsigned federation_leave(struct manager *m, json_t **body);
+unsigned gateway_claim(struct manager *m, const char *node, json_t *req, json_t **body);
+unsigned gateway_release(struct manager *m, const char *node, json_t **body);
 
 /* watch.c: follows the store, wakes long polls. */
 int watch_start(struct manager *m, char *err, size_t errlen);

@@ -231,9 +231,15 @@ static int apply(struct weftd *d, json_t *nodes)
 			if ((ret = route(d, json_string_value(v) ?: "", true)))
 				weftd_log(d, WG_LOG_ERROR, "cluster: no route for %s (node %s): %s", json_string_value(v),
 					  name, strerror(-ret));
-		if (!old)
+		if (!old) {
 			weftd_log(d, WG_LOG_VERBOSE, "cluster: node %s joined (%s)", name,
 				  json_string_value(json_array_get(json_object_get(rec, "subnets"), 0)) ?: "");
+		} else if (!same_strings(json_object_get(rec, "subnets"), json_object_get(old, "subnets"))) {
+			char *subs = json_dumps(json_object_get(rec, "subnets"), JSON_COMPACT);
+
+			weftd_log(d, WG_LOG_VERBOSE, "cluster: node %s now routes %s", name, subs ?: "?");
+			free(subs);
+		}
 	}
 	json_object_foreach(d->cl.nodes, name, old)
 		if (!json_object_get(nodes, name))
@@ -306,6 +312,25 @@ static void *keepalives(void *arg)
 	return NULL;
 }
 
+/* What a node's peer is allowed and routed: its subnets, and for the
+ * cluster's gateway the other clusters' CIDRs too (docs/clusters.md), so
+ * traffic to them crosses the mesh to the gateway. */
+static json_t *routed_subnets(json_t *rec)
+{
+	json_t *subs = json_object_get(rec, "subnets"), *out, *cidrs, *v;
+	const char *id;
+	size_t i;
+
+	if (!json_is_array(subs))
+		return NULL;
+	out = json_deep_copy(subs);
+	json_object_foreach(json_object_get(json_object_get(rec, "gateway"), "clusters"), id, cidrs)
+		json_array_foreach(cidrs, i, v)
+			if (json_is_string(v))
+				json_array_append(out, v);
+	return out;
+}
+
 /* Takes a list of changes from the manager: {"revision", "full", "nodes",
  * "removed"}. */
 static void take(struct weftd *d, json_t *reply)
@@ -324,9 +349,9 @@ static void take(struct weftd *d, json_t *reply)
 		/* Only what the device needs: a change elsewhere (labels, say)
 		 * does not touch it. */
 		json_object_set_new(next, name,
-				    json_pack("{s:O?, s:O?, s:O?}", "publicKey", json_object_get(rec, "publicKey"),
+				    json_pack("{s:O?, s:O?, s:o?}", "publicKey", json_object_get(rec, "publicKey"),
 					      "endpoints", json_object_get(rec, "endpoints"), "subnets",
-					      json_object_get(rec, "subnets")));
+					      routed_subnets(rec)));
 	}
 	json_array_foreach(json_object_get(reply, "removed"), i, v)
 		json_object_del(next, json_string_value(v) ?: "");
@@ -390,7 +415,9 @@ static json_t *self_request(struct weftd *d, bool with_name)
 		snprintf(ep, sizeof(ep), "[%s]:%u", d->cl.endpoint, d->hub_port);
 	else
 		snprintf(ep, sizeof(ep), "%s:%u", d->cl.endpoint, d->hub_port);
-	req = json_pack("{s:s, s:[s]}", "publicKey", pub, "endpoints", ep);
+	req = json_pack("{s:s, s:[s], s:{}}", "publicKey", pub, "endpoints", ep, "labels");
+	if (d->cl.gateway)
+		json_object_set_new(json_object_get(req, "labels"), CLUSTER_GATEWAY_LABEL, json_string("true"));
 	if (with_name)
 		json_object_set_new(req, "name", json_string(d->cl.name));
 	return req;
@@ -457,7 +484,8 @@ static int update_self(struct weftd *d)
 	int status;
 
 	if (d->cl.self && json_equal(json_object_get(req, "publicKey"), json_object_get(d->cl.self, "publicKey")) &&
-	    json_equal(json_object_get(req, "endpoints"), json_object_get(d->cl.self, "endpoints"))) {
+	    json_equal(json_object_get(req, "endpoints"), json_object_get(d->cl.self, "endpoints")) &&
+	    json_equal(json_object_get(req, "labels"), json_object_get(d->cl.self, "labels"))) {
 		json_decref(req);
 		return 200;
 	}
@@ -467,7 +495,7 @@ static int update_self(struct weftd *d)
 	if (status == 200 && json_is_object(reply)) {
 		set_self(d, reply);
 		save_json(d, "node.json", reply);
-		weftd_log(d, WG_LOG_VERBOSE, "cluster: told the manager our key and endpoint");
+		weftd_log(d, WG_LOG_VERBOSE, "cluster: told the manager our key, endpoint and labels");
 	} else {
 		note(d, false, err);
 	}
@@ -567,6 +595,7 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 	if (!conf->manager[0])
 		return 0;
 	d->cl.enabled = true;
+	d->cl.gateway = conf->gateway;
 	pthread_mutex_init(&d->cl.lock, NULL);
 	snprintf(d->cl.urls, sizeof(d->cl.urls), "%s", conf->manager);
 	snprintf(d->cl.token_file, sizeof(d->cl.token_file), "%s", conf->join_token_file);

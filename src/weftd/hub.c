@@ -56,6 +56,21 @@ static int node_key(struct weftd *d, const char *name, uint8_t key[32], bool cre
 	return ret;
 }
 
+int weftd_key(struct weftd *d, const char *name, uint8_t key[32], bool create)
+{
+	return node_key(d, name, key, create);
+}
+
+void weftd_key_public(struct weftd *d, const char *name, uint8_t pub[32])
+{
+	uint8_t priv[32];
+
+	if (node_key(d, name, priv, true))
+		memset(priv, 0, sizeof(priv));
+	x25519_public(pub, priv);
+	crypto_wipe(priv, sizeof(priv));
+}
+
 static void forget_key(struct weftd *d, const char *name)
 {
 	char path[800];
@@ -141,12 +156,7 @@ int hub_start(struct weftd *d, struct cni_error *err)
 
 void hub_public_key(struct weftd *d, uint8_t pub[32])
 {
-	uint8_t priv[32];
-
-	if (node_key(d, "hub", priv, true))
-		memset(priv, 0, sizeof(priv));
-	x25519_public(pub, priv);
-	crypto_wipe(priv, sizeof(priv));
+	weftd_key_public(d, "hub", pub);
 }
 
 json_t *hub_pod_keys(struct weftd *d)

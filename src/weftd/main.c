@@ -162,6 +162,7 @@ static void usage(void)
 			"             [--hub-port PORT] [--log-level error|verbose]\n"
 			"             [--manager URL[,URL] --endpoint ADDR[:PORT] [--manager-ca FILE]\n"
 			"              [--join-token-file FILE] [--node-name NAME]] [--metrics-listen ADDR:PORT]\n"
+			"             [--gateway [--gateway-device NAME] [--gateway-port PORT]]\n"
 			"Settings come from FILE (default " AGENT_CONFIG_DEFAULT ", if it exists), then from flags.\n");
 }
 
@@ -176,6 +177,8 @@ static int settings(struct agent_config *c, int argc, char **argv)
 		{ "manager", required_argument, NULL, 0 },     { "manager-ca", required_argument, NULL, 0 },
 		{ "join-token-file", required_argument, NULL, 0 }, { "node-name", required_argument, NULL, 0 },
 		{ "endpoint", required_argument, NULL, 0 },   { "metrics-listen", required_argument, NULL, 0 },
+		{ "gateway", optional_argument, NULL, 0 },    { "gateway-device", required_argument, NULL, 0 },
+		{ "gateway-port", required_argument, NULL, 0 },
 		{ "config", required_argument, NULL, 'c' },    { "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -205,7 +208,7 @@ static int settings(struct agent_config *c, int argc, char **argv)
 	}
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
-		if (opt == 0 && agent_config_set(c, longopts[idx].name, optarg, err, sizeof(err))) {
+		if (opt == 0 && agent_config_set(c, longopts[idx].name, optarg ?: "true", err, sizeof(err))) {
 			fprintf(stderr, "weftd: --%s\n", err);
 			return 2;
 		}
@@ -276,8 +279,10 @@ int main(int argc, char **argv)
 
 	/* Rebuild first, then take requests. */
 	attach_restore(&d);
-	if (cluster_run(&d, err, sizeof(err)) || metrics_start(&d, conf.metrics_listen, err, sizeof(err))) {
+	if (cluster_run(&d, err, sizeof(err)) || gateway_start(&d, &conf, err, sizeof(err)) ||
+	    metrics_start(&d, conf.metrics_listen, err, sizeof(err))) {
 		fprintf(stderr, "weftd: %s\n", err);
+		gateway_stop(&d);
 		cluster_stop(&d);
 		attach_free_all(&d);
 		return 1;
@@ -325,6 +330,7 @@ int main(int argc, char **argv)
 	close(lfd);
 	unlink(d.socket_path);
 	metrics_stop(&d);
+	gateway_stop(&d);
 	cluster_stop(&d);
 	attach_free_all(&d);
 	pthread_mutex_lock(&d.hub_lock);

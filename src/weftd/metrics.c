@@ -14,6 +14,17 @@
  * remote (the node's name, or CONTAINER/IFNAME), public_key and
  * remote_endpoint_ip. A peer that went away has no series any more: each
  * scrape is made afresh from the device.
+ *
+ * The active gateway (docs/clusters.md) adds its connections to other
+ * clusters, named as seed 001 names them (Submariner adds "submariner_"):
+ *
+ *   connection_status                  1 connected, 0 not; label status
+ *   connection_established_timestamp   Unix time of the first handshake
+ *   gateway_tx_bytes, gateway_rx_bytes
+ *   gateway_handshake_age_seconds      only after one
+ *
+ * labelled cable_driver, local_cluster, local_hostname, local_endpoint_ip,
+ * remote_cluster, remote_hostname, remote_endpoint_ip, as Submariner's.
  */
 #include <errno.h>
 #include <microhttpd.h>
@@ -68,6 +79,19 @@ static double connected(json_t *p, int64_t now, bool *skip)
 	return t && now - t < REJECT_AFTER_TIME ? 1 : 0;
 }
 
+/* "10.0.0.1:51821" or "[fd00::1]:51821": the address alone. */
+static void endpoint_ip(const char *ep, char ip[ADDR_STRLEN])
+{
+	const char *colon = strrchr(ep, ':');
+	size_t n = colon ? (size_t)(colon - ep) : 0;
+
+	ip[0] = '\0';
+	if (colon && *ep == '[' && n >= 2)
+		snprintf(ip, ADDR_STRLEN, "%.*s", (int)(n - 2), ep + 1);
+	else if (colon)
+		snprintf(ip, ADDR_STRLEN, "%.*s", (int)n, ep);
+}
+
 static int peer_family(struct buf *b, json_t *show, const char *local, const char *name, const char *help,
 		       enum prom_type type, peer_value f, int64_t now)
 {
@@ -78,8 +102,7 @@ static int peer_family(struct buf *b, json_t *show, const char *local, const cha
 
 	json_array_foreach(json_object_get(show, "peers"), i, peer) {
 		json_t *pod = json_object_get(peer, "pod");
-		char remote[400], ip[ADDR_STRLEN] = "";
-		const char *ep = str(peer, "endpoint"), *colon = strrchr(ep, ':');
+		char remote[400], ip[ADDR_STRLEN];
 		bool skip = false;
 		double v = f(peer, now, &skip);
 
@@ -89,15 +112,7 @@ static int peer_family(struct buf *b, json_t *show, const char *local, const cha
 			snprintf(remote, sizeof(remote), "%s/%s", str(pod, "containerID"), str(pod, "ifname"));
 		else
 			snprintf(remote, sizeof(remote), "%s", str(peer, "node"));
-		/* "10.0.0.1:51821" or "[fd00::1]:51821": the address alone. */
-		if (colon) {
-			size_t n = (size_t)(colon - ep);
-
-			if (*ep == '[' && n >= 2)
-				snprintf(ip, sizeof(ip), "%.*s", (int)(n - 2), ep + 1);
-			else
-				snprintf(ip, sizeof(ip), "%.*s", (int)n, ep);
-		}
+		endpoint_ip(str(peer, "endpoint"), ip);
 		ret = prom_sample(b, name,
 				  (const char *const[]){ "local_hostname", local, "device", device, "kind",
 							 pod ? "pod" : "node", "remote", remote, "public_key",
@@ -105,6 +120,74 @@ static int peer_family(struct buf *b, json_t *show, const char *local, const cha
 				  v);
 	}
 	return ret;
+}
+
+enum conn_value { CONN_STATUS, CONN_ESTABLISHED, CONN_TX, CONN_RX, CONN_AGE };
+
+static int connection_family(struct buf *b, json_t *gw, const char *local, const char *name, const char *help,
+			     enum conn_value what, int64_t now)
+{
+	char local_ip[ADDR_STRLEN], remote_ip[ADDR_STRLEN];
+	json_t *c;
+	size_t i;
+	int ret = prom_family(b, name, help, PROM_GAUGE);
+
+	endpoint_ip(str(gw, "endpoint"), local_ip);
+	json_array_foreach(json_object_get(gw, "connections"), i, c) {
+		int64_t hs = json_integer_value(json_object_get(c, "latestHandshake"));
+		bool connected = !strcmp(str(c, "status"), "connected");
+		double v;
+
+		if (ret)
+			break;
+		switch (what) {
+		case CONN_STATUS:
+			v = connected;
+			break;
+		case CONN_ESTABLISHED:
+			if (!connected)
+				continue; /* no connection, no time it was made */
+			v = (double)json_integer_value(json_object_get(c, "established"));
+			break;
+		case CONN_TX:
+			v = (double)json_integer_value(json_object_get(c, "txBytes"));
+			break;
+		case CONN_RX:
+			v = (double)json_integer_value(json_object_get(c, "rxBytes"));
+			break;
+		default:
+			if (!hs)
+				continue;
+			v = (double)(now - hs);
+		}
+		endpoint_ip(str(c, "endpoint"), remote_ip);
+		ret = prom_sample(b, name,
+				  (const char *const[]){ "cable_driver", "wireguard", "local_cluster", str(gw, "cluster"),
+							 "local_hostname", local, "local_endpoint_ip", local_ip,
+							 "remote_cluster", str(c, "cluster"), "remote_hostname",
+							 str(c, "hostname"), "remote_endpoint_ip", remote_ip,
+							 what == CONN_STATUS ? "status" : NULL, str(c, "status"), NULL },
+				  v);
+	}
+	return ret;
+}
+
+static int gateway_families(struct buf *b, json_t *gw, const char *local, int64_t now)
+{
+	if (!json_is_true(json_object_get(gw, "active")))
+		return 0;
+	return connection_family(b, gw, local, "connection_status",
+				 "1 if the connection to the other cluster's gateway is established, else 0 (status "
+				 "says connecting, connected or error)",
+				 CONN_STATUS, now) ?:
+	       connection_family(b, gw, local, "connection_established_timestamp",
+				 "Unix time of the connection's first handshake", CONN_ESTABLISHED, now) ?:
+	       connection_family(b, gw, local, "gateway_tx_bytes", "Bytes sent to the other cluster's gateway",
+				 CONN_TX, now) ?:
+	       connection_family(b, gw, local, "gateway_rx_bytes", "Bytes received from the other cluster's gateway",
+				 CONN_RX, now) ?:
+	       connection_family(b, gw, local, "gateway_handshake_age_seconds",
+				 "Seconds since the latest handshake with the other cluster's gateway", CONN_AGE, now);
 }
 
 /* The page, from what "show" says. */
@@ -141,6 +224,8 @@ static int page(struct weftd *d, struct buf *b)
 		      prom_sample(b, "weft_manager_revision", labels,
 				  (double)json_integer_value(json_object_get(mgr, "revision")));
 	}
+	if (!ret && json_object_get(show, "gateway"))
+		ret = gateway_families(b, json_object_get(show, "gateway"), local, now);
 	json_decref(show);
 	return ret;
 }

@@ -92,6 +92,7 @@ json_t *weftd_show(struct weftd *d)
 	struct wg_config *cfg = NULL;
 
 	cluster_describe(d, out);
+	gateway_describe(d, out);
 	pthread_mutex_lock(&d->hub_lock);
 	if (d->hub && (cfg = wgdev_get(d->hub, &werr))) {
 		json_t *nodes = cluster_node_keys(d), *pods = hub_pod_keys(d);

@@ -34,6 +34,7 @@ struct MHD_Daemon;
 /* The node in a cluster (cluster.c). */
 struct weftd_cluster {
 	bool enabled, registered, running;
+	bool gateway; /* a gateway candidate: labelled so */
 	atomic_bool stop;
 	char urls[600], token_file[400], name[64], endpoint[64];
 	struct api_client *api;
@@ -53,6 +54,28 @@ struct weftd_cluster {
 	pthread_cond_t timer; /* with the hub's lock: pending changed */
 	pthread_t timer_thread;
 	bool timer_running;
+};
+
+/* The node as its cluster's gateway to other clusters (gateway.c). */
+struct weftd_gateway {
+	bool enabled, running, follow_running;
+	atomic_bool stop, follow_stop;
+	char device[16];
+	uint16_t port;
+	char endpoint[96]; /* ADDR:PORT published at the broker */
+	pthread_t thread, follow_thread;
+	struct api_client *mgr; /* the lease loop's own client */
+	json_t *fed;		/* the federation the broker thread follows */
+	/* Under lock. */
+	pthread_mutex_t lock;
+	bool active, joined, broker_connected;
+	int64_t since;
+	char cluster[64];
+	struct wgdev *dev;
+	json_t *peers;	 /* cluster ID -> {publicKey, endpoints, subnets, labels} */
+	json_t *health;	 /* cluster ID -> its connection's state */
+	json_t *pending; /* public key -> when its keepalive starts (ms) */
+	char error[800];
 };
 
 struct weftd {
@@ -77,6 +100,7 @@ struct weftd {
 	bool stopping;
 	struct list attachments;
 	struct weftd_cluster cl;
+	struct weftd_gateway gw;
 	struct MHD_Daemon *metrics; /* metrics.c, or NULL */
 };
 
@@ -110,6 +134,13 @@ void cluster_describe(struct weftd *d, json_t *out);
 /* The other nodes' public keys (base64) -> names; with hub_lock held. */
 json_t *cluster_node_keys(struct weftd *d);
 
+/* gateway.c: the gateway lease, device and connections (no-ops unless
+ * --gateway). */
+int gateway_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen);
+void gateway_stop(struct weftd *d);
+/* Adds "gateway" to a "show" reply. */
+void gateway_describe(struct weftd *d, json_t *out);
+
 /* metrics.c: GET /metrics on listen_on ("" for none). */
 struct MHD_Daemon;
 int metrics_start(struct weftd *d, const char *listen_on, char *err, size_t errlen);
@@ -119,6 +150,10 @@ void metrics_stop(struct weftd *d);
 json_t *weftd_show(struct weftd *d);
 
 /* hub.c */
+/* The node's private key NAME (STATE/keys/NAME.key, 0600), made on first
+ * use if create; and its public key. */
+int weftd_key(struct weftd *d, const char *name, uint8_t key[32], bool create);
+void weftd_key_public(struct weftd *d, const char *name, uint8_t pub[32]);
 /* Makes (or adopts) the hub now rather than at the first pod. */
 int hub_start(struct weftd *d, struct cni_error *err);
 void hub_public_key(struct weftd *d, uint8_t pub[32]);

@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Clusters joined through WireGuard gateways (docs/clusters.md): a broker,
+# cluster A (3 nodes, two of them gateway candidates) and cluster B (2
+# nodes), each with its own manager, pods on every node. Every pod of A
+# reaches every pod of B over IPv4 and IPv6 through the gateways; a third
+# cluster C joins, is reached, goes dark, leaves; A's gateway dies and the
+# standby takes over; overlapping CIDRs are refused at join.
+#
+#   $NET: bridge br0 192.168.97.1/24 fd97::1/64
+#         broker :7440, A's manager :7441, B's :7442, C's :7443, D's :7444
+#     ├─ a1 .11 (gateway candidate)  a2 .12 (gateway candidate)  a3 .13
+#     ├─ b1 .21 (gateway candidate)  b2 .22
+#     └─ c1 .31 (gateway candidate, port from CE_IPSEC_NATTPORT)
+. "$(dirname "$0")/lib.sh"
+
+MANAGER=$ROOT/$BUILD/weft-manager
+WEFTD=$ROOT/$BUILD/weftd
+CNI=$ROOT/$BUILD/weft-cni
+WEFT=$ROOT/$BUILD/weft
+T=$(mktemp -d /tmp/weft-clusters.XXXXXX)
+NET=weft-t$$-net
+NODE=weft-t$$-
+PODS=weft-t$$-p
+declare -A WPID MPID PORT CIDR4 CIDR6
+PORT[broker]=7440 PORT[a]=7441 PORT[b]=7442 PORT[c]=7443 PORT[d]=7444
+CIDR4[a]=10.91.0.0/16 CIDR6[a]=fd91::/48
+CIDR4[b]=10.92.0.0/16 CIDR6[b]=fd92::/48
+CIDR4[c]=10.93.0.0/16 CIDR6[c]=fd93::/48
+CIDR4[d]=10.91.128.0/17 CIDR6[d]=fd94::/48 # overlaps A
+
+cleanup_more() {
+	local ns
+	for ns in $(ip netns list | awk '{print $1}' | grep "^weft-t$$-"); do ns_del "$ns"; done
+	cleanup
+	for n in a1 a2 a3 b1 b2 c1; do rm -f "/var/run/wireguard/wt$N$n.sock" "/var/run/wireguard/gw$N$n.sock"; done
+	rm -rf "$T"
+}
+trap cleanup_more EXIT
+
+ip netns add "$NET"
+ip -n "$NET" link set lo up
+ip -n "$NET" link add br0 address 02:77:65:66:74:97 type bridge # fixed: see src/weft/labnet.c
+ip -n "$NET" addr add 192.168.97.1/24 dev br0
+ip -n "$NET" addr add fd97::1/64 dev br0 nodad
+ip -n "$NET" link set br0 up
+
+url() { echo "https://192.168.97.1:${PORT[$1]}"; }
+start_manager() { # NAME [FLAGS...]
+	local m=$1
+	shift
+	ip netns exec "$NET" "$MANAGER" --state-dir "$T/m-$m" --listen "192.168.97.1:${PORT[$m]}" "$@" \
+		>>"$LOGS/weft-manager-$$-$m.log" 2>&1 &
+	MPID[$m]=$!
+	PIDS+=(${MPID[$m]})
+	for _ in $(seq 100); do
+		ip netns exec "$NET" curl -s --cacert "$T/m-$m/ca.crt" "$(url "$m")/v1/health" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+start_cluster_manager() { # NAME
+	start_manager "$1" --cluster-cidr "${CIDR4[$1]}" --cluster-cidr "${CIDR6[$1]}"
+}
+api() { # MANAGER METHOD PATH [BODY]: as its admin; the body, then the status on its own line
+	ip netns exec "$NET" curl -s --cacert "$T/m-$1/ca.crt" -H "Authorization: Bearer $(cat "$T/m-$1/admin.token")" \
+		-X "$2" "$(url "$1")$3" ${4:+-d "$4"} -w '\n%{http_code}'
+}
+status_of() { echo "$1" | tail -1; }
+weft() { # MANAGER ARGS...: the CLI against that manager, as its admin
+	local m=$1
+	shift
+	ip netns exec "$NET" env WEFT_MANAGER="$(url "$m")" WEFT_CA="$T/m-$m/ca.crt" \
+		WEFT_TOKEN_FILE="$T/m-$m/admin.token" "$WEFT" "$@"
+}
+
+add_node() { # NAME (a1): namespace, veth on the bridge, address .11
+	local n=$1 ns=$NODE$1 k
+	k=$(( $(printf '%d' "'${n:0:1}") - 96 ))${n:1}
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	ip -n "$NET" link add "v$n" type veth peer name eth0 netns "$ns"
+	ip -n "$NET" link set "v$n" master br0 up
+	ip -n "$ns" addr add "192.168.97.$k/24" dev eth0
+	ip -n "$ns" addr add "fd97::$k/64" dev eth0 nodad
+	ip -n "$ns" link set eth0 up
+	echo "$k" >"$T/$n.k"
+}
+start_weftd() { # NAME [FLAGS...]: cluster = first letter
+	local n=$1 c=${1:0:1} k
+	shift
+	k=$(cat "$T/$n.k")
+	ip netns exec "$NODE$n" "$WEFTD" --state-dir "$T/$n" --socket "$T/$n.sock" --backend userspace \
+		--hub-name "wt$N$n" --hub-port 51821 --manager "$(url "$c")" --manager-ca "$T/m-$c/ca.crt" \
+		--join-token-file "$T/join-$c.token" --node-name "$n" --endpoint "192.168.97.$k" \
+		--metrics-listen 127.0.0.1:9586 --log-level verbose "$@" \
+		>>"$LOGS/weft-weftd-$$-$n.log" 2>&1 &
+	WPID[$n]=$!
+	PIDS+=(${WPID[$n]})
+	wait_socket "$T/$n.sock"
+}
+gateway_flags() { echo --gateway --gateway-device "gw$N$1"; }
+show() { # NODE: weftd's {"op":"show"}
+	python3 - "$T/$1.sock" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"op":"show"}\n')
+s.shutdown(socket.SHUT_WR)
+data = b''
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode())
+EOF
+}
+# The status of NODE's gateway connection to CLUSTER ("" if none).
+conn_status() {
+	show "$1" | python3 -c '
+import json, sys
+g = json.load(sys.stdin).get("gateway") or {}
+print(next((c["status"] for c in g.get("connections", []) if c["cluster"] == sys.argv[1]), ""))' "$2"
+}
+wait_for() { # SECONDS CMD...: until CMD succeeds
+	local s=$1 i
+	shift
+	for i in $(seq $((s * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
+is_status() { [ "$(conn_status "$1" "$2")" = "$3" ]; }
+is_gateway() { [ "$(active_gateway "$1")" = "$2" ]; }
+active_gateway() { # CLUSTER: the lease holder's name, from the manager
+	api "$1" GET /v1/federation | head -n -1 | python3 -c 'import json,sys; g=json.load(sys.stdin).get("gateway"); print(g["node"] if g else "")' 2>/dev/null
+}
+cni() { # COMMAND NODE MODE
+	local conf='{"cniVersion":"1.0.0","name":"c'$3'","type":"weft","mode":"'$3'","agentSocket":"'$T/$2.sock'"}'
+	echo "$conf" | ip netns exec "$NODE$2" env CNI_COMMAND="$1" CNI_CONTAINERID="ctr-$2-$3" \
+		CNI_NETNS="/var/run/netns/$PODS-$2-$3" CNI_IFNAME=eth0 CNI_PATH="$ROOT/$BUILD" "$CNI"
+}
+declare -A ADDR4 ADDR6
+add_pod() { # NODE MODE
+	local r
+	ip netns add "$PODS-$1-$2"
+	ip -n "$PODS-$1-$2" link set lo up
+	r=$(cni ADD "$1" "$2") || { echo "$r"; return 1; }
+	ADDR4[$1-$2]=$(echo "$r" | grep -o '"address":"10\.9[0-9]\.[0-9.]*' | head -1 | cut -d'"' -f4 | cut -d/ -f1)
+	ADDR6[$1-$2]=$(echo "$r" | grep -o '"address":"fd9[0-9]:[0-9a-f:]*' | head -1 | cut -d'"' -f4 | cut -d/ -f1)
+	[ -n "${ADDR4[$1-$2]}" ] && [ -n "${ADDR6[$1-$2]}" ]
+}
+# Pods of clusters FROM reach the pods of clusters TO ("a", "b"): failures listed.
+matrix() {
+	local a b bad=""
+	for a in "${!ADDR4[@]}"; do
+		for b in "${!ADDR4[@]}"; do
+			case "${a:0:1}" in $1) ;; *) continue ;; esac
+			case "${b:0:1}" in $2) ;; *) continue ;; esac
+			ip netns exec "$PODS-$a" ping -c 1 -W 2 "${ADDR4[$b]}" >/dev/null 2>&1 ||
+				ip netns exec "$PODS-$a" ping -c 2 -W 3 "${ADDR4[$b]}" >/dev/null 2>&1 || bad+=" $a>$b(v4)"
+			ip netns exec "$PODS-$a" ping -6 -c 1 -W 2 "${ADDR6[$b]}" >/dev/null 2>&1 ||
+				ip netns exec "$PODS-$a" ping -6 -c 2 -W 3 "${ADDR6[$b]}" >/dev/null 2>&1 || bad+=" $a>$b(v6)"
+		done
+	done
+	echo "$bad"
+}
+metrics() { ip netns exec "$NODE$1" curl -s http://127.0.0.1:9586/metrics; }
+
+# --- the broker and two clusters -----------------------------------------------------
+check "the broker starts (weft-manager --role broker)" start_manager broker --role broker
+out=$("$MANAGER" --role broker --cluster-cidr 10.0.0.0/16 --state-dir "$T/nope" 2>&1)
+check "  a broker with a cluster CIDR is refused, saying why" has "$out" "--cluster-cidr with --role broker"
+check "the managers of clusters a and b start" start_cluster_manager a
+start_cluster_manager b
+for c in a b; do
+	api "$c" POST /v1/tokens '{"ttl":3600}' | head -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$T/join-$c.token"
+done
+
+broker_info() { # FILE: with the broker's admin token, through the CLI
+	api broker POST /v1/tokens '{"ttl":3600}' | head -1 | python3 -c '
+import base64, json, sys
+tok = json.load(sys.stdin)["token"]
+ca = open(sys.argv[1]).read()
+print(base64.b64encode(json.dumps({"broker": sys.argv[2], "ca": ca, "token": tok}).encode()).decode())' \
+		"$T/m-broker/ca.crt" "$(url broker)" >"$1"
+	chmod 600 "$1"
+}
+broker_info "$T/broker-info.subm"
+join_body() { # CLUSTER-ID [CIDRS-JSON]
+	python3 -c 'import json,sys; b={"brokerInfo": open(sys.argv[1]).read().strip(), "clusterID": sys.argv[2], "cableDriver": "wireguard"}
+if len(sys.argv) > 3: b["cidrs"] = json.loads(sys.argv[3])
+print(json.dumps(b))' "$T/broker-info.subm" "$@"
+}
+r=$(api a POST /v1/federation "$(join_body a)")
+check "cluster a joins the broker (201)" test "$(status_of "$r")" = 201
+check "  with its cluster CIDRs" has "$r" "${CIDR4[a]}" "${CIDR6[a]}"
+r=$(api a POST /v1/federation "$(join_body a)")
+check "  joining twice is refused (409), naming the broker" sh -c "[ $(status_of "$r") = 409 ] && echo '$r' | grep -q 'already'"
+r=$(api b POST /v1/federation '{"brokerInfo":"bm90IGpzb24=","clusterID":"x"}')
+check "a bad broker-info is refused (400), saying what it is" sh -c "[ $(status_of "$r") = 400 ] && echo '$r' | grep -q 'not a broker-info'"
+r=$(api b POST /v1/federation "$(join_body x | sed 's/"wireguard"/"libreswan"/')")
+check "another cable driver is refused (400)" sh -c "[ $(status_of "$r") = 400 ] && echo '$r' | grep -q 'wireguard cable driver only'"
+
+r=$(api b POST /v1/federation "$(join_body b)")
+check "cluster b joins the broker (201)" test "$(status_of "$r")" = 201
+# --- overlapping CIDRs: refused at join, nothing stored -------------------------------
+start_cluster_manager d
+brokers_before=$(api broker GET /v1/nodes | head -1)
+r=$(api d POST /v1/federation "$(join_body d)")
+check "cluster d (${CIDR4[d]}, inside a's ${CIDR4[a]}) is refused at join (409)" test "$(status_of "$r")" = 409
+check "  the error names both CIDRs and cluster a" has "$r" "${CIDR4[d]}" "${CIDR4[a]}" 'cluster \"a\"'
+check "  d has not joined (404), the broker is unchanged" sh -c "[ \"\$1\" = 404 ] && [ \"\$2\" = \"\$3\" ]" _ \
+	"$(status_of "$(api d GET /v1/federation)")" "$brokers_before" "$(api broker GET /v1/nodes | head -1)"
+kill "${MPID[d]}"
+
+# --- nodes, gateways, pods ---------------------------------------------------------------
+for n in a1 a2 a3 b1 b2; do add_node $n; done
+start_weftd a1 $(gateway_flags a1)
+check "a1's gateway takes the lease" wait_for 10 is_gateway a a1
+start_weftd a2 $(gateway_flags a2)
+start_weftd a3
+start_weftd b1 $(gateway_flags b1)
+start_weftd b2
+sleep 2
+check "  a2 stands by (a1 keeps the lease)" is_gateway a a1
+check "a1's connection to cluster b is connected" wait_for 20 is_status a1 b connected
+check "  and b1's to cluster a" wait_for 10 is_status b1 a connected
+check "the gateway device is the node's address on UDP 4500" has "$(show a1)" '"endpoint":"192.168.97.11:4500"'
+check "  the key is on disk, 0600" sh -c "[ \$(stat -c %a $T/a1/keys/gateway.key) = 600 ]"
+check "  the device's peer is b's gateway, allowed b's CIDRs, keepalive 10" sh -c \
+	"ip netns exec ${NODE}a1 wg show gw${N}a1 dump | awk 'NR==2' | grep -q '192.168.97.21:4500.*${CIDR4[b]}.*10\$'"
+for n in a1 a2 a3 b1 b2; do check "node $n: a hub pod" add_pod $n hub; done
+check "node a3: a mesh pod" add_pod a3 mesh
+check "node b2: a mesh pod" add_pod b2 mesh
+check "a3 routes cluster b's CIDR into its hub (to the gateway)" wait_for 10 sh -c "ip -n ${NODE}a3 route show ${CIDR4[b]} | grep -q 'dev wt${N}a3'"
+bad=$(matrix a b)
+check "every pod of a reaches every pod of b, IPv4 and IPv6${bad:+:$bad}" test -z "$bad"
+bad=$(matrix b a)
+check "every pod of b reaches every pod of a, IPv4 and IPv6${bad:+:$bad}" test -z "$bad"
+check "  unNATed: b2's pod sees a3's pod address" sh -c \
+	"ip netns exec $PODS-b2-hub timeout 5 tcpdump -c 1 -n -i eth0 icmp and src ${ADDR4[a3-hub]} >/dev/null 2>&1 & sleep 0.5; \
+	 ip netns exec $PODS-a3-hub ping -c 3 -i 0.2 ${ADDR4[b2-hub]} >/dev/null; wait"
+
+# --- between the gateways only WireGuard ----------------------------------------------
+ip netns exec "$NET" timeout 15 tcpdump -U -n -i br0 -w "$T/underlay.pcap" \
+	'(host 192.168.97.11 or host 192.168.97.21) and not port 7441 and not port 7442 and not port 7440 and not arp' \
+	>"$T/tcpdump.log" 2>&1 &
+TCPDUMP=$!
+for _ in $(seq 50); do grep -q listening "$T/tcpdump.log" && break; sleep 0.1; done
+ip netns exec "$PODS-a3-mesh" ping -c 5 -i 0.2 "${ADDR4[b2-hub]}" >/dev/null 2>&1
+sleep 0.5
+kill -INT $TCPDUMP 2>/dev/null
+wait $TCPDUMP 2>/dev/null
+gw=$(tcpdump -n -r "$T/underlay.pcap" 'udp port 4500' 2>/dev/null | wc -l)
+inner=$(tcpdump -n -r "$T/underlay.pcap" 'net 10.91.0.0/16 or net 10.92.0.0/16' 2>/dev/null | wc -l)
+check "between the clusters: $gw packets on UDP 4500, none carries a pod address in clear" test "$gw" -ge 10 -a "$inner" = 0
+
+# --- health, metrics, status ---------------------------------------------------------------
+if command -v promtool >/dev/null; then
+	check "a1's metrics pass promtool check metrics" sh -c "ip netns exec ${NODE}a1 curl -s http://127.0.0.1:9586/metrics | promtool check metrics"
+else
+	skip "promtool check metrics: promtool is not installed (Debian package prometheus)"
+fi
+m=$(metrics a1)
+check "  connection_status to b is 1 (connected), with Submariner's labels" has "$m" \
+	"connection_status{cable_driver=\"wireguard\",local_cluster=\"a\",local_hostname=\"a1\",local_endpoint_ip=\"192.168.97.11\",remote_cluster=\"b\",remote_hostname=\"b1\",remote_endpoint_ip=\"192.168.97.21\",status=\"connected\"} 1"
+est=$(echo "$m" | grep '^connection_established_timestamp{.*remote_cluster="b"' | awk '{print int($2)}')
+check "  connection_established_timestamp is a recent time ($est)" sh -c "[ ${est:-0} -gt \$((\$(date +%s) - 300)) ] && [ ${est:-0} -le \$(date +%s) ]"
+check "  gateway_handshake_age_seconds is there" has "$m" 'gateway_handshake_age_seconds{cable_driver="wireguard"'
+check "  a2 (standby) has no connection series" sh -c "! ip netns exec ${NODE}a2 curl -s http://127.0.0.1:9586/metrics | grep -q '^connection_status'"
+rx_of() { metrics a1 | grep '^gateway_rx_bytes{.*remote_cluster="b"' | awk '{print $2}'; }
+tx_of() { metrics a1 | grep '^gateway_tx_bytes{.*remote_cluster="b"' | awk '{print $2}'; }
+sleep 1.2 # the figures are a second old at most
+rx0=$(rx_of) tx0=$(tx_of)
+ip netns exec "$PODS-b2-hub" ping -c 10 -i 0.1 -s 1000 "${ADDR4[a3-hub]}" >/dev/null 2>&1
+sleep 1.2
+rx1=$(rx_of) tx1=$(tx_of)
+check "  gateway_rx_bytes and gateway_tx_bytes move with traffic (rx $rx0 -> $rx1, tx $tx0 -> $tx1)" \
+	sh -c "[ \${1%.*} -ge \$((\${2%.*} + 10000)) ] && [ \${3%.*} -ge \$((\${4%.*} + 10000)) ]" _ "${rx1:-0}" "${rx0:-0}" "${tx1:-0}" "${tx0:-0}"
+r=$(api a GET /v1/federation)
+check "a's manager: cluster a, gateway a1, cluster b's CIDRs, b connected" has "$r" '"clusterID":"a"' '"node":"a1"' "${CIDR4[b]}" '"status":"connected"'
+check "  the broker credential is not in it" sh -c "! echo '$r' | grep -q 'credential'"
+
+# --- a third cluster joins, goes dark, leaves ---------------------------------------------
+start_cluster_manager c
+api c POST /v1/tokens '{"ttl":3600}' | head -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$T/join-c.token"
+r=$(api c POST /v1/federation "$(join_body c)")
+check "cluster c joins the broker (201)" test "$(status_of "$r")" = 201
+add_node c1
+# Its gateway port comes from CE_IPSEC_NATTPORT, which something else holds at first.
+ip netns exec "${NODE}c1" python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",4600)); time.sleep(30)' &
+HOLDER=$!
+PIDS+=($HOLDER)
+sleep 0.3
+t0=$(date +%s.%N)
+CE_IPSEC_NATTPORT=4600 start_weftd c1 $(gateway_flags c1)
+check "  a gateway whose port is taken says why and what to do" wait_for 10 grep -q \
+	"cannot bring up WireGuard device gw${N}c1 on UDP port 4600.*another program holds the port" "$LOGS/weft-weftd-$$-c1.log"
+kill $HOLDER
+wait $HOLDER 2>/dev/null
+check "  once the port is free it comes up on 4600 (CE_IPSEC_NATTPORT)" wait_for 15 is_status a1 c connected
+check "node c1: a hub pod" add_pod c1 hub
+t1=$(date +%s.%N)
+check "a's and b's pods reach c's pod" wait_for 20 ip netns exec "$PODS-a3-hub" ping -c 1 -W 1 "${ADDR4[c1-hub]}"
+t2=$(date +%s.%N)
+bad=$(matrix "[ab]" c)$(matrix c "[ab]")
+check "  every pod of a and b reaches c's and back, IPv4 and IPv6 (reached $(printf %.1f "$(echo "$t2 - $t1" | bc)") s after its pod was up)${bad:+:$bad}" test -z "$bad"
+kill -9 "${WPID[c1]}"
+check "c's gateway killed: a1's connection to c turns to error within 40 s" wait_for 40 is_status a1 c error
+check "  connection_status for c is 0 (status error), one series" sh -c \
+	"[ \$(ip netns exec ${NODE}a1 curl -s http://127.0.0.1:9586/metrics | grep -c '^connection_status{.*remote_cluster=\"c\"') = 1 ] && \
+	 ip netns exec ${NODE}a1 curl -s http://127.0.0.1:9586/metrics | grep '^connection_status{.*remote_cluster=\"c\"' | grep -q 'status=\"error\"} 0'"
+r=$(api c DELETE /v1/federation)
+echo "# leave: $(echo "$r" | tr "\n" " ")"
+check "cluster c leaves the broker (200)" test "$(status_of "$r")" = 200
+gone() { ! ip -n "$NODE$1" route show "${CIDR4[c]}" | grep -q . && ! ip netns exec "$NODE$1" wg show "$2" allowed-ips | grep -q "${CIDR4[c]}"; }
+both_gone() { gone a1 "gw${N}a1" && gone b1 "gw${N}b1"; }
+check "  its routes and peer are gone from a1's and b1's gateways" wait_for 10 both_gone
+check "  and from a3's hub" wait_for 10 gone a3 "wt${N}a3"
+check "  a1's metrics have no series for c any more" sh -c "! ip netns exec ${NODE}a1 curl -s http://127.0.0.1:9586/metrics | grep -q 'remote_cluster=\"c\"'"
+
+# --- the gateway restarts: same key, same peer at b ---------------------------------------
+key_a=$(ip netns exec "${NODE}b1" wg show "gw${N}b1" peers)
+kill -9 "${WPID[a1]}"
+wait "${WPID[a1]}" 2>/dev/null # its userspace devices go with it
+start_weftd a1 $(gateway_flags a1)
+check "a1 restarted within its lease: still the gateway" wait_for 10 is_status a1 b connected
+check "  b1 still has a's peer under the same key" test "$(ip netns exec "${NODE}b1" wg show "gw${N}b1" peers)" = "$key_a"
+
+# --- failover: a1 dies, a2 takes over -------------------------------------------------------
+ip netns exec "$PODS-b2-hub" ping -D -i 0.1 -W 1 "${ADDR4[a3-hub]}" >"$T/failover.ping" 2>&1 &
+PINGER=$!
+PIDS+=($PINGER)
+sleep 2
+kill -9 "${WPID[a1]}"
+check "a1 killed: a2 takes the lease" wait_for 15 is_gateway a a2
+check "  a2's connection to b is connected" wait_for 20 is_status a2 b connected
+check "  b1's peer for a is a2 now (new key, a2's endpoint)" wait_for 10 sh -c "ip netns exec ${NODE}b1 wg show gw${N}b1 endpoints | grep -q '192.168.97.12:4500' && [ \"\$(ip netns exec ${NODE}b1 wg show gw${N}b1 peers)\" != '$key_a' ]"
+check "  cross-cluster traffic resumes" wait_for 20 ip netns exec "$PODS-b2-hub" ping -c 1 -W 1 "${ADDR4[a3-hub]}"
+sleep 1
+kill -INT $PINGER 2>/dev/null
+wait $PINGER 2>/dev/null
+gap=$(awk -F'[][]' '/bytes from/ { t = $2; if (last && t - last > max) max = t - last; last = t } END { printf "%.2f", max }' "$T/failover.ping")
+echo "# failover: the longest gap in replies from a's pod to b's was $gap s"
+wait "${WPID[a1]}" 2>/dev/null
+check "  the link came back (longest gap ${gap} s)" sh -c "awk 'BEGIN { exit !($gap > 0 && $gap < 60) }'"
+unset 'ADDR4[a1-hub]' 'ADDR6[a1-hub]' # its node is down
+bad=$(matrix b a)
+check "  every pod of b reaches every pod of a again (through a2)${bad:+:$bad}" test -z "$bad"
+if [ -n "$bad" ]; then
+	for n in a2 a3 b1; do
+		echo "## $n"; ip -n "$NODE$n" route; ip -n "$NODE$n" -6 route
+		ip netns exec "$NODE$n" wg show all dump 2>&1 | cut -c1-200
+	done
+fi
+start_weftd a1 $(gateway_flags a1)
+sleep 3
+check "a1 back: it stands by, a2 keeps the lease" is_gateway a a2
+check "  and a1 has no gateway device" sh -c "! ip -n ${NODE}a1 link show gw${N}a1 2>/dev/null | grep -q ."
+
+finish

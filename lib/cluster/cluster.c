@@ -970,6 +970,7 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 		struct kv_item it;
 		int64_t rev, lease_rev = 0, old_rev = 0, since = now;
 		const char *holder = NULL;
+		char held_by[64] = "";
 
 		if ((ret = node_read(c, name, &rec, &rev))) {
 			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
@@ -985,7 +986,9 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 			lease_rev = it.mod_rev;
 			cur = json_loads(it.value, 0, NULL);
 			kv_item_free(&it);
-			holder = json_string_value(json_object_get(cur, "node"));
+			/* A copy: cur is replaced below. */
+			snprintf(held_by, sizeof(held_by), "%s", json_string_value(json_object_get(cur, "node")) ?: "");
+			holder = *held_by ? held_by : NULL;
 		} else if (ret != -ENOENT) {
 			json_decref(rec);
 			snprintf(err, errlen, "%s", kv_error());

@@ -30,9 +30,11 @@ enum {
 	OPT_NO_PING = 1 << 4,
 	OPT_LAB = 1 << 5,     /* --dir */
 	OPT_LAB_UP = 1 << 6,  /* --nodes, --pods, --mode, --no-ipv6, --backend */
+	OPT_OUTPUT = 1 << 7,  /* -o, --output */
+	OPT_JOIN = 1 << 8,    /* --cluster-id, --cable-driver, --cidr */
 };
 
-enum { ARGS_MAX = 8 };
+enum { ARGS_MAX = 8, CIDRS_MAX = 16 };
 
 struct opts {
 	const char *cmd; /* "status", "token create": for messages */
@@ -42,6 +44,10 @@ struct opts {
 	int64_t ttl;		/* 0: the manager's default */
 	unsigned nodes, pods;
 	const char *mode, *backend, *dir;
+	const char *output;
+	const char *cluster_id, *cable_driver;
+	const char *cidrs[CIDRS_MAX]; /* --cidr, each checked */
+	int ncidrs;
 	const char *args[ARGS_MAX];
 	int nargs;
 };

@@ -3,6 +3,7 @@
  * clock, its options and its settings, its refusals. */
 #include "test.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -284,4 +285,85 @@ TEST(cli_token_file)
 	free(good);
 	free(empty);
 	free(two);
+}
+
+/* What a parse says on stderr (its status in *ret), as a string to free. */
+static char *parse_said(struct opts *o, unsigned accepts, const char *const *args, int *ret)
+{
+	char *path = temp_file(""), *out = calloc(1, 1024);
+	int saved = dup(STDERR_FILENO), fd = open(path, O_WRONLY);
+
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	*ret = parse(o, accepts, args);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	fd = open(path, O_RDONLY);
+	if (read(fd, out, 1023) < 0)
+		abort();
+	close(fd);
+	unlink(path);
+	free(path);
+	return out;
+}
+
+TEST(cli_join_options)
+{
+	struct opts o;
+	char *said;
+	int ret;
+
+	CHECK(parse(&o, OPT_JOIN | OPT_MANAGER,
+		    (const char *const[]){ "join", "broker-info.subm", "--cluster-id", "east-1", "--cable-driver",
+					   "wireguard", "--cidr", "10.245.0.0/16", "--cidr", "fd00:245::/48", NULL }) == -1);
+	CHECK(o.nargs == 1 && !strcmp(o.cluster_id, "east-1") && !strcmp(o.cable_driver, "wireguard"));
+	CHECK(o.ncidrs == 2 && !strcmp(o.cidrs[0], "10.245.0.0/16") && !strcmp(o.cidrs[1], "fd00:245::/48"));
+	said = parse_said(&o, OPT_JOIN, (const char *const[]){ "join", "--cable-driver", "libreswan", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE);
+	CHECK(same(said, "weft test: --cable-driver \"libreswan\": weft has the wireguard cable driver only\n"));
+	free(said);
+	said = parse_said(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "10.245.0.1/16", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE && strstr(said, "give the network, 10.245.0.0/16"));
+	free(said);
+	said = parse_said(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "fd00:245::1/48", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE && strstr(said, "give the network, fd00:245::/48"));
+	free(said);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "10.245.0.0", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "10.245.0.0/33", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "east", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cluster-id", "East", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cluster-id", "-east", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cluster-id", "east-", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cluster-id", "", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN,
+		    (const char *const[]){ "join", "--cluster-id",
+					   "a234567890123456789012345678901234567890123456789012345678901234", NULL }) ==
+	      EXIT_USAGE);
+	/* One CIDR more than a cluster may give is refused. */
+	{
+		char *many[2 * CIDRS_MAX + 4] = { "join" };
+		int n = 1;
+
+		for (int i = 0; i < CIDRS_MAX + 1; ++i) {
+			many[n++] = "--cidr";
+			many[n++] = "10.0.0.0/8";
+		}
+		CHECK(opts_parse(&o, "test", "usage\n", OPT_JOIN, n - 2, many) == -1 && o.ncidrs == CIDRS_MAX);
+		CHECK(opts_parse(&o, "test", "usage\n", OPT_JOIN, n, many) == EXIT_USAGE);
+	}
+	/* Each command's own flags only. */
+	said = parse_said(&o, OPT_MANAGER, (const char *const[]){ "leave", "--cluster-id", "east", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE && strstr(said, "--cluster-id is not an option of \"weft test\""));
+	free(said);
+	said = parse_said(&o, OPT_MANAGER, (const char *const[]){ "leave", "-o", "x", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE && strstr(said, "--output is not an option of \"weft test\""));
+	free(said);
+	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "-o", "/tmp/b.subm", NULL }) == -1);
+	CHECK(!strcmp(o.output, "/tmp/b.subm"));
+	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "--output", "b.subm", NULL }) == -1);
+	CHECK(!strcmp(o.output, "b.subm"));
+	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "-o", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "--output", "", NULL }) == EXIT_USAGE);
 }

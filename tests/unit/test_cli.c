@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "../../src/weft/weft.h"
+#include "crypto/crypto.h"
 
 enum { NOW = 1800000000 };
 
@@ -366,4 +369,109 @@ TEST(cli_join_options)
 	CHECK(!strcmp(o.output, "b.subm"));
 	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "-o", NULL }) == EXIT_USAGE);
 	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "--output", "", NULL }) == EXIT_USAGE);
+}
+
+static const char ca_pem[] = "-----BEGIN CERTIFICATE-----\nMIIBlTCCATugAwIBAgIU\n-----END CERTIFICATE-----\n";
+
+/* A broker-info's text for any JSON text, as a string to free. */
+static char *base64_of(const char *json)
+{
+	size_t n = strlen(json), size = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+	char *out = malloc(size);
+
+	sodium_bin2base64(out, size, (const unsigned char *)json, n, sodium_base64_VARIANT_ORIGINAL);
+	return out;
+}
+
+TEST(cli_broker_info_round_trip)
+{
+	char *text = broker_info_encode("https://broker:7443", ca_pem, "wefta1:SECRET"), *json, *wrapped;
+	unsigned char bin[1024];
+	size_t len = 0, n;
+	json_t *info;
+	char err[256];
+
+	/* One line of standard base64, then its newline. */
+	CHECK(text && strchr(text, '\n') == text + strlen(text) - 1);
+	CHECK(strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == strlen(text) - 1);
+	CHECK(!sodium_base642bin(bin, sizeof(bin) - 1, text, strlen(text), "\n", &len, NULL,
+				 sodium_base64_VARIANT_ORIGINAL));
+	bin[len] = '\0';
+	json = "{\"broker\":\"https://broker:7443\",\"ca\":\"-----BEGIN CERTIFICATE-----\\nMIIBlTCCATugAwIBAgIU\\n"
+	       "-----END CERTIFICATE-----\\n\",\"token\":\"wefta1:SECRET\"}";
+	CHECK(same((char *)bin, json));
+	CHECK(!broker_info_decode(text, &info, err, sizeof(err)));
+	CHECK(!strcmp(jstr(info, "broker"), "https://broker:7443") && !strcmp(jstr(info, "ca"), ca_pem));
+	CHECK(!strcmp(jstr(info, "token"), "wefta1:SECRET"));
+	broker_info_free(info);
+	/* Broken into lines of 76, as base64(1) writes it. */
+	n = strlen(text);
+	wrapped = calloc(1, n * 2);
+	for (size_t i = 0, o = 0; i < n; ++i) {
+		wrapped[o++] = text[i];
+		if (i % 76 == 75)
+			wrapped[o++] = '\n';
+	}
+	CHECK(!broker_info_decode(wrapped, &info, err, sizeof(err)) && !strcmp(jstr(info, "token"), "wefta1:SECRET"));
+	broker_info_free(info);
+	free(wrapped);
+	crypto_free_string(text);
+	broker_info_free(NULL);
+}
+
+/* Whether the JSON text's broker-info is refused, saying `why` and never
+ * the token (SECRET, whenever there is one). */
+static bool refused(const char *json, const char *why)
+{
+	char *text = json ? base64_of(json) : strdup("not base64!");
+	json_t *info = (json_t *)1;
+	char err[256] = "";
+	bool ok = broker_info_decode(text, &info, err, sizeof(err)) == -EINVAL && !info && strstr(err, why) &&
+		  !strstr(err, "SECRET");
+
+	if (!ok)
+		fprintf(stderr, "  %s: \"%s\", not \"%s\"\n", json ? json : "not base64", err, why);
+	free(text);
+	return ok;
+}
+
+TEST(cli_broker_info_refusals)
+{
+	char err[256];
+	json_t *info;
+
+	CHECK(broker_info_decode("", &info, err, sizeof(err)) == -EINVAL && strstr(err, "empty"));
+	CHECK(broker_info_decode(" \n", &info, err, sizeof(err)) == -EINVAL && strstr(err, "empty"));
+	CHECK(refused(NULL, "not base64"));
+	CHECK(refused("[\"https://b:1\"]", "no JSON object"));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"token\":\"SECRET", "no JSON object")); /* cut short */
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\","
+		      "\"token\":\"SECRET\"}", "no JSON object"));
+	CHECK(refused("{\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\"}", "no \"broker\""));
+	CHECK(refused("{\"broker\":7,\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\"}", "no \"broker\""));
+	CHECK(refused("{\"broker\":\"http://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\"}",
+		      "\"broker\" \"http://b:1\" is not an https:// URL"));
+	CHECK(refused("{\"broker\":\"https://\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\"}",
+		      "is not an https:// URL"));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"token\":\"SECRET\"}", "\"ca\" holds no PEM certificate"));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"MIIB\",\"token\":\"SECRET\"}", "\"ca\" holds no PEM"));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\"}", "no \"token\""));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"\"}", "no \"token\""));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":7}", "no \"token\""));
+}
+
+TEST(cli_broker_info_read)
+{
+	char *good = temp_file("\n  QUJD\n\n"), *blank = temp_file(" \n\t\n"), *text;
+	char err[256];
+
+	text = broker_info_read(good, err, sizeof(err));
+	CHECK(text && !strcmp(text, "QUJD"));
+	crypto_free_string(text);
+	CHECK(!broker_info_read(blank, err, sizeof(err)) && strstr(err, "empty"));
+	CHECK(!broker_info_read("/nonexistent/broker-info.subm", err, sizeof(err)) && strstr(err, "No such file"));
+	unlink(good);
+	unlink(blank);
+	free(good);
+	free(blank);
 }

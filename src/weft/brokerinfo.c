@@ -74,12 +74,12 @@ static char *read_small(const char *path, char *err, size_t errlen)
 char *broker_info_read(const char *path, char *err, size_t errlen)
 {
 	char *text = read_small(path, err, errlen);
-	size_t start, end, n;
+	size_t start, end, len, n;
 
 	if (!text)
 		return NULL;
 	start = strspn(text, " \t\r\n");
-	end = strlen(text);
+	end = len = strlen(text);
 	while (end > start && strchr(" \t\r\n", text[end - 1]))
 		--end;
 	if (end == start) {
@@ -89,7 +89,7 @@ char *broker_info_read(const char *path, char *err, size_t errlen)
 	}
 	n = end - start;
 	memmove(text, text + start, n);
-	sodium_memzero(text + n, end - n); /* the terminator, and what the move left behind */
+	sodium_memzero(text + n, len - n); /* the terminator, and what the move left behind */
 	return text;
 }
 

@@ -462,12 +462,17 @@ TEST(cli_broker_info_refusals)
 
 TEST(cli_broker_info_read)
 {
-	char *good = temp_file("\n  QUJD\n\n"), *blank = temp_file(" \n\t\n"), *text;
+	char *good = temp_file("\n  QUJD\n\n"), *line = temp_file("QUJD\n"), *blank = temp_file(" \n\t\n"), *text;
 	char err[256];
 
 	text = broker_info_read(good, err, sizeof(err));
 	CHECK(text && !strcmp(text, "QUJD"));
 	crypto_free_string(text);
+	text = broker_info_read(line, err, sizeof(err));
+	CHECK(text && !strcmp(text, "QUJD"));
+	crypto_free_string(text);
+	unlink(line);
+	free(line);
 	CHECK(!broker_info_read(blank, err, sizeof(err)) && strstr(err, "empty"));
 	CHECK(!broker_info_read("/nonexistent/broker-info.subm", err, sizeof(err)) && strstr(err, "No such file"));
 	unlink(good);

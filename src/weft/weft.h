@@ -103,6 +103,10 @@ void manager_close(struct manager *m);
 /* One call; prints the failure and returns EXIT_FAIL, or EXIT_OK with
  * *reply (the caller's, may be NULL). */
 int manager_call(struct manager *m, const char *method, const char *path, json_t *body, json_t **reply);
+/* As manager_call, but an answer of status `quiet` (404, say: "not
+ * joined") is returned as it is, unprinted, with *reply the manager's. */
+int manager_call_except(struct manager *m, const char *method, const char *path, json_t *body, json_t **reply,
+			int quiet);
 /* All of a command's dealing with the manager: connects, makes one call
  * (body is consumed), prints the answer as --json asks or through show().
  * Returns the status to exit with. */
@@ -152,11 +156,16 @@ enum { TABLE_COLS_MAX = 8 };
 struct table {
 	size_t ncols, nrows, cap;
 	char **cells; /* row by row, the header first */
+	char **notes; /* a line under each row, or NULL */
+	int indent;   /* spaces before every line; 0 from table_init */
 };
 
 void table_init(struct table *t, size_t ncols, const char *const *header);
 /* Adds a row of ncols strings (copied). */
 void table_row(struct table *t, const char *const *cells);
+/* A line printed under the last row as it is (copied), outside the
+ * columns: what does not fit a cell, such as why a connection failed. */
+void table_note(struct table *t, const char *text);
 void table_print(struct table *t, FILE *f);
 void table_free(struct table *t);
 

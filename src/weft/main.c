@@ -8,6 +8,7 @@
  *   weft diagnose SRC DST                   why two pods cannot talk
  *   weft lab up | check | status | down     the whole system in namespaces
  *   weft broker-info create                 what clusters join a broker with
+ *   weft join FILE | leave | clusters       this cluster and the others
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,9 @@ static const struct command {
 	{ "diagnose", diagnose_main, "diagnose SRC DST: why two pods (or nodes) cannot talk" },
 	{ "lab", lab_main, "lab up|check|status|down: a whole cluster on this machine, in namespaces" },
 	{ "broker-info", broker_info_main, "broker-info create: a broker's URL, CA and join token, for clusters to join" },
+	{ "join", join_main, "join BROKER-INFO --cluster-id ID: joins this cluster to a broker's clusters" },
+	{ "leave", leave_main, "takes this cluster out of its broker" },
+	{ "clusters", clusters_main, "this cluster at its broker, its gateway, and its connections to the others" },
 };
 
 static void usage(FILE *f)
@@ -54,7 +58,6 @@ int main(int argc, char **argv)
 		if (!strcmp(commands[i].name, argv[1]))
 			return commands[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "weft: unknown command \"%s\"; the commands: status, pods, nodes, node, token, diagnose, lab, "
-			"broker-info "
-			"(weft --help)\n", argv[1]);
+			"broker-info, join, leave, clusters (weft --help)\n", argv[1]);
 	return EXIT_USAGE;
 }

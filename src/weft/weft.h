@@ -182,6 +182,15 @@ void status_print(FILE *f, json_t *show, int64_t now);
 void pods_print(FILE *f, json_t *show);
 void nodes_print(FILE *f, json_t *reply, int64_t now);
 void tokens_print(FILE *f, json_t *reply, int64_t now);
+/* weft join's and weft leave's line, from the manager's answer (id and
+ * broker stand in for what it lacks). */
+void joined_print(FILE *f, json_t *reply, const char *id, const char *broker);
+void left_print(FILE *f, json_t *reply);
+/* weft clusters: GET /v1/federation's answer. */
+void clusters_print(FILE *f, json_t *fed, int64_t now);
+/* A gateway's connections to other clusters, one a row, each line after
+ * indent spaces (weft status, from the agent). */
+void connections_print(FILE *f, json_t *connections, int indent, int64_t now);
 
 /* --- the commands ------------------------------------------------------- */
 
@@ -193,5 +202,8 @@ int token_main(int argc, char **argv);
 int diagnose_main(int argc, char **argv);
 int lab_main(int argc, char **argv);
 int broker_info_main(int argc, char **argv);
+int join_main(int argc, char **argv);
+int leave_main(int argc, char **argv);
+int clusters_main(int argc, char **argv);
 
 #endif

@@ -480,3 +480,112 @@ TEST(cli_broker_info_read)
 	free(good);
 	free(blank);
 }
+
+static const char federation_fixture[] =
+	"{\"clusterID\":\"east\",\"broker\":\"https://192.168.77.1:7443\",\"cableDriver\":\"wireguard\","
+	" \"cidrs\":[\"10.244.0.0/16\",\"fd00:244::/48\"],\"joined\":1799992800,"
+	" \"gateway\":{\"node\":\"a1\",\"since\":1799996280,\"until\":1800000004,\"connections\":["
+	"  {\"cluster\":\"west\",\"status\":\"connected\",\"endpoint\":\"192.168.77.21:4500\",\"publicKey\":\"WK=\","
+	"   \"hostname\":\"b1\",\"established\":1799996400,\"latestHandshake\":1799999995,"
+	"   \"rxBytes\":1268776,\"txBytes\":3565158},"
+	"  {\"cluster\":\"south\",\"status\":\"error\",\"reason\":\"no handshake in 45 s (check that UDP 4500 is open to "
+	"192.168.77.31)\",\"endpoint\":\"192.168.77.31:4500\",\"publicKey\":\"SK=\",\"hostname\":\"c1\","
+	"   \"established\":0,\"latestHandshake\":0,\"rxBytes\":0,\"txBytes\":1480},"
+	"  {\"cluster\":\"gone\",\"status\":\"connecting\",\"endpoint\":\"192.168.77.41:4500\",\"publicKey\":\"GK=\","
+	"   \"hostname\":\"d1\",\"established\":0,\"latestHandshake\":0,\"rxBytes\":0,\"txBytes\":0}]},"
+	" \"clusters\":{\"east\":[\"10.244.0.0/16\",\"fd00:244::/48\"],\"west\":[\"10.245.0.0/16\"],"
+	"  \"south\":[\"10.246.0.0/16\",\"fd00:246::/48\"],\"north\":[\"10.247.0.0/16\"]}}";
+
+TEST(cli_clusters)
+{
+	char *out = printed(clusters_print, federation_fixture);
+
+	/* By ID: a cluster with no connection yet, and a connection to one
+	 * no longer at the broker, each have their row. */
+	CHECK(same(out, "cluster: east\n"
+			"  broker: https://192.168.77.1:7443\n"
+			"  cable driver: wireguard\n"
+			"  cidrs: 10.244.0.0/16, fd00:244::/48\n"
+			"  joined: 2 hours ago\n"
+			"gateway: a1\n"
+			"  since: 1 hour, 2 minutes ago\n"
+			"  lease until: 2027-01-15 08:00:04 UTC (4s left)\n"
+			"\n"
+			"CLUSTER  CIDRS                        GATEWAY  ENDPOINT            STATUS      ESTABLISHED  "
+			"HANDSHAKE  TRANSFER\n"
+			"gone     -                            d1       192.168.77.41:4500  connecting  never        "
+			"never      rx 0 B, tx 0 B\n"
+			"north    10.247.0.0/16                -        -                   -           -            "
+			"-          -\n"
+			"south    10.246.0.0/16,fd00:246::/48  c1       192.168.77.31:4500  error       never        "
+			"never      rx 0 B, tx 1.45 KiB\n"
+			"  error: no handshake in 45 s (check that UDP 4500 is open to 192.168.77.31)\n"
+			"west     10.245.0.0/16                b1       192.168.77.21:4500  connected   1h ago       "
+			"5s ago     rx 1.21 MiB, tx 3.40 MiB\n"));
+	free(out);
+
+	/* No gateway, and a lease that ran out. */
+	out = printed(clusters_print, "{\"clusterID\":\"east\",\"broker\":\"https://b:1\",\"cableDriver\":\"wireguard\","
+				      "\"cidrs\":[\"10.244.0.0/16\"],\"gateway\":null,"
+				      "\"clusters\":{\"east\":[\"10.244.0.0/16\"],\"west\":[\"10.245.0.0/16\"]}}");
+	CHECK(same(out, "cluster: east\n"
+			"  broker: https://b:1\n"
+			"  cable driver: wireguard\n"
+			"  cidrs: 10.244.0.0/16\n"
+			"no active gateway: start weftd --gateway on a node\n"
+			"\n"
+			"CLUSTER  CIDRS          GATEWAY  ENDPOINT  STATUS  ESTABLISHED  HANDSHAKE  TRANSFER\n"
+			"west     10.245.0.0/16  -        -         -       -            -          -\n"));
+	free(out);
+	out = printed(clusters_print, "{\"clusterID\":\"east\",\"broker\":\"https://b:1\",\"cidrs\":[],"
+				      "\"gateway\":{\"node\":\"a1\",\"since\":1799999900,\"until\":1799999990,"
+				      "\"connections\":[]},\"clusters\":{\"east\":[]}}");
+	CHECK(same(out, "cluster: east\n"
+			"  broker: https://b:1\n"
+			"  cable driver: wireguard\n"
+			"  cidrs: (none)\n"
+			"gateway: a1\n"
+			"  since: 1 minute, 40 seconds ago\n"
+			"  lease until: 2027-01-15 07:59:50 UTC (ran out 10 seconds ago)\n"
+			"no other cluster has joined the broker yet\n"));
+	free(out);
+}
+
+/* What f() prints for the JSON text and the two strings. */
+static char *printed_line(const char *text, const char *id, const char *broker)
+{
+	json_t *v = json_loads(text, 0, NULL);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&out, &len);
+
+	if (id)
+		joined_print(mem, v, id, broker);
+	else
+		left_print(mem, v);
+	fclose(mem);
+	json_decref(v);
+	return out;
+}
+
+TEST(cli_joined_and_left)
+{
+	char *out;
+
+	out = printed_line("{\"clusterID\":\"east\",\"broker\":\"https://b:7443\",\"cableDriver\":\"wireguard\","
+			   "\"cidrs\":[\"10.244.0.0/16\",\"fd00:244::/48\",\"10.96.0.0/12\"]}",
+			   "ignored", "https://ignored:1");
+	CHECK(same(out, "cluster east joined the broker at https://b:7443 with CIDRs 10.244.0.0/16, fd00:244::/48, "
+			"10.96.0.0/12\n"));
+	free(out);
+	/* What the reply lacks, the command knows. */
+	out = printed_line("{}", "east", "https://b:7443");
+	CHECK(same(out, "cluster east joined the broker at https://b:7443\n"));
+	free(out);
+	out = printed_line("{\"clusterID\":\"east\",\"broker\":\"https://b:7443\"}", NULL, NULL);
+	CHECK(same(out, "cluster east left the broker at https://b:7443\n"));
+	free(out);
+	out = printed_line("null", NULL, NULL);
+	CHECK(same(out, "left the broker\n"));
+	free(out);
+}

@@ -589,3 +589,55 @@ TEST(cli_joined_and_left)
 	CHECK(same(out, "left the broker\n"));
 	free(out);
 }
+
+TEST(cli_status_gateway)
+{
+	static const char fixture[] =
+		"{\"ok\":true,\"node\":{\"name\":\"a1\"},"
+		" \"manager\":{\"urls\":\"https://m:7443\",\"connected\":true,\"revision\":7,\"lastContact\":1799999999},"
+		" \"gateway\":{\"active\":true,\"device\":\"submariner\",\"port\":4500,\"publicKey\":\"GWKEY=\","
+		"  \"cluster\":\"east\",\"connections\":["
+		"   {\"cluster\":\"west\",\"status\":\"connected\",\"endpoint\":\"192.168.77.21:4500\",\"publicKey\":\"WK=\","
+		"    \"hostname\":\"b1\",\"established\":1799996400,\"latestHandshake\":1799999995,"
+		"    \"rxBytes\":1268776,\"txBytes\":3565158},"
+		"   {\"cluster\":\"south\",\"status\":\"error\",\"reason\":\"no packets for 40 s\","
+		"    \"endpoint\":\"192.168.77.31:4500\",\"hostname\":\"c1\",\"established\":1799990000,"
+		"    \"latestHandshake\":1799999900,\"rxBytes\":2048,\"txBytes\":4096}]},"
+		" \"device\":{\"name\":\"weft-hub\",\"backend\":\"kernel\"},\"peers\":[],\"pods\":[]}";
+	char *out = printed(status_print, fixture);
+
+	CHECK(same(out, "node: a1\n"
+			"manager: https://m:7443\n"
+			"  connected: yes, revision 7\n"
+			"  last contact: 1 second ago\n"
+			"gateway: active, cluster east\n"
+			"  device: submariner\n"
+			"  listening port: 4500\n"
+			"  public key: GWKEY=\n"
+			"  CLUSTER  GATEWAY  ENDPOINT            STATUS     ESTABLISHED  HANDSHAKE  TRANSFER\n"
+			"  south    c1       192.168.77.31:4500  error      2h ago       1m ago     rx 2.00 KiB, tx 4.00 KiB\n"
+			"    error: no packets for 40 s\n"
+			"  west     b1       192.168.77.21:4500  connected  1h ago       5s ago     rx 1.21 MiB, tx 3.40 MiB\n"
+			"device: weft-hub\n"
+			"  backend: kernel\n"
+			"pods: 0\n"));
+	free(out);
+	/* A candidate without the lease; an active one with no one to talk to. */
+	out = printed(status_print, "{\"ok\":true,\"gateway\":{\"active\":false,\"port\":4500,\"connections\":[]},"
+				    "\"peers\":[],\"pods\":[]}");
+	CHECK(same(out, "node: not in a cluster (weftd runs without --manager)\n"
+			"gateway: standby (not holding the gateway lease)\n"
+			"  listening port: 4500\n"
+			"device: none yet\n"
+			"pods: 0\n"));
+	free(out);
+	out = printed(status_print, "{\"ok\":true,\"gateway\":{\"active\":true,\"device\":\"submariner\"},"
+				    "\"peers\":[],\"pods\":[]}");
+	CHECK(same(out, "node: not in a cluster (weftd runs without --manager)\n"
+			"gateway: active\n"
+			"  device: submariner\n"
+			"  connections: none (no other cluster has an active gateway)\n"
+			"device: none yet\n"
+			"pods: 0\n"));
+	free(out);
+}

@@ -111,15 +111,24 @@ void table_row(struct table *t, const char *const *cells)
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
 		char **more = realloc(t->cells, cap * t->ncols * sizeof(*more));
+		char **notes = more ? realloc(t->notes, cap * sizeof(*notes)) : NULL;
 
-		if (!more)
+		if (!notes)
 			abort(); /* a command line out of memory has nothing better to do */
 		t->cells = more;
+		t->notes = notes;
 		t->cap = cap;
 	}
 	for (size_t c = 0; c < t->ncols; ++c)
 		t->cells[t->nrows * t->ncols + c] = strdup(cells[c] ? cells[c] : "");
+	t->notes[t->nrows] = NULL;
 	++t->nrows;
+}
+
+void table_note(struct table *t, const char *text)
+{
+	free(t->notes[t->nrows - 1]);
+	t->notes[t->nrows - 1] = strdup(text);
 }
 
 void table_print(struct table *t, FILE *f)
@@ -134,6 +143,7 @@ void table_print(struct table *t, FILE *f)
 				width[c] = n;
 		}
 	for (size_t r = 0; r < t->nrows; ++r) {
+		fprintf(f, "%*s", t->indent, "");
 		for (size_t c = 0; c < t->ncols; ++c) {
 			const char *cell = t->cells[r * t->ncols + c];
 
@@ -142,6 +152,8 @@ void table_print(struct table *t, FILE *f)
 			else
 				fprintf(f, "%-*s  ", (int)width[c], cell);
 		}
+		if (t->notes[r])
+			fprintf(f, "%*s%s\n", t->indent, "", t->notes[r]);
 	}
 }
 
@@ -149,7 +161,10 @@ void table_free(struct table *t)
 {
 	for (size_t i = 0; i < t->nrows * t->ncols; ++i)
 		free(t->cells[i]);
+	for (size_t r = 0; r < t->nrows; ++r)
+		free(t->notes[r]);
 	free(t->cells);
+	free(t->notes);
 	memset(t, 0, sizeof(*t));
 }
 

@@ -7,6 +7,8 @@
  *   weft token create | list | delete ID    join tokens
  *   weft diagnose SRC DST                   why two pods cannot talk
  *   weft lab up | check | status | down     the whole system in namespaces
+ *   weft broker-info create                 what clusters join a broker with
+ *   weft join FILE | leave | clusters       this cluster and the others
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,13 +27,17 @@ static const struct command {
 	{ "token", token_main, "token create|list|delete: join tokens for new nodes" },
 	{ "diagnose", diagnose_main, "diagnose SRC DST: why two pods (or nodes) cannot talk" },
 	{ "lab", lab_main, "lab up|check|status|down: a whole cluster on this machine, in namespaces" },
+	{ "broker-info", broker_info_main, "broker-info create: a broker's URL, CA and join token, for clusters to join" },
+	{ "join", join_main, "join BROKER-INFO --cluster-id ID: joins this cluster to a broker's clusters" },
+	{ "leave", leave_main, "takes this cluster out of its broker" },
+	{ "clusters", clusters_main, "this cluster at its broker, its gateway, and its connections to the others" },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: weft COMMAND [options]\n\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i)
-		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].what);
 	fprintf(f, "\nweft COMMAND --help tells more. The agent's commands take --socket PATH; the manager's\n"
 		   "take --manager URLS, --ca FILE, --token-file FILE (or WEFT_MANAGER, WEFT_CA,\n"
 		   "WEFT_TOKEN_FILE, or " CLI_CONFIG_DEFAULT "). Every read command takes --json.\n"
@@ -51,7 +57,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i)
 		if (!strcmp(commands[i].name, argv[1]))
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "weft: unknown command \"%s\"; the commands: status, pods, nodes, node, token, diagnose, lab "
-			"(weft --help)\n", argv[1]);
+	fprintf(stderr, "weft: unknown command \"%s\"; the commands: status, pods, nodes, node, token, diagnose, lab, "
+			"broker-info, join, leave, clusters (weft --help)\n", argv[1]);
 	return EXIT_USAGE;
 }

@@ -181,6 +181,12 @@ void manager_close(struct manager *m)
 
 int manager_call(struct manager *m, const char *method, const char *path, json_t *body, json_t **reply)
 {
+	return manager_call_except(m, method, path, body, reply, 0);
+}
+
+int manager_call_except(struct manager *m, const char *method, const char *path, json_t *body, json_t **reply,
+			int quiet)
+{
 	char err[800];
 	int status = api_call(m->c, method, path, body, CALL_TIMEOUT_S, reply, err, sizeof(err));
 
@@ -193,6 +199,12 @@ int manager_call(struct manager *m, const char *method, const char *path, json_t
 	}
 	if (status == 401)
 		return failure(m->o, "%s (token from %s %s)", err, m->a.token_from, m->a.token_file);
+	/* What the manager's router says of a path it has no handler for:
+	 * before a caller takes a 404 for an answer ("not joined"). */
+	if (status == 404 && strstr(err, ": no such resource"))
+		return failure(m->o, "%s (a manager older than this weft? update weft-manager)", err);
+	if (status == quiet)
+		return status;
 	if (status >= 400)
 		return failure(m->o, "%s", err);
 	return EXIT_OK;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/cluster.h"
+#include "ipam/ipam.h"
 #include "util/addr.h"
 
 enum {
@@ -28,6 +30,9 @@ enum {
 	O_MODE,
 	O_NO_IPV6,
 	O_BACKEND,
+	O_CLUSTER_ID,
+	O_CABLE_DRIVER,
+	O_CIDR,
 };
 
 static const struct option longopts[] = {
@@ -45,6 +50,10 @@ static const struct option longopts[] = {
 	{ "mode", required_argument, NULL, O_MODE },
 	{ "no-ipv6", no_argument, NULL, O_NO_IPV6 },
 	{ "backend", required_argument, NULL, O_BACKEND },
+	{ "output", required_argument, NULL, 'o' },
+	{ "cluster-id", required_argument, NULL, O_CLUSTER_ID },
+	{ "cable-driver", required_argument, NULL, O_CABLE_DRIVER },
+	{ "cidr", required_argument, NULL, O_CIDR },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -68,6 +77,12 @@ static unsigned group_of(int opt)
 		return OPT_NO_PING;
 	case O_DIR:
 		return OPT_LAB;
+	case 'o':
+		return OPT_OUTPUT;
+	case O_CLUSTER_ID:
+	case O_CABLE_DRIVER:
+	case O_CIDR:
+		return OPT_JOIN;
 	default:
 		return opt == 'h' ? 0 : OPT_LAB_UP;
 	}
@@ -139,6 +154,35 @@ static int count(struct opts *o, const char *flag, const char *val, unsigned max
 	return -1;
 }
 
+/* A CIDR, with no host bits: 10.245.0.1/16 is more likely a slip than
+ * 10.245.0.0/16 meant, and the broker compares the networks of clusters. */
+static int cidr(struct opts *o, const char *val)
+{
+	struct ipam_prefix p;
+	char net[ADDR_STRLEN];
+	uint8_t *b = (uint8_t *)&p.addr;
+	unsigned bytes;
+	bool host = false;
+
+	if (o->ncidrs == CIDRS_MAX)
+		return usage_error(o, "--cidr \"%s\": at most %d CIDRs", val, CIDRS_MAX);
+	if (ipam_prefix_parse(&p, val))
+		return usage_error(o, "--cidr \"%s\": give a CIDR such as 10.245.0.0/16 or fd00:245::/48", val);
+	bytes = p.family == AF_INET ? 4 : 16;
+	for (unsigned i = 0; i < bytes; ++i) {
+		unsigned keep = p.len > 8 * i ? p.len - 8 * i : 0;
+		uint8_t mask = keep >= 8 ? 0xff : (uint8_t)(0xff00 >> keep);
+
+		host |= (b[i] & ~mask) != 0;
+		b[i] &= mask;
+	}
+	if (host)
+		return usage_error(o, "--cidr \"%s\": host bits are set; give the network, %s", val,
+				   ipam_prefix_str(&p, net, sizeof(net)));
+	o->cidrs[o->ncidrs++] = val;
+	return -1;
+}
+
 /* One option's value, checked: -1 to go on, or EXIT_USAGE. */
 static int take(struct opts *o, int opt, const char *val)
 {
@@ -198,6 +242,25 @@ static int take(struct opts *o, int opt, const char *val)
 			return usage_error(o, "--backend \"%s\": give auto, kernel or userspace", val);
 		o->backend = val;
 		break;
+	case 'o':
+		if (!*val)
+			return usage_error(o, "--output \"\": give a file name, such as broker-info.subm");
+		o->output = val;
+		break;
+	case O_CLUSTER_ID:
+		/* The cluster's name at the broker, where clusters are its nodes. */
+		if (!cluster_name_valid(val))
+			return usage_error(o, "--cluster-id \"%s\": give a DNS label (1 to 63 of a-z, 0-9 and '-', not "
+					      "starting or ending with '-'), such as east", val);
+		o->cluster_id = val;
+		break;
+	case O_CABLE_DRIVER:
+		if (strcmp(val, "wireguard"))
+			return usage_error(o, "--cable-driver \"%s\": weft has the wireguard cable driver only", val);
+		o->cable_driver = val;
+		break;
+	case O_CIDR:
+		return cidr(o, val);
 	}
 	return -1;
 }
@@ -215,7 +278,7 @@ int opts_parse(struct opts *o, const char *cmd, const char *usage, unsigned acce
 	o->backend = "auto";
 	optind = 0; /* anew: several commands may parse in one process (tests) */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, &idx)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":ho:", longopts, &idx)) != -1) {
 		const char *bad = argv[optind - 1];
 
 		if (opt == 'h') {
@@ -232,8 +295,8 @@ int opts_parse(struct opts *o, const char *cmd, const char *usage, unsigned acce
 		if (opt == ':')
 			return usage_error(o, "%s needs a value; see weft %s --help", bad, cmd);
 		if (!(group_of(opt) & accepts))
-			return usage_error(o, "--%s is not an option of \"weft %s\"; see weft %s --help", longopts[idx].name,
-					   cmd, cmd);
+			return usage_error(o, "--%s is not an option of \"weft %s\"; see weft %s --help",
+					   opt == 'o' ? "output" : longopts[idx].name, cmd, cmd); /* -o sets no idx */
 		if ((ret = take(o, opt, optarg)) >= 0)
 			return ret;
 	}

@@ -11,8 +11,9 @@
 
 static const char status_usage[] =
 	"Usage: weft status [--socket PATH] [--json]\n"
-	"This node as its agent (weftd) sees it: the node and its subnets, the manager, the\n"
-	"WireGuard device, and each peer with its latest handshake and transfer.\n"
+	"This node as its agent (weftd) sees it: the node and its subnets, the manager, on a\n"
+	"gateway node its connections to other clusters, the WireGuard device, and each peer\n"
+	"with its latest handshake and transfer.\n"
 	"  --socket PATH   the agent's socket (default /run/weft/weftd.sock)\n"
 	"  --json          the agent's answer as it is\n";
 
@@ -57,6 +58,30 @@ static void manager_print(FILE *f, json_t *mgr, int64_t now)
 	fprintf(f, "\n  last contact: %s\n", fmt_ago(ago, sizeof(ago), jint(mgr, "lastContact"), now));
 	if (jstr(mgr, "error") && *jstr(mgr, "error"))
 		fprintf(f, "  last error: %s\n", jstr(mgr, "error"));
+}
+
+/* A node started with weftd --gateway: its device to other clusters'
+ * gateways, and the connections it holds while it has the lease. */
+static void gateway_print(FILE *f, json_t *gw, int64_t now)
+{
+	json_t *connections = json_object_get(gw, "connections");
+	bool active = json_is_true(json_object_get(gw, "active"));
+	const char *cluster = jstr(gw, "cluster");
+
+	if (active)
+		fprintf(f, "gateway: active%s%s\n", cluster ? ", cluster " : "", cluster ?: "");
+	else
+		fprintf(f, "gateway: standby (not holding the gateway lease)\n");
+	if (jstr(gw, "device"))
+		fprintf(f, "  device: %s\n", jstr(gw, "device"));
+	if (jint(gw, "port"))
+		fprintf(f, "  listening port: %lld\n", (long long)jint(gw, "port"));
+	if (jstr(gw, "publicKey"))
+		fprintf(f, "  public key: %s\n", jstr(gw, "publicKey"));
+	if (json_array_size(connections))
+		connections_print(f, connections, 2, now);
+	else if (active)
+		fprintf(f, "  connections: none (no other cluster has an active gateway)\n");
 }
 
 static void device_print(FILE *f, json_t *dev)
@@ -119,6 +144,8 @@ void status_print(FILE *f, json_t *show, int64_t now)
 	node_print(f, json_object_get(show, "node"));
 	if (mgr)
 		manager_print(f, mgr, now);
+	if (json_is_object(json_object_get(show, "gateway")))
+		gateway_print(f, json_object_get(show, "gateway"), now);
 	device_print(f, json_object_get(show, "device"));
 	fprintf(f, "pods: %zu%s\n", npods, npods ? " (weft pods lists them)" : "");
 	if (!n)

@@ -30,9 +30,11 @@ enum {
 	OPT_NO_PING = 1 << 4,
 	OPT_LAB = 1 << 5,     /* --dir */
 	OPT_LAB_UP = 1 << 6,  /* --nodes, --pods, --mode, --no-ipv6, --backend */
+	OPT_OUTPUT = 1 << 7,  /* -o, --output */
+	OPT_JOIN = 1 << 8,    /* --cluster-id, --cable-driver, --cidr */
 };
 
-enum { ARGS_MAX = 8 };
+enum { ARGS_MAX = 8, CIDRS_MAX = 16 };
 
 struct opts {
 	const char *cmd; /* "status", "token create": for messages */
@@ -42,6 +44,10 @@ struct opts {
 	int64_t ttl;		/* 0: the manager's default */
 	unsigned nodes, pods;
 	const char *mode, *backend, *dir;
+	const char *output;
+	const char *cluster_id, *cable_driver;
+	const char *cidrs[CIDRS_MAX]; /* --cidr, each checked */
+	int ncidrs;
 	const char *args[ARGS_MAX];
 	int nargs;
 };
@@ -97,11 +103,33 @@ void manager_close(struct manager *m);
 /* One call; prints the failure and returns EXIT_FAIL, or EXIT_OK with
  * *reply (the caller's, may be NULL). */
 int manager_call(struct manager *m, const char *method, const char *path, json_t *body, json_t **reply);
+/* As manager_call, but an answer of status `quiet` (404, say: "not
+ * joined") is returned as it is, unprinted, with *reply the manager's. */
+int manager_call_except(struct manager *m, const char *method, const char *path, json_t *body, json_t **reply,
+			int quiet);
 /* All of a command's dealing with the manager: connects, makes one call
  * (body is consumed), prints the answer as --json asks or through show().
  * Returns the status to exit with. */
 int manager_run(struct opts *o, const char *method, const char *path, json_t *body,
 		void (*show)(struct opts *o, json_t *reply));
+
+/* --- broker-info (brokerinfo.c) ----------------------------------------- */
+
+/* A broker-info file's text: one line of base64 of the compact JSON
+ * {"broker", "ca", "token"}, with its newline; NULL out of memory. It
+ * holds the token: free it with crypto_free_string. */
+char *broker_info_encode(const char *broker, const char *ca, const char *token);
+/* Checks a broker-info's text: base64 (white space ignored) of a JSON
+ * object whose "broker" is an https:// URL, "ca" holds a PEM certificate
+ * and "token" is a non-empty string. 0 with *out the object (to free with
+ * broker_info_free), or -EINVAL with err saying what is wrong without
+ * quoting the token; -ENOMEM. */
+int broker_info_decode(const char *text, json_t **out, char *err, size_t errlen);
+/* Wipes the token in a decoded broker-info and frees it; NULL is fine. */
+void broker_info_free(json_t *info);
+/* A broker-info file's text, its surrounding white space trimmed (to free
+ * with crypto_free_string), or NULL with err saying why. */
+char *broker_info_read(const char *path, char *err, size_t errlen);
 
 /* --- the node agent (agent.c) ------------------------------------------- */
 
@@ -128,11 +156,16 @@ enum { TABLE_COLS_MAX = 8 };
 struct table {
 	size_t ncols, nrows, cap;
 	char **cells; /* row by row, the header first */
+	char **notes; /* a line under each row, or NULL */
+	int indent;   /* spaces before every line; 0 from table_init */
 };
 
 void table_init(struct table *t, size_t ncols, const char *const *header);
 /* Adds a row of ncols strings (copied). */
 void table_row(struct table *t, const char *const *cells);
+/* A line printed under the last row as it is (copied), outside the
+ * columns: what does not fit a cell, such as why a connection failed. */
+void table_note(struct table *t, const char *text);
 void table_print(struct table *t, FILE *f);
 void table_free(struct table *t);
 
@@ -149,6 +182,15 @@ void status_print(FILE *f, json_t *show, int64_t now);
 void pods_print(FILE *f, json_t *show);
 void nodes_print(FILE *f, json_t *reply, int64_t now);
 void tokens_print(FILE *f, json_t *reply, int64_t now);
+/* weft join's and weft leave's line, from the manager's answer (id and
+ * broker stand in for what it lacks). */
+void joined_print(FILE *f, json_t *reply, const char *id, const char *broker);
+void left_print(FILE *f, json_t *reply);
+/* weft clusters: GET /v1/federation's answer. */
+void clusters_print(FILE *f, json_t *fed, int64_t now);
+/* A gateway's connections to other clusters, one a row, each line after
+ * indent spaces (weft status, from the agent). */
+void connections_print(FILE *f, json_t *connections, int indent, int64_t now);
 
 /* --- the commands ------------------------------------------------------- */
 
@@ -159,5 +201,9 @@ int node_main(int argc, char **argv);
 int token_main(int argc, char **argv);
 int diagnose_main(int argc, char **argv);
 int lab_main(int argc, char **argv);
+int broker_info_main(int argc, char **argv);
+int join_main(int argc, char **argv);
+int leave_main(int argc, char **argv);
+int clusters_main(int argc, char **argv);
 
 #endif

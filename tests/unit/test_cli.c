@@ -3,10 +3,14 @@
  * clock, its options and its settings, its refusals. */
 #include "test.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "../../src/weft/weft.h"
+#include "crypto/crypto.h"
 
 enum { NOW = 1800000000 };
 
@@ -284,4 +288,356 @@ TEST(cli_token_file)
 	free(good);
 	free(empty);
 	free(two);
+}
+
+/* What a parse says on stderr (its status in *ret), as a string to free. */
+static char *parse_said(struct opts *o, unsigned accepts, const char *const *args, int *ret)
+{
+	char *path = temp_file(""), *out = calloc(1, 1024);
+	int saved = dup(STDERR_FILENO), fd = open(path, O_WRONLY);
+
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	*ret = parse(o, accepts, args);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	fd = open(path, O_RDONLY);
+	if (read(fd, out, 1023) < 0)
+		abort();
+	close(fd);
+	unlink(path);
+	free(path);
+	return out;
+}
+
+TEST(cli_join_options)
+{
+	struct opts o;
+	char *said;
+	int ret;
+
+	CHECK(parse(&o, OPT_JOIN | OPT_MANAGER,
+		    (const char *const[]){ "join", "broker-info.subm", "--cluster-id", "east-1", "--cable-driver",
+					   "wireguard", "--cidr", "10.245.0.0/16", "--cidr", "fd00:245::/48", NULL }) == -1);
+	CHECK(o.nargs == 1 && !strcmp(o.cluster_id, "east-1") && !strcmp(o.cable_driver, "wireguard"));
+	CHECK(o.ncidrs == 2 && !strcmp(o.cidrs[0], "10.245.0.0/16") && !strcmp(o.cidrs[1], "fd00:245::/48"));
+	said = parse_said(&o, OPT_JOIN, (const char *const[]){ "join", "--cable-driver", "libreswan", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE);
+	CHECK(same(said, "weft test: --cable-driver \"libreswan\": weft has the wireguard cable driver only\n"));
+	free(said);
+	said = parse_said(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "10.245.0.1/16", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE && strstr(said, "give the network, 10.245.0.0/16"));
+	free(said);
+	said = parse_said(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "fd00:245::1/48", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE && strstr(said, "give the network, fd00:245::/48"));
+	free(said);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "10.245.0.0", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "10.245.0.0/33", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cidr", "east", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cluster-id", "East", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cluster-id", "-east", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cluster-id", "east-", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN, (const char *const[]){ "join", "--cluster-id", "", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_JOIN,
+		    (const char *const[]){ "join", "--cluster-id",
+					   "a234567890123456789012345678901234567890123456789012345678901234", NULL }) ==
+	      EXIT_USAGE);
+	/* One CIDR more than a cluster may give is refused. */
+	{
+		char *many[2 * CIDRS_MAX + 4] = { "join" };
+		int n = 1;
+
+		for (int i = 0; i < CIDRS_MAX + 1; ++i) {
+			many[n++] = "--cidr";
+			many[n++] = "10.0.0.0/8";
+		}
+		CHECK(opts_parse(&o, "test", "usage\n", OPT_JOIN, n - 2, many) == -1 && o.ncidrs == CIDRS_MAX);
+		CHECK(opts_parse(&o, "test", "usage\n", OPT_JOIN, n, many) == EXIT_USAGE);
+	}
+	/* Each command's own flags only. */
+	said = parse_said(&o, OPT_MANAGER, (const char *const[]){ "leave", "--cluster-id", "east", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE && strstr(said, "--cluster-id is not an option of \"weft test\""));
+	free(said);
+	said = parse_said(&o, OPT_MANAGER, (const char *const[]){ "leave", "-o", "x", NULL }, &ret);
+	CHECK(ret == EXIT_USAGE && strstr(said, "--output is not an option of \"weft test\""));
+	free(said);
+	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "-o", "/tmp/b.subm", NULL }) == -1);
+	CHECK(!strcmp(o.output, "/tmp/b.subm"));
+	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "--output", "b.subm", NULL }) == -1);
+	CHECK(!strcmp(o.output, "b.subm"));
+	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "-o", NULL }) == EXIT_USAGE);
+	CHECK(parse(&o, OPT_OUTPUT, (const char *const[]){ "create", "--output", "", NULL }) == EXIT_USAGE);
+}
+
+static const char ca_pem[] = "-----BEGIN CERTIFICATE-----\nMIIBlTCCATugAwIBAgIU\n-----END CERTIFICATE-----\n";
+
+/* A broker-info's text for any JSON text, as a string to free. */
+static char *base64_of(const char *json)
+{
+	size_t n = strlen(json), size = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+	char *out = malloc(size);
+
+	sodium_bin2base64(out, size, (const unsigned char *)json, n, sodium_base64_VARIANT_ORIGINAL);
+	return out;
+}
+
+TEST(cli_broker_info_round_trip)
+{
+	char *text = broker_info_encode("https://broker:7443", ca_pem, "wefta1:SECRET"), *json, *wrapped;
+	unsigned char bin[1024];
+	size_t len = 0, n;
+	json_t *info;
+	char err[256];
+
+	/* One line of standard base64, then its newline. */
+	CHECK(text && strchr(text, '\n') == text + strlen(text) - 1);
+	CHECK(strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == strlen(text) - 1);
+	CHECK(!sodium_base642bin(bin, sizeof(bin) - 1, text, strlen(text), "\n", &len, NULL,
+				 sodium_base64_VARIANT_ORIGINAL));
+	bin[len] = '\0';
+	json = "{\"broker\":\"https://broker:7443\",\"ca\":\"-----BEGIN CERTIFICATE-----\\nMIIBlTCCATugAwIBAgIU\\n"
+	       "-----END CERTIFICATE-----\\n\",\"token\":\"wefta1:SECRET\"}";
+	CHECK(same((char *)bin, json));
+	CHECK(!broker_info_decode(text, &info, err, sizeof(err)));
+	CHECK(!strcmp(jstr(info, "broker"), "https://broker:7443") && !strcmp(jstr(info, "ca"), ca_pem));
+	CHECK(!strcmp(jstr(info, "token"), "wefta1:SECRET"));
+	broker_info_free(info);
+	/* Broken into lines of 76, as base64(1) writes it. */
+	n = strlen(text);
+	wrapped = calloc(1, n * 2);
+	for (size_t i = 0, o = 0; i < n; ++i) {
+		wrapped[o++] = text[i];
+		if (i % 76 == 75)
+			wrapped[o++] = '\n';
+	}
+	CHECK(!broker_info_decode(wrapped, &info, err, sizeof(err)) && !strcmp(jstr(info, "token"), "wefta1:SECRET"));
+	broker_info_free(info);
+	free(wrapped);
+	crypto_free_string(text);
+	broker_info_free(NULL);
+}
+
+/* Whether the JSON text's broker-info is refused, saying `why` and never
+ * the token (SECRET, whenever there is one). */
+static bool refused(const char *json, const char *why)
+{
+	char *text = json ? base64_of(json) : strdup("not base64!");
+	json_t *info = (json_t *)1;
+	char err[256] = "";
+	bool ok = broker_info_decode(text, &info, err, sizeof(err)) == -EINVAL && !info && strstr(err, why) &&
+		  !strstr(err, "SECRET");
+
+	if (!ok)
+		fprintf(stderr, "  %s: \"%s\", not \"%s\"\n", json ? json : "not base64", err, why);
+	free(text);
+	return ok;
+}
+
+TEST(cli_broker_info_refusals)
+{
+	char err[256];
+	json_t *info;
+
+	CHECK(broker_info_decode("", &info, err, sizeof(err)) == -EINVAL && strstr(err, "empty"));
+	CHECK(broker_info_decode(" \n", &info, err, sizeof(err)) == -EINVAL && strstr(err, "empty"));
+	CHECK(refused(NULL, "not base64"));
+	CHECK(refused("[\"https://b:1\"]", "no JSON object"));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"token\":\"SECRET", "no JSON object")); /* cut short */
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\","
+		      "\"token\":\"SECRET\"}", "no JSON object"));
+	CHECK(refused("{\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\"}", "no \"broker\""));
+	CHECK(refused("{\"broker\":7,\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\"}", "no \"broker\""));
+	CHECK(refused("{\"broker\":\"http://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\"}",
+		      "\"broker\" \"http://b:1\" is not an https:// URL"));
+	CHECK(refused("{\"broker\":\"https://\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"SECRET\"}",
+		      "is not an https:// URL"));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"token\":\"SECRET\"}", "\"ca\" holds no PEM certificate"));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"MIIB\",\"token\":\"SECRET\"}", "\"ca\" holds no PEM"));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\"}", "no \"token\""));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":\"\"}", "no \"token\""));
+	CHECK(refused("{\"broker\":\"https://b:1\",\"ca\":\"-----BEGIN CERTIFICATE-----\",\"token\":7}", "no \"token\""));
+}
+
+TEST(cli_broker_info_read)
+{
+	char *good = temp_file("\n  QUJD\n\n"), *line = temp_file("QUJD\n"), *blank = temp_file(" \n\t\n"), *text;
+	char err[256];
+
+	text = broker_info_read(good, err, sizeof(err));
+	CHECK(text && !strcmp(text, "QUJD"));
+	crypto_free_string(text);
+	text = broker_info_read(line, err, sizeof(err));
+	CHECK(text && !strcmp(text, "QUJD"));
+	crypto_free_string(text);
+	unlink(line);
+	free(line);
+	CHECK(!broker_info_read(blank, err, sizeof(err)) && strstr(err, "empty"));
+	CHECK(!broker_info_read("/nonexistent/broker-info.subm", err, sizeof(err)) && strstr(err, "No such file"));
+	unlink(good);
+	unlink(blank);
+	free(good);
+	free(blank);
+}
+
+static const char federation_fixture[] =
+	"{\"clusterID\":\"east\",\"broker\":\"https://192.168.77.1:7443\",\"cableDriver\":\"wireguard\","
+	" \"cidrs\":[\"10.244.0.0/16\",\"fd00:244::/48\"],\"joined\":1799992800,"
+	" \"gateway\":{\"node\":\"a1\",\"since\":1799996280,\"until\":1800000004,\"connections\":["
+	"  {\"cluster\":\"west\",\"status\":\"connected\",\"endpoint\":\"192.168.77.21:4500\",\"publicKey\":\"WK=\","
+	"   \"hostname\":\"b1\",\"established\":1799996400,\"latestHandshake\":1799999995,"
+	"   \"rxBytes\":1268776,\"txBytes\":3565158},"
+	"  {\"cluster\":\"south\",\"status\":\"error\",\"reason\":\"no handshake in 45 s (check that UDP 4500 is open to "
+	"192.168.77.31)\",\"endpoint\":\"192.168.77.31:4500\",\"publicKey\":\"SK=\",\"hostname\":\"c1\","
+	"   \"established\":0,\"latestHandshake\":0,\"rxBytes\":0,\"txBytes\":1480},"
+	"  {\"cluster\":\"gone\",\"status\":\"connecting\",\"endpoint\":\"192.168.77.41:4500\",\"publicKey\":\"GK=\","
+	"   \"hostname\":\"d1\",\"established\":0,\"latestHandshake\":0,\"rxBytes\":0,\"txBytes\":0}]},"
+	" \"clusters\":{\"east\":[\"10.244.0.0/16\",\"fd00:244::/48\"],\"west\":[\"10.245.0.0/16\"],"
+	"  \"south\":[\"10.246.0.0/16\",\"fd00:246::/48\"],\"north\":[\"10.247.0.0/16\"]}}";
+
+TEST(cli_clusters)
+{
+	char *out = printed(clusters_print, federation_fixture);
+
+	/* By ID: a cluster with no connection yet, and a connection to one
+	 * no longer at the broker, each have their row. */
+	CHECK(same(out, "cluster: east\n"
+			"  broker: https://192.168.77.1:7443\n"
+			"  cable driver: wireguard\n"
+			"  cidrs: 10.244.0.0/16, fd00:244::/48\n"
+			"  joined: 2 hours ago\n"
+			"gateway: a1\n"
+			"  since: 1 hour, 2 minutes ago\n"
+			"  lease until: 2027-01-15 08:00:04 UTC (4s left)\n"
+			"\n"
+			"CLUSTER  CIDRS                        GATEWAY  ENDPOINT            STATUS      ESTABLISHED  "
+			"HANDSHAKE  TRANSFER\n"
+			"gone     -                            d1       192.168.77.41:4500  connecting  never        "
+			"never      rx 0 B, tx 0 B\n"
+			"north    10.247.0.0/16                -        -                   -           -            "
+			"-          -\n"
+			"south    10.246.0.0/16,fd00:246::/48  c1       192.168.77.31:4500  error       never        "
+			"never      rx 0 B, tx 1.45 KiB\n"
+			"  error: no handshake in 45 s (check that UDP 4500 is open to 192.168.77.31)\n"
+			"west     10.245.0.0/16                b1       192.168.77.21:4500  connected   1h ago       "
+			"5s ago     rx 1.21 MiB, tx 3.40 MiB\n"));
+	free(out);
+
+	/* No gateway, and a lease that ran out. */
+	out = printed(clusters_print, "{\"clusterID\":\"east\",\"broker\":\"https://b:1\",\"cableDriver\":\"wireguard\","
+				      "\"cidrs\":[\"10.244.0.0/16\"],\"gateway\":null,"
+				      "\"clusters\":{\"east\":[\"10.244.0.0/16\"],\"west\":[\"10.245.0.0/16\"]}}");
+	CHECK(same(out, "cluster: east\n"
+			"  broker: https://b:1\n"
+			"  cable driver: wireguard\n"
+			"  cidrs: 10.244.0.0/16\n"
+			"no active gateway: start weftd --gateway on a node\n"
+			"\n"
+			"CLUSTER  CIDRS          GATEWAY  ENDPOINT  STATUS  ESTABLISHED  HANDSHAKE  TRANSFER\n"
+			"west     10.245.0.0/16  -        -         -       -            -          -\n"));
+	free(out);
+	out = printed(clusters_print, "{\"clusterID\":\"east\",\"broker\":\"https://b:1\",\"cidrs\":[],"
+				      "\"gateway\":{\"node\":\"a1\",\"since\":1799999900,\"until\":1799999990,"
+				      "\"connections\":[]},\"clusters\":{\"east\":[]}}");
+	CHECK(same(out, "cluster: east\n"
+			"  broker: https://b:1\n"
+			"  cable driver: wireguard\n"
+			"  cidrs: (none)\n"
+			"gateway: a1\n"
+			"  since: 1 minute, 40 seconds ago\n"
+			"  lease until: 2027-01-15 07:59:50 UTC (ran out 10 seconds ago)\n"
+			"no other cluster has joined the broker yet\n"));
+	free(out);
+}
+
+/* What f() prints for the JSON text and the two strings. */
+static char *printed_line(const char *text, const char *id, const char *broker)
+{
+	json_t *v = json_loads(text, 0, NULL);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&out, &len);
+
+	if (id)
+		joined_print(mem, v, id, broker);
+	else
+		left_print(mem, v);
+	fclose(mem);
+	json_decref(v);
+	return out;
+}
+
+TEST(cli_joined_and_left)
+{
+	char *out;
+
+	out = printed_line("{\"clusterID\":\"east\",\"broker\":\"https://b:7443\",\"cableDriver\":\"wireguard\","
+			   "\"cidrs\":[\"10.244.0.0/16\",\"fd00:244::/48\",\"10.96.0.0/12\"]}",
+			   "ignored", "https://ignored:1");
+	CHECK(same(out, "cluster east joined the broker at https://b:7443 with CIDRs 10.244.0.0/16, fd00:244::/48, "
+			"10.96.0.0/12\n"));
+	free(out);
+	/* What the reply lacks, the command knows. */
+	out = printed_line("{}", "east", "https://b:7443");
+	CHECK(same(out, "cluster east joined the broker at https://b:7443\n"));
+	free(out);
+	out = printed_line("{\"clusterID\":\"east\",\"broker\":\"https://b:7443\"}", NULL, NULL);
+	CHECK(same(out, "cluster east left the broker at https://b:7443\n"));
+	free(out);
+	out = printed_line("null", NULL, NULL);
+	CHECK(same(out, "left the broker\n"));
+	free(out);
+}
+
+TEST(cli_status_gateway)
+{
+	static const char fixture[] =
+		"{\"ok\":true,\"node\":{\"name\":\"a1\"},"
+		" \"manager\":{\"urls\":\"https://m:7443\",\"connected\":true,\"revision\":7,\"lastContact\":1799999999},"
+		" \"gateway\":{\"active\":true,\"device\":\"submariner\",\"port\":4500,\"publicKey\":\"GWKEY=\","
+		"  \"cluster\":\"east\",\"connections\":["
+		"   {\"cluster\":\"west\",\"status\":\"connected\",\"endpoint\":\"192.168.77.21:4500\",\"publicKey\":\"WK=\","
+		"    \"hostname\":\"b1\",\"established\":1799996400,\"latestHandshake\":1799999995,"
+		"    \"rxBytes\":1268776,\"txBytes\":3565158},"
+		"   {\"cluster\":\"south\",\"status\":\"error\",\"reason\":\"no packets for 40 s\","
+		"    \"endpoint\":\"192.168.77.31:4500\",\"hostname\":\"c1\",\"established\":1799990000,"
+		"    \"latestHandshake\":1799999900,\"rxBytes\":2048,\"txBytes\":4096}]},"
+		" \"device\":{\"name\":\"weft-hub\",\"backend\":\"kernel\"},\"peers\":[],\"pods\":[]}";
+	char *out = printed(status_print, fixture);
+
+	CHECK(same(out, "node: a1\n"
+			"manager: https://m:7443\n"
+			"  connected: yes, revision 7\n"
+			"  last contact: 1 second ago\n"
+			"gateway: active, cluster east\n"
+			"  device: submariner\n"
+			"  listening port: 4500\n"
+			"  public key: GWKEY=\n"
+			"  CLUSTER  GATEWAY  ENDPOINT            STATUS     ESTABLISHED  HANDSHAKE  TRANSFER\n"
+			"  south    c1       192.168.77.31:4500  error      2h ago       1m ago     rx 2.00 KiB, tx 4.00 KiB\n"
+			"    error: no packets for 40 s\n"
+			"  west     b1       192.168.77.21:4500  connected  1h ago       5s ago     rx 1.21 MiB, tx 3.40 MiB\n"
+			"device: weft-hub\n"
+			"  backend: kernel\n"
+			"pods: 0\n"));
+	free(out);
+	/* A candidate without the lease; an active one with no one to talk to. */
+	out = printed(status_print, "{\"ok\":true,\"gateway\":{\"active\":false,\"port\":4500,\"connections\":[]},"
+				    "\"peers\":[],\"pods\":[]}");
+	CHECK(same(out, "node: not in a cluster (weftd runs without --manager)\n"
+			"gateway: standby (not holding the gateway lease)\n"
+			"  listening port: 4500\n"
+			"device: none yet\n"
+			"pods: 0\n"));
+	free(out);
+	out = printed(status_print, "{\"ok\":true,\"gateway\":{\"active\":true,\"device\":\"submariner\"},"
+				    "\"peers\":[],\"pods\":[]}");
+	CHECK(same(out, "node: not in a cluster (weftd runs without --manager)\n"
+			"gateway: active\n"
+			"  device: submariner\n"
+			"  connections: none (no other cluster has an active gateway)\n"
+			"device: none yet\n"
+			"pods: 0\n"));
+	free(out);
 }

@@ -277,6 +277,8 @@ sleep 1.2
 rx1=$(rx_of) tx1=$(tx_of)
 check "  gateway_rx_bytes and gateway_tx_bytes move with traffic (rx $rx0 -> $rx1, tx $tx0 -> $tx1)" \
 	sh -c "[ \${1%.*} -ge \$((\${2%.*} + 10000)) ] && [ \${3%.*} -ge \$((\${4%.*} + 10000)) ]" _ "${rx1:-0}" "${rx0:-0}" "${tx1:-0}" "${tx0:-0}"
+out=$(weft a clusters 2>&1)
+check "weft clusters on a: the gateway a1, cluster b connected" has "$out" "a1" "b" "connected" "${CIDR4[b]}"
 r=$(api a GET /v1/federation)
 check "a's manager: cluster a, gateway a1, cluster b's CIDRs, b connected" has "$r" '"clusterID":"a"' '"node":"a1"' "${CIDR4[b]}" '"status":"connected"'
 check "  the broker credential is not in it" sh -c "! echo '$r' | grep -q 'credential'"
@@ -284,8 +286,10 @@ check "  the broker credential is not in it" sh -c "! echo '$r' | grep -q 'crede
 # --- a third cluster joins, goes dark, leaves ---------------------------------------------
 start_cluster_manager c
 api c POST /v1/tokens '{"ttl":3600}' | head -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$T/join-c.token"
-r=$(api c POST /v1/federation "$(join_body c)")
-check "cluster c joins the broker (201)" test "$(status_of "$r")" = 201
+check "weft broker-info create writes broker-info.subm, 0600" weft broker broker-info create -o "$T/c-info.subm"
+check "  mode 0600" sh -c "[ \$(stat -c %a $T/c-info.subm) = 600 ]"
+out=$(weft c join "$T/c-info.subm" --cluster-id c --cable-driver wireguard 2>&1)
+check "weft join broker-info.subm --cluster-id c joins cluster c${out:+ ($out)}" has "$out" "cluster c joined"
 add_node c1
 # Its gateway port comes from CE_IPSEC_NATTPORT, which something else holds at first.
 ip netns exec "${NODE}c1" python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",4600)); time.sleep(30)' &

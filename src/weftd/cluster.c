@@ -73,7 +73,7 @@ static int save_json(struct weftd *d, const char *name, json_t *v)
 }
 
 /* A small file's text (a credential, a token): NULL if absent. */
-static char *slurp(const char *path)
+char *weftd_read_secret(const char *path)
 {
 	char buf[4096];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -95,19 +95,21 @@ static char *slurp(const char *path)
 
 /* --- the device ---------------------------------------------------------- */
 
-static int route(struct weftd *d, const char *subnet, bool add)
+/* A route for prefix into dev (a WireGuard device: its peers' allowed IPs
+ * pick the peer). */
+int weftd_route(struct wgdev *dev, const char *prefix, bool add)
 {
 	struct ipam_prefix p;
 	struct nl_route r = { 0 };
 	struct nl nl;
 	int ret;
 
-	if (ipam_prefix_parse(&p, subnet) || !d->hub)
+	if (ipam_prefix_parse(&p, prefix) || !dev)
 		return -EINVAL;
 	r.family = p.family;
 	memcpy(&r.dst, &p.addr, p.family == AF_INET ? 4 : 16);
 	r.dst_len = p.len;
-	r.oif = wgdev_ifindex(d->hub);
+	r.oif = wgdev_ifindex(dev);
 	r.scope = RT_SCOPE_LINK;
 	if ((ret = nl_open(&nl, NETLINK_ROUTE, -1)))
 		return ret;
@@ -116,9 +118,14 @@ static int route(struct weftd *d, const char *subnet, bool add)
 	return ret == -ESRCH || ret == -ENOENT ? 0 : ret;
 }
 
-/* The peer for another node: its key, its first endpoint, its subnets;
- * keepalive (0 leaves it as it is, or off for a new peer). */
-static void add_node_peer(struct wg_config *cfg, json_t *rec, uint16_t keepalive)
+static int route(struct weftd *d, const char *subnet, bool add)
+{
+	return weftd_route(d->hub, subnet, add);
+}
+
+/* The peer for another node (or cluster): its key, its first endpoint,
+ * its subnets; keepalive (0 leaves it as it is, or off for a new peer). */
+void weftd_peer_set(struct wg_config *cfg, json_t *rec, uint16_t keepalive)
 {
 	struct wg_config_peer *p = wg_config_add_peer(cfg);
 	union sockaddr_any ep;
@@ -144,7 +151,7 @@ static void add_node_peer(struct wg_config *cfg, json_t *rec, uint16_t keepalive
 	}
 }
 
-static void remove_peer(struct wg_config *cfg, const char *pub)
+void weftd_peer_remove(struct wg_config *cfg, const char *pub)
 {
 	struct wg_config_peer *p = wg_config_add_peer(cfg);
 
@@ -192,7 +199,7 @@ static int apply(struct weftd *d, json_t *nodes)
 
 		rec = json_object_get(nodes, name);
 		if (!rec || strcmp(pub, json_string_value(json_object_get(rec, "publicKey")) ?: ""))
-			remove_peer(cfg, pub);
+			weftd_peer_remove(cfg, pub);
 	}
 	json_object_foreach(nodes, name, rec) {
 		const char *pub = json_string_value(json_object_get(rec, "publicKey")) ?: "";
@@ -204,7 +211,7 @@ static int apply(struct weftd *d, json_t *nodes)
 		/* New to the device: a new node, or a node with a new key. */
 		fresh = !old || strcmp(pub, json_string_value(json_object_get(old, "publicKey")) ?: "");
 		first = fresh && strcmp(mine, pub) < 0;
-		add_node_peer(cfg, rec, fresh && !first ? 0 : KEEPALIVE);
+		weftd_peer_set(cfg, rec, fresh && !first ? 0 : KEEPALIVE);
 		if (fresh && !first)
 			json_object_set_new(d->cl.pending, pub, json_integer(clock_ms() + KEEPALIVE_DELAY_MS));
 	}
@@ -262,7 +269,7 @@ static void sweep_strays(struct weftd *d)
 
 			key_to_base64(b64, p->public_key);
 			if (!json_object_get(nodes, b64) && !json_object_get(pods, b64))
-				remove_peer(rm, b64);
+				weftd_peer_remove(rm, b64);
 		}
 		if (rm->first_peer && !wgdev_set(d->hub, rm, &werr))
 			weftd_log(d, WG_LOG_VERBOSE, "cluster: removed peers no node or pod holds");
@@ -430,7 +437,7 @@ enum join_result { JOINED, RETRY, FATAL };
 static enum join_result join(struct weftd *d)
 {
 	char path[600], err[700];
-	char *token = slurp(d->cl.token_file);
+	char *token = weftd_read_secret(d->cl.token_file);
 	json_t *req, *reply = NULL, *subs;
 	int status;
 
@@ -629,7 +636,7 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 	cpath(d, path, sizeof(path), "node.json");
 	saved = json_load_file(path, 0, NULL);
 	cpath(d, path, sizeof(path), "credential");
-	cred = slurp(path);
+	cred = weftd_read_secret(path);
 	if (json_is_object(saved) && cred && !strcmp(json_string_value(json_object_get(saved, "name")) ?: "", d->cl.name)) {
 		d->cl.self = saved;
 		api_client_token(d->cl.api, cred);

@@ -82,57 +82,7 @@ static void pause_ms(const atomic_bool *flag, int ms)
 
 static int route(struct weftd *d, const char *cidr, bool add)
 {
-	struct ipam_prefix p;
-	struct nl_route r = { 0 };
-	struct nl nl;
-	int ret;
-
-	if (ipam_prefix_parse(&p, cidr) || !d->gw.dev)
-		return -EINVAL;
-	r.family = p.family;
-	memcpy(&r.dst, &p.addr, p.family == AF_INET ? 4 : 16);
-	r.dst_len = p.len;
-	r.oif = wgdev_ifindex(d->gw.dev);
-	r.scope = RT_SCOPE_LINK;
-	if ((ret = nl_open(&nl, NETLINK_ROUTE, -1)))
-		return ret;
-	ret = add ? nl_route_add(&nl, &r, true) : nl_route_del(&nl, &r);
-	nl_close(&nl);
-	return ret == -ESRCH || ret == -ENOENT ? 0 : ret;
-}
-
-static void add_cluster_peer(struct wg_config *cfg, json_t *rec, uint16_t keepalive)
-{
-	struct wg_config_peer *p = wg_config_add_peer(cfg);
-	union sockaddr_any ep;
-	json_t *v;
-	size_t i;
-
-	if (!p || !key_from_base64(p->public_key, json_string_value(json_object_get(rec, "publicKey")) ?: ""))
-		return;
-	p->flags = WG_PEER_REPLACE_ALLOWEDIPS;
-	if (keepalive) {
-		p->flags |= WG_PEER_HAS_PERSISTENT_KEEPALIVE;
-		p->persistent_keepalive = keepalive;
-	}
-	if (!addr_parse_endpoint(&ep, json_string_value(json_array_get(json_object_get(rec, "endpoints"), 0)) ?: "")) {
-		p->flags |= WG_PEER_HAS_ENDPOINT;
-		memcpy(&p->endpoint, &ep, sizeof(p->endpoint));
-	}
-	json_array_foreach(json_object_get(rec, "subnets"), i, v) {
-		struct ipam_prefix s;
-
-		if (!ipam_prefix_parse(&s, json_string_value(v) ?: ""))
-			wg_config_add_ip(p, s.family, &s.addr, s.len);
-	}
-}
-
-static void remove_peer(struct wg_config *cfg, const char *pub)
-{
-	struct wg_config_peer *p = wg_config_add_peer(cfg);
-
-	if (p && key_from_base64(p->public_key, pub))
-		p->flags = WG_PEER_REMOVE_ME;
+	return weftd_route(d->gw.dev, cidr, add);
 }
 
 static const char *pub_of(json_t *rec)
@@ -166,7 +116,7 @@ static int apply(struct weftd *d, json_t *next)
 	json_object_foreach(d->gw.peers, id, old) {
 		rec = json_object_get(next, id);
 		if (!rec || strcmp(pub_of(old), pub_of(rec))) {
-			remove_peer(cfg, pub_of(old));
+			weftd_peer_remove(cfg, pub_of(old));
 			json_object_del(d->gw.health, id);
 		}
 	}
@@ -178,7 +128,7 @@ static int apply(struct weftd *d, json_t *next)
 			continue;
 		fresh = !old || strcmp(pub_of(old), pub_of(rec));
 		first = fresh && strcmp(mine, pub_of(rec)) < 0;
-		add_cluster_peer(cfg, rec, fresh && !first ? 0 : KEEPALIVE);
+		weftd_peer_set(cfg, rec, fresh && !first ? 0 : KEEPALIVE);
 		if (fresh && !first)
 			json_object_set_new(d->gw.pending, pub_of(rec), json_integer(clock_ms() + KEEPALIVE_DELAY_MS));
 	}
@@ -614,25 +564,10 @@ static bool same_federation(json_t *a, json_t *b)
 
 static char *read_credential(struct weftd *d)
 {
-	char path[600], buf[512];
-	ssize_t n;
-	int fd;
+	char path[600];
 
 	snprintf(path, sizeof(path), "%s/cluster/credential", d->state_dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	{
-		char *s = strdup(buf);
-
-		crypto_wipe(buf, sizeof(buf));
-		return s;
-	}
+	return weftd_read_secret(path);
 }
 
 static void *lease_loop(void *arg)

@@ -131,6 +131,14 @@ int cluster_run(struct weftd *d, char *err, size_t errlen);
 void cluster_stop(struct weftd *d);
 /* Adds "node" and "manager" to a "show" reply. */
 void cluster_describe(struct weftd *d, json_t *out);
+/* Shared with gateway.c: a route for prefix into a WireGuard device; a
+ * peer from a record {publicKey, endpoints, subnets} (its allowed IPs
+ * replaced; keepalive 0 leaves it); a peer's removal. */
+/* A small secret file's first line (a credential, a token), or NULL. */
+char *weftd_read_secret(const char *path);
+int weftd_route(struct wgdev *dev, const char *prefix, bool add);
+void weftd_peer_set(struct wg_config *cfg, json_t *rec, uint16_t keepalive);
+void weftd_peer_remove(struct wg_config *cfg, const char *pub);
 /* The other nodes' public keys (base64) -> names; with hub_lock held. */
 json_t *cluster_node_keys(struct weftd *d);
 

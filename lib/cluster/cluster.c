@@ -752,8 +752,6 @@ int cluster_cidr_parse(struct ipam_prefix *p, const char *s, char *err, size_t e
 	return 0;
 }
 
-enum { MAX_CLUSTER_CIDRS = 16 };
-
 /* A cluster's CIDRs as asked (`subnets`): 1 to 16 networks, none
  * overlapping another. Into rec as canonical strings. */
 static int cluster_cidrs(json_t *subs, json_t *rec, struct ipam_prefix *out, size_t *n, char *err, size_t errlen)
@@ -947,6 +945,49 @@ static int remote_clusters(json_t *clusters, char *err, size_t errlen)
 	return 0;
 }
 
+/* A small JSON scalar, or an array of at most 16 short strings (a
+ * connection's subnets). */
+static bool connection_field_valid(json_t *v)
+{
+	json_t *e;
+	size_t i;
+
+	if (json_is_array(v)) {
+		if (json_array_size(v) > MAX_CLUSTER_CIDRS)
+			return false;
+		json_array_foreach(v, i, e)
+			if (!json_is_string(e) || json_string_length(e) > 64)
+				return false;
+		return true;
+	}
+	return json_is_null(v) || json_is_number(v) || json_is_boolean(v) ||
+	       (json_is_string(v) && json_string_length(v) <= 512);
+}
+
+/* The health of the gateway's connections, as `weft clusters` shows it:
+ * flat objects, kept small as the lease is written every second. */
+static int connections_valid(json_t *conns, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *c, *v;
+	size_t i;
+
+	if (!conns)
+		return 0;
+	if (!json_is_array(conns) || json_array_size(conns) > 256)
+		return invalid(err, errlen, "connections: give an array of at most 256 connections");
+	json_array_foreach(conns, i, c) {
+		if (!json_is_object(c) || json_object_size(c) > 16)
+			return invalid(err, errlen, "connections: entry %zu is not an object of at most 16 fields", i);
+		json_object_foreach(c, key, v)
+			if (strlen(key) > 64 || !connection_field_valid(v))
+				return invalid(err, errlen, "connections: entry %zu, field \"%.64s\": give a string of at "
+							    "most 512 characters, a number, a boolean, null, or at most "
+							    "16 CIDRs", i, key);
+	}
+	return 0;
+}
+
 int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, int64_t now, int ttl, json_t **lease,
 			  char *err, size_t errlen)
 {
@@ -955,10 +996,8 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 	int ret = -ECANCELED;
 
 	*lease = NULL;
-	if ((ret = remote_clusters(clusters, err, errlen)))
+	if ((ret = remote_clusters(clusters, err, errlen)) || (ret = connections_valid(conns, err, errlen)))
 		return ret;
-	if (conns && (!json_is_array(conns) || json_array_size(conns) > 256))
-		return invalid(err, errlen, "connections: give an array of at most 256 connections");
 	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 	ret = -ECANCELED;
 	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
@@ -966,7 +1005,7 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 		struct kv_op ops[3];
 		char *texts[3] = { NULL };
 		size_t nc = 0, no = 0;
-		json_t *rec = NULL, *old = NULL, *cur = NULL, *gw;
+		json_t *rec = NULL, *old = NULL, *cur = NULL, *gw, *routed;
 		struct kv_item it;
 		int64_t rev, lease_rev = 0, old_rev = 0, since = now;
 		const char *holder = NULL;
@@ -1011,16 +1050,17 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 		/* The lease: who, since when, until when, and the health of the
 		 * connections (not watched: renewals wake no agent). */
 		json_decref(cur);
-		cur = json_pack("{s:s, s:I, s:I, s:O}", "node", name, "since", (json_int_t)since, "until",
-				(json_int_t)(now + ttl), "connections", conns ?: json_array());
+		cur = json_pack("{s:s, s:I, s:I, s:o}", "node", name, "since", (json_int_t)since, "until",
+				(json_int_t)(now + ttl), "connections", conns ? json_incref(conns) : json_array());
 		texts[0] = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS);
 		conds[nc++] = (struct kv_cond){ CLUSTER_GATEWAY, lease_rev };
 		ops[no++] = (struct kv_op){ KV_PUT, CLUSTER_GATEWAY, texts[0], strlen(texts[0]) };
 		/* The holder's record says it is the gateway, with the other
 		 * clusters' CIDRs the nodes route to it: written only when that
 		 * changes, as every agent hears of it. */
-		gw = json_pack("{s:I, s:O}", "since", (json_int_t)since, "clusters",
-			       clusters ?: json_object_get(json_object_get(rec, "gateway"), "clusters") ?: json_object());
+		routed = clusters ?: json_object_get(json_object_get(rec, "gateway"), "clusters");
+		gw = json_pack("{s:I, s:o}", "since", (json_int_t)since, "clusters",
+			       routed ? json_incref(routed) : json_object());
 		if (!json_equal(gw, json_object_get(rec, "gateway"))) {
 			json_object_set(rec, "gateway", gw);
 			texts[1] = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);

@@ -120,4 +120,36 @@ int cluster_gateway_release(struct cluster *c, const char *name, char *err, size
 /* The lease as stored (it may have run out), or -ENOENT. */
 int cluster_gateway_get(struct cluster *c, json_t **lease);
 
+/* --- joining the broker (federation.c) ----------------------------------- */
+
+/* A broker-info holds one CA certificate (a few KiB) and a token; a CA
+ * file is one certificate, or a short chain. */
+enum { BROKER_INFO_MAX = 64 * 1024, MAX_CLUSTER_CIDRS = 16 };
+
+/* A broker-info file's text: one line of base64 of the compact JSON
+ * {"broker", "ca", "token"}, with its newline; NULL out of memory. It
+ * holds the token: wipe it before freeing. */
+char *broker_info_encode(const char *broker, const char *ca, const char *token);
+/* Checks a broker-info's text: base64 (white space ignored) of a JSON
+ * object whose "broker" is an https:// URL, "ca" holds a PEM certificate
+ * and "token" is a non-empty string. 0 with *out the object (to free with
+ * broker_info_free), or -EINVAL with err saying what is wrong without
+ * quoting the token; -ENOMEM. */
+int broker_info_decode(const char *text, json_t **out, char *err, size_t errlen);
+/* Wipes the token in a decoded broker-info and frees it; NULL is fine. */
+void broker_info_free(json_t *info);
+
+/* A join request (POST /v1/federation), checked. id and driver point into
+ * the request; info and cidrs are owned (cluster_join_free). */
+struct cluster_join {
+	const char *id, *driver;
+	json_t *info;  /* the decoded broker-info */
+	json_t *cidrs; /* normalised: those asked, else the cluster CIDRs */
+};
+/* Checks {"brokerInfo", "clusterID", "cableDriver", "cidrs"}: 0, or
+ * -EINVAL with err naming the bad field and value (never the token) and
+ * nothing to free. */
+int cluster_join_parse(const struct cluster *c, json_t *req, struct cluster_join *j, char *err, size_t errlen);
+void cluster_join_free(struct cluster_join *j);
+
 #endif

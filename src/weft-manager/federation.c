@@ -24,43 +24,7 @@
 enum {
 	GATEWAY_TTL = 4,    /* seconds a lease lasts unless renewed (every second) */
 	BROKER_TIMEOUT = 15,
-	INFO_MAX = 16 * 1024,
 };
-
-/* broker-info: base64 of {"broker": URL, "ca": PEM, "token": T}. */
-static json_t *broker_info(const char *text, char *err, size_t errlen)
-{
-	size_t len = strlen(text), n = 0;
-	unsigned char *raw;
-	json_t *info = NULL;
-	const char *url, *ca, *token;
-
-	if (len > INFO_MAX) {
-		snprintf(err, errlen, "brokerInfo: longer than %d characters; give the text of broker-info.subm", INFO_MAX);
-		return NULL;
-	}
-	raw = malloc(len + 1);
-	if (!raw || sodium_base642bin(raw, len + 1, text, len, " \t\r\n", &n, NULL, sodium_base64_VARIANT_ORIGINAL)) {
-		snprintf(err, errlen, "brokerInfo: not base64; give the text of broker-info.subm as "
-				      "\"weft broker-info create\" wrote it");
-		free(raw);
-		return NULL;
-	}
-	info = json_loadb((const char *)raw, n, 0, NULL);
-	sodium_memzero(raw, len + 1);
-	free(raw);
-	url = json_string_value(json_object_get(info, "broker"));
-	ca = json_string_value(json_object_get(info, "ca"));
-	token = json_string_value(json_object_get(info, "token"));
-	if (!json_is_object(info) || !url || strncmp(url, "https://", 8) || !ca ||
-	    !strstr(ca, "-----BEGIN CERTIFICATE-----") || !token || !*token) {
-		snprintf(err, errlen, "brokerInfo: not a broker-info (it needs \"broker\" https://..., \"ca\" a PEM "
-				      "certificate, \"token\"); make one with \"weft broker-info create\"");
-		json_decref(info);
-		return NULL;
-	}
-	return info;
-}
 
 static json_t *stored(struct manager *m, int64_t *rev)
 {
@@ -98,47 +62,12 @@ static unsigned refuse(json_t **body, unsigned status, const char *fmt, ...)
 	return status;
 }
 
-/* The CIDRs the cluster joins with: those asked, else its cluster CIDRs. */
-static json_t *join_cidrs(struct manager *m, json_t *asked, char *err, size_t errlen)
-{
-	json_t *out = json_array(), *v;
-	char buf[64];
-	size_t i;
-
-	if (asked) {
-		if (!json_is_array(asked) || !json_array_size(asked) || json_array_size(asked) > 16) {
-			snprintf(err, errlen, "cidrs: give 1 to 16 CIDRs, or none for the cluster CIDRs");
-			json_decref(out);
-			return NULL;
-		}
-		json_array_foreach(asked, i, v) {
-			struct ipam_prefix p;
-
-			if (!json_is_string(v) || cluster_cidr_parse(&p, json_string_value(v), err, errlen)) {
-				if (!json_is_string(v))
-					snprintf(err, errlen, "cidrs: entry %zu is not a string", i);
-				json_decref(out);
-				return NULL;
-			}
-			json_array_append_new(out, json_string(ipam_prefix_str(&p, buf, sizeof(buf))));
-		}
-		return out;
-	}
-	for (int f = 0; f < 2; ++f)
-		if (m->cluster.pool[f].count)
-			json_array_append_new(out, json_string(ipam_prefix_str(&m->cluster.pool[f].cidr, buf,
-									       sizeof(buf))));
-	return out;
-}
-
 unsigned federation_join(struct manager *m, json_t *req, json_t **body)
 {
-	const char *text = json_string_value(json_object_get(req, "brokerInfo"));
-	const char *id = json_string_value(json_object_get(req, "clusterID"));
-	const char *driver = json_string_value(json_object_get(req, "cableDriver")) ?: "wireguard";
-	json_t *info, *cidrs, *reg, *reply = NULL, *rec, *have, *v;
+	struct cluster_join j;
+	json_t *info, *cidrs, *reg, *reply = NULL, *rec, *have;
+	const char *id, *driver;
 	struct api_client *broker;
-	const char *key;
 	char err[700], *dump;
 	unsigned status;
 	int ret;
@@ -146,36 +75,24 @@ unsigned federation_join(struct manager *m, json_t *req, json_t **body)
 	*body = NULL;
 	if (m->broker)
 		return refuse(body, 400, "this is a broker: join through the cluster's own manager");
-	json_object_foreach(req, key, v)
-		if (strcmp(key, "brokerInfo") && strcmp(key, "clusterID") && strcmp(key, "cableDriver") &&
-		    strcmp(key, "cidrs"))
-			return refuse(body, 400, "unknown field \"%s\": give brokerInfo, clusterID, cableDriver, cidrs",
-				      key);
-	if (!text)
-		return refuse(body, 400, "brokerInfo: missing; give the text of broker-info.subm");
-	if (!id || !cluster_name_valid(id))
-		return refuse(body, 400, "clusterID \"%s\": give a DNS label (1 to 63 of a-z, 0-9 and '-')",
-			      id ? id : "(missing)");
-	if (strcmp(driver, "wireguard"))
-		return refuse(body, 400, "cableDriver \"%s\": weft has the wireguard cable driver only", driver);
+	if (cluster_join_parse(&m->cluster, req, &j, err, sizeof(err)))
+		return refuse(body, 400, "%s", err);
+	id = j.id;
+	driver = j.driver;
+	info = j.info;
+	cidrs = j.cidrs;
 	if ((have = stored(m, NULL))) {
 		status = refuse(body, 409, "this cluster has joined the broker at %s as \"%s\" already: weft leave first",
 				json_string_value(json_object_get(have, "broker")) ?: "?",
 				json_string_value(json_object_get(have, "clusterID")) ?: "?");
 		json_decref(have);
+		cluster_join_free(&j);
 		return status;
-	}
-	if (!(cidrs = join_cidrs(m, json_object_get(req, "cidrs"), err, sizeof(err))))
-		return refuse(body, 400, "%s", err);
-	if (!(info = broker_info(text, err, sizeof(err)))) {
-		json_decref(cidrs);
-		return refuse(body, 400, "%s", err);
 	}
 	broker = api_client_new(json_string_value(json_object_get(info, "broker")),
 				json_string_value(json_object_get(info, "ca")), err, sizeof(err));
 	if (!broker) {
-		json_decref(info);
-		json_decref(cidrs);
+		cluster_join_free(&j);
 		return refuse(body, 400, "brokerInfo: %s", err);
 	}
 	api_client_token(broker, json_string_value(json_object_get(info, "token")));
@@ -222,14 +139,13 @@ unsigned federation_join(struct manager *m, json_t *req, json_t **body)
 out:
 	api_client_free(broker);
 	json_decref(reply);
-	json_decref(info);
-	json_decref(cidrs);
+	cluster_join_free(&j);
 	return status;
 }
 
 unsigned federation_get(struct manager *m, bool with_secret, json_t **body)
 {
-	json_t *rec = stored(m, NULL), *lease = NULL, *holder = NULL;
+	json_t *rec = stored(m, NULL), *lease = NULL, *holder = NULL, *clusters;
 	int64_t now = time(NULL);
 
 	if (!rec)
@@ -242,8 +158,8 @@ unsigned federation_get(struct manager *m, bool with_secret, json_t **body)
 	} else {
 		json_object_set_new(*body, "gateway", json_null());
 	}
-	json_object_set(*body, "clusters",
-			json_object_get(json_object_get(holder, "gateway"), "clusters") ?: json_object());
+	clusters = json_object_get(json_object_get(holder, "gateway"), "clusters");
+	json_object_set_new(*body, "clusters", clusters ? json_incref(clusters) : json_object());
 	json_decref(holder);
 	json_decref(lease);
 	json_decref(rec);

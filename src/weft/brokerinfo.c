@@ -20,10 +20,6 @@
 #include "crypto/crypto.h"
 #include "util/file.h"
 
-/* A broker-info holds one CA certificate (a few KiB) and a token; a CA
- * file is one certificate, or a short chain. */
-enum { BROKER_INFO_MAX = 64 * 1024 };
-
 #define BROKER_INFO_DEFAULT "broker-info.subm"
 #define PEM_CERT "-----BEGIN CERTIFICATE-----"
 
@@ -91,74 +87,6 @@ char *broker_info_read(const char *path, char *err, size_t errlen)
 	memmove(text, text + start, n);
 	sodium_memzero(text + n, len - n); /* the terminator, and what the move left behind */
 	return text;
-}
-
-char *broker_info_encode(const char *broker, const char *ca, const char *token)
-{
-	json_t *info = json_pack("{s:s, s:s, s:s}", "broker", broker, "ca", ca, "token", token);
-	char *json = info ? json_dumps(info, JSON_COMPACT) : NULL, *text = NULL;
-	size_t n, size;
-
-	broker_info_free(info);
-	if (!json)
-		return NULL;
-	n = strlen(json);
-	size = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-	if ((text = malloc(size + 1))) {
-		sodium_bin2base64(text, size, (const unsigned char *)json, n, sodium_base64_VARIANT_ORIGINAL);
-		strcat(text, "\n");
-	}
-	crypto_free_string(json);
-	return text;
-}
-
-int broker_info_decode(const char *text, json_t **out, char *err, size_t errlen)
-{
-	size_t n = strlen(text), cap = n / 4 * 3 + 3, len = 0;
-	unsigned char *bin;
-	json_t *info = NULL;
-	const char *s;
-	int ret = -EINVAL;
-
-	*out = NULL;
-	if (!(bin = malloc(cap)))
-		return -ENOMEM;
-	/* Lines broken by a mail or an editor still decode. */
-	if (!n || strspn(text, " \t\r\n") == n)
-		snprintf(err, errlen, "empty");
-	else if (sodium_base642bin(bin, cap, text, n, " \t\r\n", &len, NULL, sodium_base64_VARIANT_ORIGINAL))
-		snprintf(err, errlen, "not base64, as weft broker-info create writes it");
-	/* jansson's message would quote the text it stopped at, which may be
-	 * the token: say only what is wrong. */
-	else if (!(info = json_loadb((const char *)bin, len, JSON_REJECT_DUPLICATES, NULL)) || !json_is_object(info))
-		snprintf(err, errlen, "its base64 holds no JSON object {\"broker\", \"ca\", \"token\"}");
-	else if (!(s = jstr(info, "broker")))
-		snprintf(err, errlen, "no \"broker\" (the broker's https:// URL)");
-	else if (strncmp(s, "https://", 8) || !s[8])
-		snprintf(err, errlen, "\"broker\" \"%.100s\" is not an https:// URL", s);
-	else if (!(s = jstr(info, "ca")) || !strstr(s, PEM_CERT))
-		snprintf(err, errlen, "\"ca\" holds no PEM certificate (" PEM_CERT ")");
-	else if (!(s = jstr(info, "token")) || !*s)
-		snprintf(err, errlen, "no \"token\" (a non-empty string)");
-	else
-		ret = 0;
-	sodium_memzero(bin, cap);
-	free(bin);
-	if (ret)
-		broker_info_free(info);
-	else
-		*out = info;
-	return ret;
-}
-
-void broker_info_free(json_t *info)
-{
-	const char *token = jstr(info, "token");
-
-	/* Freed with the object: wiped first, as its holder cannot. */
-	if (token)
-		sodium_memzero((char *)token, strlen(token));
-	json_decref(info);
 }
 
 /* Refuses, before a token is made for nothing, a file that cannot be

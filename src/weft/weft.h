@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "api/client.h"
+#include "cluster/cluster.h"
 
 /* Exit statuses: a usage error (a bad flag or value) is told apart from a
  * failure (the agent or the manager could not do it). */
@@ -115,18 +116,7 @@ int manager_run(struct opts *o, const char *method, const char *path, json_t *bo
 
 /* --- broker-info (brokerinfo.c) ----------------------------------------- */
 
-/* A broker-info file's text: one line of base64 of the compact JSON
- * {"broker", "ca", "token"}, with its newline; NULL out of memory. It
- * holds the token: free it with crypto_free_string. */
-char *broker_info_encode(const char *broker, const char *ca, const char *token);
-/* Checks a broker-info's text: base64 (white space ignored) of a JSON
- * object whose "broker" is an https:// URL, "ca" holds a PEM certificate
- * and "token" is a non-empty string. 0 with *out the object (to free with
- * broker_info_free), or -EINVAL with err saying what is wrong without
- * quoting the token; -ENOMEM. */
-int broker_info_decode(const char *text, json_t **out, char *err, size_t errlen);
-/* Wipes the token in a decoded broker-info and frees it; NULL is fine. */
-void broker_info_free(json_t *info);
+/* broker_info_encode, _decode and _free are in lib/cluster (cluster.h). */
 /* A broker-info file's text, its surrounding white space trimmed (to free
  * with crypto_free_string), or NULL with err saying why. */
 char *broker_info_read(const char *path, char *err, size_t errlen);

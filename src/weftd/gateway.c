@@ -552,6 +552,28 @@ static void step_down(struct weftd *d, const char *why)
 		weftd_log(d, WG_LOG_ERROR, "gateway: no longer the gateway: %s", why);
 }
 
+/* A kernel gateway device outlives weftd. If another node took the lease
+ * while this one was down, the device left behind (with its peers and
+ * routes) must go, or this node's traffic to other clusters would leave
+ * by it instead of through the cluster's gateway. */
+static void remove_leftover(struct weftd *d)
+{
+	struct nl_link link;
+	struct nl nl;
+
+	if (d->gw.dev || nl_open(&nl, NETLINK_ROUTE, -1))
+		return;
+	if (!nl_link_get(&nl, d->gw.device, 0, &link) && !strcmp(link.kind, "wireguard")) {
+		if (nl_link_del(&nl, link.ifindex))
+			weftd_log(d, WG_LOG_ERROR, "gateway: cannot remove %s, left from when this node was the gateway",
+				  d->gw.device);
+		else
+			weftd_log(d, WG_LOG_ERROR, "gateway: removed %s, left from when this node was the gateway",
+				  d->gw.device);
+	}
+	nl_close(&nl);
+}
+
 static bool same_federation(json_t *a, json_t *b)
 {
 	static const char *const keys[] = { "clusterID", "broker", "ca", "credential" };
@@ -646,10 +668,12 @@ static void *lease_loop(void *arg)
 				weftd_log(d, WG_LOG_ERROR, "gateway: the cluster left the broker");
 			}
 		} else if (status == 409) {
-			if (d->gw.active)
+			if (d->gw.active) {
 				step_down(d, err);
-			else if (!said_busy)
+			} else if (!said_busy) {
 				weftd_log(d, WG_LOG_VERBOSE, "gateway: standing by: %s", err);
+				remove_leftover(d);
+			}
 			said_busy = true;
 		} else if (d->gw.active && clock_ms() - last_ok > STEP_DOWN_MS) {
 			/* We cannot renew: by now another node may hold it. */

@@ -8,8 +8,10 @@
 # tests/vm/guest_agent.sh (weftd on kernel WireGuard: modes hub and mesh,
 # kill -9 and adoption of the kernel's interfaces), tests/vm/guest_cluster.sh
 # (two nodes joined through weft-manager on kernel WireGuard, hub pods named
-# eth0 like the node's own interface, adoption after kill -9) and
-# tests/vm/smoke.sh. Their PASS and
+# eth0 like the node's own interface, adoption after kill -9),
+# tests/vm/guest_gateway.sh (two clusters joined through kernel WireGuard
+# gateways: adoption of the gateway device, failover, a leftover device
+# removed) and tests/vm/smoke.sh. Their PASS and
 # FAIL lines are this test's.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,7 +22,7 @@ export WEFT_BUILD=$ROOT/$BUILD
 status=0
 # The reference CNI plugins, for chaining in guest_cni.
 cni_dir=$(dirname "$(dpkg -L containernetworking-plugins 2>/dev/null | grep '/bridge$' | head -1)")
-for guest in guest_kernel guest_cni guest_agent guest_cluster smoke; do
+for guest in guest_kernel guest_cni guest_agent guest_cluster guest_gateway smoke; do
 	echo "# VM: $guest"
 	out=$(bash "$ROOT/tests/vm/run.sh" "$ROOT/tests/vm/$guest.sh" "$cni_dir/bridge" "$cni_dir/host-local" 2>&1)
 	rc=$?

@@ -197,7 +197,7 @@ check "  with its cluster CIDRs" has "$r" "${CIDR4[a]}" "${CIDR6[a]}"
 r=$(api a POST /v1/federation "$(join_body a)")
 check "  joining twice is refused (409), naming the broker" sh -c "[ $(status_of "$r") = 409 ] && echo '$r' | grep -q 'already'"
 r=$(api b POST /v1/federation '{"brokerInfo":"bm90IGpzb24=","clusterID":"x"}')
-check "a bad broker-info is refused (400), saying what it is" sh -c "[ $(status_of "$r") = 400 ] && echo '$r' | grep -q 'not a broker-info'"
+check "a bad broker-info is refused (400), saying what it is" sh -c "[ $(status_of "$r") = 400 ] && echo '$r' | grep -q 'brokerInfo: its base64 holds no JSON object'"
 r=$(api b POST /v1/federation "$(join_body x | sed 's/"wireguard"/"libreswan"/')")
 check "another cable driver is refused (400)" sh -c "[ $(status_of "$r") = 400 ] && echo '$r' | grep -q 'wireguard cable driver only'"
 
@@ -296,8 +296,20 @@ ip netns exec "${NODE}c1" python3 -c 'import socket,time; s=socket.socket(socket
 HOLDER=$!
 PIDS+=($HOLDER)
 sleep 0.3
+# A masquerade rule on c1 (matching nothing here): its gateway must say so at start.
+ip netns exec "${NODE}c1" nft -f - <<'NFT'
+table ip weft_test {
+	chain post {
+		type nat hook postrouting priority srcnat;
+		ip saddr 198.51.100.0/24 oifname "nothere0" masquerade
+	}
+}
+NFT
 t0=$(date +%s.%N)
 CE_IPSEC_NATTPORT=4600 start_weftd c1 $(gateway_flags c1)
+check "  a gateway on a node that masquerades warns at start, naming the rule" wait_for 10 grep -q \
+	'gateway: this node NATs some traffic ("ip saddr 198.51.100.0/24 oifname "nothere0" masquerade", from nft).*exempt the other clusters' "$LOGS/weft-weftd-$$-c1.log"
+check "  and one on a node that does not, does not" sh -c "! grep -q 'NATs some traffic' '$LOGS/weft-weftd-$$-a1.log'"
 check "  a gateway whose port is taken says why and what to do" wait_for 10 grep -q \
 	"cannot bring up WireGuard device gw${N}c1 on UDP port 4600.*another program holds the port" "$LOGS/weft-weftd-$$-c1.log"
 kill $HOLDER

@@ -988,6 +988,25 @@ static int connections_valid(json_t *conns, char *err, size_t errlen)
 	return 0;
 }
 
+/* Each connection's status, {ID: "connected"|"connecting"|"error"}: into
+ * the holder's record, where every node's `weft status` finds it. It
+ * changes seldom, unlike the byte counts and handshake times. */
+static json_t *connection_status(json_t *conns)
+{
+	json_t *out = json_object(), *conn;
+	size_t i;
+
+	json_array_foreach(conns, i, conn) {
+		const char *id = json_string_value(json_object_get(conn, "cluster"));
+		const char *st = json_string_value(json_object_get(conn, "status"));
+
+		if (id && st && cluster_name_valid(id) &&
+		    (!strcmp(st, "connected") || !strcmp(st, "connecting") || !strcmp(st, "error")))
+			json_object_set_new(out, id, json_string(st));
+	}
+	return out;
+}
+
 int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, int64_t now, int ttl, json_t **lease,
 			  char *err, size_t errlen)
 {
@@ -1005,7 +1024,7 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 		struct kv_op ops[3];
 		char *texts[3] = { NULL };
 		size_t nc = 0, no = 0;
-		json_t *rec = NULL, *old = NULL, *cur = NULL, *gw, *routed;
+		json_t *rec = NULL, *old = NULL, *cur = NULL, *gw, *routed, *health;
 		struct kv_item it;
 		int64_t rev, lease_rev = 0, old_rev = 0, since = now;
 		const char *holder = NULL;
@@ -1059,8 +1078,10 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 		 * clusters' CIDRs the nodes route to it: written only when that
 		 * changes, as every agent hears of it. */
 		routed = clusters ?: json_object_get(json_object_get(rec, "gateway"), "clusters");
-		gw = json_pack("{s:I, s:o}", "since", (json_int_t)since, "clusters",
-			       routed ? json_incref(routed) : json_object());
+		health = json_object_get(json_object_get(rec, "gateway"), "status");
+		gw = json_pack("{s:I, s:o, s:o}", "since", (json_int_t)since, "clusters",
+			       routed ? json_incref(routed) : json_object(), "status",
+			       conns ? connection_status(conns) : health ? json_incref(health) : json_object());
 		if (!json_equal(gw, json_object_get(rec, "gateway"))) {
 			json_object_set(rec, "gateway", gw);
 			texts[1] = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);

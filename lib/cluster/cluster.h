@@ -106,8 +106,9 @@ bool cluster_prefix_overlap(const struct ipam_prefix *a, const struct ipam_prefi
  * The gateway lease (/weft/gateway, docs/clusters.md): node `name`, which
  * must carry CLUSTER_GATEWAY_LABEL=true, takes or renews it for ttl
  * seconds. `report` is {"clusters": {ID: [CIDR]}, "connections": [...]}:
- * the clusters go into the holder's record ("gateway": {"since",
- * "clusters"}), where every node sees them, only when they change; the
+ * the clusters, and each connection's status, go into the holder's record
+ * ("gateway": {"since", "clusters", "status": {ID: S}}), where every node
+ * sees them, only when they change; the
  * connections go into the lease, which no agent watches. A new holder's
  * lease also takes "gateway" off the old holder's record. On success
  * *lease is the lease; -EBUSY (with *lease the holder's) when another live

@@ -11,9 +11,10 @@
 
 static const char status_usage[] =
 	"Usage: weft status [--socket PATH] [--json]\n"
-	"This node as its agent (weftd) sees it: the node and its subnets, the manager, on a\n"
-	"gateway node its connections to other clusters, the WireGuard device, and each peer\n"
-	"with its latest handshake and transfer.\n"
+	"This node as its agent (weftd) sees it: the node and its subnets, the manager, the\n"
+	"other clusters (the gateway and each connection's status; on the gateway node its\n"
+	"connections in full), the WireGuard device, and each peer with its latest handshake\n"
+	"and transfer.\n"
 	"  --socket PATH   the agent's socket (default /run/weft/weftd.sock)\n"
 	"  --json          the agent's answer as it is\n";
 
@@ -58,6 +59,26 @@ static void manager_print(FILE *f, json_t *mgr, int64_t now)
 	fprintf(f, "\n  last contact: %s\n", fmt_ago(ago, sizeof(ago), jint(mgr, "lastContact"), now));
 	if (jstr(mgr, "error") && *jstr(mgr, "error"))
 		fprintf(f, "  last error: %s\n", jstr(mgr, "error"));
+}
+
+/* The other clusters as every node sees them: through which of our nodes,
+ * and each connection's status as the gateway last reported it. The
+ * active gateway shows them in full instead (gateway_print). */
+static void seen_clusters_print(FILE *f, json_t *cl, int64_t now)
+{
+	json_t *conns = json_object_get(cl, "connections"), *c;
+	char buf[1024];
+	size_t i;
+
+	fprintf(f, "clusters: through gateway %s", jstr(cl, "gateway") ?: "?");
+	if (jint(cl, "since"))
+		fprintf(f, " (since %s)", fmt_ago(buf, sizeof(buf), jint(cl, "since"), now));
+	fprintf(f, "\n");
+	if (!json_array_size(conns))
+		fprintf(f, "  no other cluster has an active gateway\n");
+	json_array_foreach(conns, i, c)
+		fprintf(f, "  %s: %s, %s\n", jstr(c, "cluster") ?: "?", jstr(c, "status") ?: "unknown",
+			fmt_join(buf, sizeof(buf), json_object_get(c, "subnets"), ", "));
 }
 
 /* A node started with weftd --gateway: its device to other clusters'
@@ -144,6 +165,9 @@ void status_print(FILE *f, json_t *show, int64_t now)
 	node_print(f, json_object_get(show, "node"));
 	if (mgr)
 		manager_print(f, mgr, now);
+	if (json_is_object(json_object_get(show, "clusters")) &&
+	    !json_is_true(json_object_get(json_object_get(show, "gateway"), "active")))
+		seen_clusters_print(f, json_object_get(show, "clusters"), now);
 	if (json_is_object(json_object_get(show, "gateway")))
 		gateway_print(f, json_object_get(show, "gateway"), now);
 	device_print(f, json_object_get(show, "device"));

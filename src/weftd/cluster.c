@@ -338,6 +338,37 @@ static json_t *routed_subnets(json_t *rec)
 	return out;
 }
 
+/* Which node is the cluster's gateway: the one whose record says so
+ * ("gateway", docs/clusters.md); a holder whose record stops saying so, or
+ * that is removed, is no longer. With d->cl.lock held. */
+static void see_gateway(struct weftd *d, json_t *reply, bool full)
+{
+	const char *holder = json_string_value(json_object_get(d->cl.gateway_seen, "node"));
+	bool gone = full;
+	json_t *rec, *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(reply, "removed"), i, v)
+		if (holder && !strcmp(json_string_value(v) ?: "", holder))
+			gone = true;
+	json_array_foreach(json_object_get(reply, "nodes"), i, rec)
+		if (holder && !strcmp(json_string_value(json_object_get(rec, "name")) ?: "", holder))
+			gone = true;
+	if (gone) {
+		json_decref(d->cl.gateway_seen);
+		d->cl.gateway_seen = NULL;
+	}
+	json_array_foreach(json_object_get(reply, "nodes"), i, rec) {
+		const char *name = json_string_value(json_object_get(rec, "name"));
+		json_t *gw = json_object_get(rec, "gateway");
+
+		if (name && json_is_object(gw)) {
+			json_decref(d->cl.gateway_seen);
+			d->cl.gateway_seen = json_pack("{s:s, s:O}", "node", name, "gateway", gw);
+		}
+	}
+}
+
 /* Takes a list of changes from the manager: {"revision", "full", "nodes",
  * "removed"}. */
 static void take(struct weftd *d, json_t *reply)
@@ -348,6 +379,9 @@ static void take(struct weftd *d, json_t *reply)
 	size_t i;
 
 	next = full ? json_object() : json_deep_copy(d->cl.nodes);
+	pthread_mutex_lock(&d->cl.lock);
+	see_gateway(d, reply, full);
+	pthread_mutex_unlock(&d->cl.lock);
 	json_array_foreach(json_object_get(reply, "nodes"), i, rec) {
 		const char *name = json_string_value(json_object_get(rec, "name"));
 
@@ -749,19 +783,44 @@ void cluster_stop(struct weftd *d)
 	}
 	api_client_free(d->cl.api);
 	json_decref(d->cl.self);
+	json_decref(d->cl.gateway_seen);
 	json_decref(d->cl.nodes);
 	json_decref(d->cl.saved);
 	json_decref(d->cl.pending);
 }
 
-/* For "show": the node, the manager, and which peer is which node. */
+/* The other clusters, as the gateway's record says (docs/clusters.md):
+ * {"gateway": NODE, "connections": [{"cluster", "subnets", "status"}]},
+ * or NULL when no node of ours is the gateway. With d->cl.lock held. */
+static json_t *clusters_seen(struct weftd *d)
+{
+	json_t *gw = json_object_get(d->cl.gateway_seen, "gateway"), *out, *conns, *cidrs;
+	const char *id;
+
+	if (!gw)
+		return NULL;
+	conns = json_array();
+	json_object_foreach(json_object_get(gw, "clusters"), id, cidrs)
+		json_array_append_new(conns, json_pack("{s:s, s:O, s:O?}", "cluster", id, "subnets", cidrs, "status",
+						       json_object_get(json_object_get(gw, "status"), id)));
+	out = json_pack("{s:O, s:O?, s:o}", "gateway", json_object_get(d->cl.gateway_seen, "node"), "since",
+			json_object_get(gw, "since"), "connections", conns);
+	return out;
+}
+
+/* For "show": the node, the manager, the other clusters, and which peer
+ * is which node. */
 void cluster_describe(struct weftd *d, json_t *out)
 {
+	json_t *clusters;
+
 	if (!d->cl.enabled)
 		return;
 	pthread_mutex_lock(&d->cl.lock);
 	if (d->cl.self)
 		json_object_set_new(out, "node", json_deep_copy(d->cl.self));
+	if ((clusters = clusters_seen(d)))
+		json_object_set_new(out, "clusters", clusters);
 	json_object_set_new(out, "manager",
 			    json_pack("{s:s, s:I, s:b, s:I, s:s?}", "urls", d->cl.urls, "revision", (json_int_t)d->cl.rev,
 				      "connected", d->cl.connected, "lastContact", (json_int_t)d->cl.last_contact,

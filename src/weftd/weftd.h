@@ -42,6 +42,7 @@ struct weftd_cluster {
 	/* Under lock: for "show". */
 	pthread_mutex_t lock;
 	json_t *self; /* our record at the manager */
+	json_t *gateway_seen; /* {"node", "gateway": its record's "gateway"}: the cluster's gateway, or NULL */
 	int64_t rev;  /* the manager's revision our peers reflect */
 	bool connected;
 	int64_t last_contact;

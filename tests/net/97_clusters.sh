@@ -279,6 +279,10 @@ check "  gateway_rx_bytes and gateway_tx_bytes move with traffic (rx $rx0 -> $rx
 	sh -c "[ \${1%.*} -ge \$((\${2%.*} + 10000)) ] && [ \${3%.*} -ge \$((\${4%.*} + 10000)) ]" _ "${rx1:-0}" "${rx0:-0}" "${tx1:-0}" "${tx0:-0}"
 out=$(weft a clusters 2>&1)
 check "weft clusters on a: the gateway a1, cluster b connected" has "$out" "a1" "b" "connected" "${CIDR4[b]}"
+node_status() { ip netns exec "$NODE$1" "$WEFT" status --socket "$T/$1.sock" 2>&1; }
+out=$(node_status a3)
+check "weft status on a3 (not a gateway): the gateway a1, b connected, b's CIDRs" has "$out" \
+	"clusters: through gateway a1" "b: connected, ${CIDR4[b]}, ${CIDR6[b]}"
 r=$(api a GET /v1/federation)
 check "a's manager: cluster a, gateway a1, cluster b's CIDRs, b connected" has "$r" '"clusterID":"a"' '"node":"a1"' "${CIDR4[b]}" '"status":"connected"'
 check "  the broker credential is not in it" sh -c "! echo '$r' | grep -q 'credential'"
@@ -326,6 +330,8 @@ check "c's gateway killed: a1's connection to c turns to error within 40 s" wait
 check "  connection_status for c is 0 (status error), one series" sh -c \
 	"[ \$(ip netns exec ${NODE}a1 curl -s http://127.0.0.1:9586/metrics | grep -c '^connection_status{.*remote_cluster=\"c\"') = 1 ] && \
 	 ip netns exec ${NODE}a1 curl -s http://127.0.0.1:9586/metrics | grep '^connection_status{.*remote_cluster=\"c\"' | grep -q 'status=\"error\"} 0'"
+status_has() { node_status "$1" | grep -q "$2"; }
+check "  weft status on a3 says so: c: error" wait_for 5 status_has a3 "^  c: error, ${CIDR4[c]}"
 r=$(api c DELETE /v1/federation)
 echo "# leave: $(echo "$r" | tr "\n" " ")"
 check "cluster c leaves the broker (200)" test "$(status_of "$r")" = 200
@@ -333,6 +339,8 @@ gone() { ! ip -n "$NODE$1" route show "${CIDR4[c]}" | grep -q . && ! ip netns ex
 both_gone() { gone a1 "gw${N}a1" && gone b1 "gw${N}b1"; }
 check "  its routes and peer are gone from a1's and b1's gateways" wait_for 10 both_gone
 check "  and from a3's hub" wait_for 10 gone a3 "wt${N}a3"
+no_c() { ! status_has a3 '^  c:'; }
+check "  and from weft status on a3" wait_for 5 no_c
 check "  a1's metrics have no series for c any more" sh -c "! ip netns exec ${NODE}a1 curl -s http://127.0.0.1:9586/metrics | grep -q 'remote_cluster=\"c\"'"
 
 # --- the gateway restarts: same key, same peer at b ---------------------------------------
@@ -352,6 +360,7 @@ kill -9 "${WPID[a1]}"
 check "a1 killed: a2 takes the lease" wait_for 15 is_gateway a a2
 check "  a2's connection to b is connected" wait_for 20 is_status a2 b connected
 check "  b1's peer for a is a2 now (new key, a2's endpoint)" wait_for 10 sh -c "ip netns exec ${NODE}b1 wg show gw${N}b1 endpoints | grep -q '192.168.97.12:4500' && [ \"\$(ip netns exec ${NODE}b1 wg show gw${N}b1 peers)\" != '$key_a' ]"
+check "  weft status on a3: through gateway a2" wait_for 10 status_has a3 "through gateway a2"
 check "  cross-cluster traffic resumes" wait_for 20 ip netns exec "$PODS-b2-hub" ping -c 1 -W 1 "${ADDR4[a3-hub]}"
 sleep 1
 kill -INT $PINGER 2>/dev/null

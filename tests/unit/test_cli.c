@@ -590,6 +590,32 @@ TEST(cli_joined_and_left)
 	free(out);
 }
 
+TEST(cli_status_clusters)
+{
+	char *out = printed(status_print,
+			    "{\"ok\":true,\"node\":{\"name\":\"a3\"},\"clusters\":{\"gateway\":\"a1\",\"since\":1799999940,"
+			    "\"connections\":[{\"cluster\":\"b\",\"subnets\":[\"10.92.0.0/16\",\"fd92::/48\"],"
+			    "\"status\":\"connected\"},{\"cluster\":\"c\",\"subnets\":[\"10.93.0.0/16\"]}]},"
+			    "\"peers\":[],\"pods\":[]}");
+
+	CHECK(same(out, "node: a3\n"
+			"clusters: through gateway a1 (since 1 minute ago)\n"
+			"  b: connected, 10.92.0.0/16, fd92::/48\n"
+			"  c: unknown, 10.93.0.0/16\n"
+			"device: none yet\n"
+			"pods: 0\n"));
+	free(out);
+	/* On the active gateway the gateway section says it all. */
+	out = printed(status_print, "{\"ok\":true,\"clusters\":{\"gateway\":\"a1\",\"connections\":[]},"
+				    "\"gateway\":{\"active\":true,\"device\":\"submariner\"},\"peers\":[],\"pods\":[]}");
+	CHECK(!strstr(out, "through gateway"));
+	free(out);
+	out = printed(status_print, "{\"ok\":true,\"clusters\":{\"gateway\":\"a1\",\"connections\":[]},"
+				    "\"peers\":[],\"pods\":[]}");
+	CHECK(strstr(out, "clusters: through gateway a1\n  no other cluster has an active gateway\n"));
+	free(out);
+}
+
 TEST(cli_status_gateway)
 {
 	static const char fixture[] =

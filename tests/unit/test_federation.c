@@ -178,6 +178,9 @@ TEST(federation_gateway_report)
 	CHECK(json_equal(json_object_get(lease, "connections"), json_object_get(report, "connections")));
 	CHECK(!cluster_node_get(&cl, "gw", &rec));
 	CHECK(json_equal(json_object_get(json_object_get(rec, "gateway"), "clusters"), json_object_get(report, "clusters")));
+	/* And each connection's status, which every node's weft status shows. */
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(json_object_get(rec, "gateway"), "status"), "b")) ?: "",
+		      "connected"));
 	json_decref(report);
 	json_decref(lease);
 	json_decref(rec);

@@ -167,7 +167,21 @@ matrix() {
 metrics() { ip netns exec "$NODE$1" curl -s http://127.0.0.1:9586/metrics; }
 
 # --- the broker and two clusters -----------------------------------------------------
-check "the broker starts (weft-manager --role broker)" start_manager broker --role broker
+# The broker's store: a real etcd (one member, on $NET's loopback), as clusters share it.
+BROKER_STORE=()
+if command -v etcd >/dev/null; then
+	ip netns exec "$NET" etcd --name b1 --data-dir "$T/etcd" --listen-client-urls http://127.0.0.1:2379 \
+		--advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
+		--initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster b1=http://127.0.0.1:2380 \
+		--logger zap --log-level error >"$T/etcd.log" 2>&1 &
+	PIDS+=($!)
+	etcd_up() { ip netns exec "$NET" etcdctl --endpoints http://127.0.0.1:2379 --command-timeout 2s endpoint health; }
+	wait_for 20 etcd_up || tail -5 "$T/etcd.log"
+	BROKER_STORE=(--store etcd:http://127.0.0.1:2379)
+else
+	skip "the broker on etcd: etcd is not installed (the broker runs on SQLite)"
+fi
+check "the broker starts (weft-manager --role broker${BROKER_STORE[*]:+, on etcd})" start_manager broker --role broker "${BROKER_STORE[@]}"
 out=$("$MANAGER" --role broker --cluster-cidr 10.0.0.0/16 --state-dir "$T/nope" 2>&1)
 check "  a broker with a cluster CIDR is refused, saying why" has "$out" "--cluster-cidr with --role broker"
 check "the managers of clusters a and b start" start_cluster_manager a
@@ -212,6 +226,10 @@ check "  the error names both CIDRs and cluster a" has "$r" "${CIDR4[d]}" "${CID
 check "  d has not joined (404), the broker is unchanged" sh -c "[ \"\$1\" = 404 ] && [ \"\$2\" = \"\$3\" ]" _ \
 	"$(status_of "$(api d GET /v1/federation)")" "$brokers_before" "$(api broker GET /v1/nodes | head -1)"
 kill "${MPID[d]}"
+if [ ${#BROKER_STORE[@]} -gt 0 ]; then
+	keys=$(ip netns exec "$NET" etcdctl --endpoints http://127.0.0.1:2379 get --prefix /weft/nodes/ --keys-only | grep . | tr '\n' ' ')
+	check "  the broker's etcd holds clusters a and b, not d (${keys})" sh -c "[ '$keys' = '/weft/nodes/a /weft/nodes/b ' ]"
+fi
 
 # --- nodes, gateways, pods ---------------------------------------------------------------
 for n in a1 a2 a3 b1 b2; do add_node $n; done

@@ -100,22 +100,7 @@ start_weftd() { # NAME [FLAGS...]: cluster = first letter
 	wait_socket "$T/$n.sock"
 }
 gateway_flags() { echo --gateway --gateway-device "gw$N$1"; }
-show() { # NODE: weftd's {"op":"show"}
-	python3 - "$T/$1.sock" <<'EOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(b'{"op":"show"}\n')
-s.shutdown(socket.SHUT_WR)
-data = b''
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
-print(data.decode())
-EOF
-}
+show() { "$WEFT" status --socket "$T/$1.sock" --json; } # NODE: weftd's {"op":"show"}, as it is
 # The status of NODE's gateway connection to CLUSTER ("" if none).
 conn_status() {
 	show "$1" | python3 -c '
@@ -243,7 +228,7 @@ sleep 2
 check "  a2 stands by (a1 keeps the lease)" is_gateway a a1
 check "a1's connection to cluster b is connected" wait_for 20 is_status a1 b connected
 check "  and b1's to cluster a" wait_for 10 is_status b1 a connected
-check "the gateway device is the node's address on UDP 4500" has "$(show a1)" '"endpoint":"192.168.97.11:4500"'
+check "the gateway device is the node's address on UDP 4500" has "$(show a1)" '"endpoint": "192.168.97.11:4500"'
 check "  the key is on disk, 0600" sh -c "[ \$(stat -c %a $T/a1/keys/gateway.key) = 600 ]"
 check "  the device's peer is b's gateway, allowed b's CIDRs, keepalive 10" sh -c \
 	"ip netns exec ${NODE}a1 wg show gw${N}a1 dump | awk 'NR==2' | grep -q '192.168.97.21:4500.*${CIDR4[b]}.*10\$'"

@@ -22,7 +22,6 @@
 #include "crypto/crypto.h"
 
 enum {
-	GATEWAY_TTL = 4,    /* seconds a lease lasts unless renewed (every second) */
 	BROKER_TIMEOUT = 15,
 };
 
@@ -219,7 +218,7 @@ unsigned gateway_claim(struct manager *m, const char *node, json_t *req, json_t 
 	*body = NULL;
 	if (m->broker)
 		return refuse(body, 400, "this is a broker: a cluster's gateway takes its lease from its own manager");
-	ret = cluster_gateway_claim(&m->cluster, node, req, now, GATEWAY_TTL, &lease, err, sizeof(err));
+	ret = cluster_gateway_claim(&m->cluster, node, req, now, (int)m->gateway_lease, &lease, err, sizeof(err));
 	if (ret == -EBUSY) {
 		*body = json_pack("{s:s, s:O?, s:O?}", "error", err, "holder", json_object_get(lease, "node"), "until",
 				  json_object_get(lease, "until"));
@@ -233,7 +232,7 @@ unsigned gateway_claim(struct manager *m, const char *node, json_t *req, json_t 
 		manager_log(m, "node %s is the gateway", node);
 	fed = stored(m, NULL);
 	*body = json_pack("{s:b, s:O, s:O, s:i, s:o}", "active", 1, "since", json_object_get(lease, "since"), "until",
-			  json_object_get(lease, "until"), "ttl", GATEWAY_TTL, "federation", fed ?: json_null());
+			  json_object_get(lease, "until"), "ttl", (int)m->gateway_lease, "federation", fed ?: json_null());
 	json_decref(lease);
 	return 200;
 }

@@ -63,6 +63,8 @@ static void usage(void)
 		"  --node-cidr-mask-size-ipv6 N    each node's IPv6 subnet (64)\n"
 		"  --node-lease SECONDS            remove nodes silent this long; 0: never (86400)\n"
 		"  --subnet-reuse-after SECONDS    a released subnet rests this long (3600)\n"
+		"  --gateway-lease SECONDS         a gateway lease lasts this long unless renewed: failover\n"
+		"                                  takes about this plus 1 s (2 to 60; 4)\n"
 		"  --tls-san NAMES                 more names for the certificate: DNS:name,IP:addr\n"
 		"  --tls-cert F --tls-key F        use this certificate as is\n"
 		"  --tls-ca-cert F --tls-ca-key F  sign our certificate with this CA (several managers)\n"
@@ -104,6 +106,7 @@ static int settings(struct manager *m, int argc, char **argv)
 		{ "node-cidr-mask-size-ipv6", required_argument, NULL, 0 },
 		{ "node-lease", required_argument, NULL, 0 },
 		{ "subnet-reuse-after", required_argument, NULL, 0 },
+		{ "gateway-lease", required_argument, NULL, 0 },
 		{ "tls-san", required_argument, NULL, 0 },
 		{ "tls-cert", required_argument, NULL, 0 },
 		{ "tls-key", required_argument, NULL, 0 },
@@ -122,6 +125,7 @@ static int settings(struct manager *m, int argc, char **argv)
 	m->len4 = 24;
 	m->len6 = 64;
 	m->expire_after = 86400;
+	m->gateway_lease = 4;
 	m->reuse_after = 3600;
 	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
 		const char *name = longopts[idx].name;
@@ -160,6 +164,14 @@ static int settings(struct manager *m, int argc, char **argv)
 		} else if (!strcmp(name, "node-lease")) {
 			if (number(name, optarg, 10ULL * 365 * 86400, &m->expire_after))
 				return 2;
+		} else if (!strcmp(name, "gateway-lease")) {
+			if (number(name, optarg, 60, &m->gateway_lease))
+				return 2;
+			if (m->gateway_lease < 2) {
+				fprintf(stderr, "weft-manager: --gateway-lease %s: give 2 to 60 seconds (the gateway renews "
+						"every second)\n", optarg);
+				return 2;
+			}
 		} else if (!strcmp(name, "subnet-reuse-after")) {
 			if (number(name, optarg, 10ULL * 365 * 86400, &m->reuse_after))
 				return 2;

@@ -48,6 +48,7 @@ struct manager {
 	char *cidr4, *cidr6;
 	unsigned len4, len6;
 	int64_t reuse_after, expire_after;
+	int64_t gateway_lease; /* seconds a gateway lease lasts unless renewed */
 	bool verbose;
 	bool broker; /* --role broker */
 

@@ -100,10 +100,13 @@ static void *serve(void *arg)
 	socklen_t len = sizeof(cred);
 	json_t *req = NULL, *reply;
 
-	/* Only root: the socket is 0600, and we ask the kernel who it is. */
+	/* Only root: the socket is 0600, and we ask the kernel who it is. The
+	 * request of a caller refused is still read (and dropped): closing on
+	 * it unread could cut the caller off before it reads why. */
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != 0) {
 		struct cni_error err;
 
+		json_decref(agent_read(c->fd, REQUEST_TIMEOUT_MS));
 		cni_fail(&err, CNI_ERR_INVALID_ENV, "permission denied", "only root may use the node agent");
 		reply = reply_error(&err);
 	} else if (!(req = agent_read(c->fd, REQUEST_TIMEOUT_MS))) {

@@ -82,9 +82,9 @@ check "short key: errno=-22" test "$(echo $r)" = "errno=-22"
 check "  and the error names the field in the log" grep -q "private_key: not a key" "$LOGS/weft-$WG1.log"
 check "  without echoing the secret" sh -c "! grep -q 'private_key=00' $LOGS/weft-$WG1.log"
 n1 ip link set "$WG1" up
-n1 python3 -c 'import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 4545)); time.sleep(3)' &
+n1 python3 -c 'import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 4545)); time.sleep(60)' &
 holder=$!
-sleep 0.3
+check "something else holds UDP 4545" wait_listen "$NS1" udp 4545
 before=$(uapi 'get=1\n\n')
 r=$(uapi 'set=1\nlisten_port=4545\nfwmark=7\n\n')
 check "port in use: errno=-98 (got $(echo $r))" test "$(echo $r)" = "errno=-98"
@@ -104,7 +104,8 @@ print(out.count(b'errno=0'))
 PY
 )
 check "several requests on one connection" test "$two" = 2
-wait $holder
+kill $holder 2>/dev/null
+wait $holder 2>/dev/null
 
 # --- wg setconf, addconf, syncconf --------------------------------------
 P=()

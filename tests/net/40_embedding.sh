@@ -73,8 +73,7 @@ n1 ip link set "$WGX" up
 ip -n "$C2" addr add 192.168.244.2/24 dev "$WGY"
 ip -n "$C2" link set "$WGY" up
 check "two devices in one process carry traffic between them" wait_ping "$NS1" 192.168.244.2 5
-mbit=$(ip netns exec "$C2" timeout 30 iperf3 -s -1 -p 5202 >/dev/null 2>&1 & sleep 0.3; n1 timeout 20 iperf3 -c 192.168.244.2 -p 5202 -t 1 -J 2>/dev/null |
-	python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6, 1))' 2>/dev/null)
+mbit=$(iperf_between "$NS1" "$C2" 192.168.244.2 1 5202)
 if [ -n "$mbit" ]; then pass "  iperf3 between them ($mbit Mbit/s)"; else fail "  iperf3 between them"; fi
 check "the first device is unaffected" wait_ping "$C1" 192.168.243.2 3
 

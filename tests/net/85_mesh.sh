@@ -50,7 +50,7 @@ check "pod to pod, IPv6 ($a62)" ip netns exec "weft-t$$-c1" ping -6 -c 2 -W 3 "$
 check "node to pod" wait_ping "$NS1" "$a1" 3
 ip netns exec "weft-t$$-c2" iperf3 -s -1 -p 5210 >/dev/null 2>&1 &
 PIDS+=($!)
-sleep 0.3
+wait_listen "weft-t$$-c2" tcp 5210 >/dev/null
 mbit=$(ip netns exec "weft-t$$-c1" timeout 20 iperf3 -c "$a2" -p 5210 -t 1 -J 2>/dev/null |
 	python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null)
 if [ -n "$mbit" ]; then pass "iperf3 pod to pod ($mbit Mbit/s)"; else fail "iperf3 pod to pod"; fi

@@ -299,10 +299,10 @@ out=$(weft c join "$T/c-info.subm" --cluster-id c --cable-driver wireguard 2>&1)
 check "weft join broker-info.subm --cluster-id c joins cluster c${out:+ ($out)}" has "$out" "cluster c joined"
 add_node c1
 # Its gateway port comes from CE_IPSEC_NATTPORT, which something else holds at first.
-ip netns exec "${NODE}c1" python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",4600)); time.sleep(30)' &
+ip netns exec "${NODE}c1" python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",4600)); time.sleep(60)' &
 HOLDER=$!
 PIDS+=($HOLDER)
-sleep 0.3
+check "  something else holds UDP 4600 on c1" wait_listen "${NODE}c1" udp 4600
 # A masquerade rule on c1 (matching nothing here): its gateway must say so at start.
 ip netns exec "${NODE}c1" nft -f - <<'NFT'
 table ip weft_test {

@@ -156,6 +156,17 @@ wait_socket() {
 	for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done
 	return 1
 }
+# wait_listen NS udp|tcp PORT: until a socket in NS listens on PORT (30 s at most). A
+# helper started in the background (python3, iperf3) can take seconds to start on a
+# loaded machine; a fixed sleep is not enough.
+wait_listen() {
+	for _ in $(seq 300); do
+		ip netns exec "$1" ss -Hnl --"$2" "sport = :$3" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	echo "nothing listens on $2 port $3 in $1 after 30 s"
+	return 1
+}
 ping1() { n1 ping -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 ping2() { n2 ping -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 ping61() { n1 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }
@@ -169,7 +180,7 @@ iperf_between() {
 	local cns=$1 sns=$2 dst=$3 secs=${4:-1} port=${5:-5201} out spid
 	ip netns exec "$sns" iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
 	spid=$!
-	for _ in $(seq 50); do ip netns exec "$sns" ss -ltn 2>/dev/null | grep -q ":$port " && break; sleep 0.05; done
+	wait_listen "$sns" tcp "$port" >/dev/null
 	# Bounded: a dead tunnel must fail the test, not hang it.
 	out=$(ip netns exec "$cns" timeout $((secs + 15)) iperf3 -c "$dst" -p "$port" -t "$secs" --connect-timeout 3000 -J 2>/dev/null)
 	kill $spid 2>/dev/null

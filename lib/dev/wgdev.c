@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "io/uwg.h"
 #include "nl/nl.h"
 #include "nl/wgnl.h"
+#include "wg/uapi.h"
 
 struct wgdev {
 	enum wgdev_backend backend;
@@ -31,6 +33,7 @@ struct wgdev {
 	/* userspace */
 	struct uwg *uwg;
 	struct uapi_server *uapi;
+	bool hosted; /* by another process, driven over its UAPI socket */
 };
 
 __attribute__((format(printf, 2, 3))) static void say(struct wgdev_err *err, const char *fmt, ...)
@@ -198,6 +201,144 @@ static int userspace_create(struct wgdev *d, const struct wgdev_opts *opts, char
 	return 0;
 }
 
+/* --- a device hosted by another process (weft-wg, or wireguard-go) ------- */
+
+enum { HOSTED_TIMEOUT_MS = 5000 };
+
+/* Reads a hosted device's configuration and state; 0 or a negative errno. */
+static int hosted_get(const char *name, struct wg_config **out, char *why, size_t whylen)
+{
+	struct buf reply = { 0 };
+	struct uapi_set s;
+	size_t at = 0;
+	int ret;
+
+	*out = NULL;
+	ret = uapi_call(NULL, name, "get=1\n\n", 7, &reply, HOSTED_TIMEOUT_MS);
+	if (ret) {
+		snprintf(why, whylen, "nobody answers on %s/%s.sock: %s", UAPI_SOCKET_DIR, name, strerror(-ret));
+		buf_free(&reply);
+		return ret;
+	}
+	if (uapi_get_begin(&s)) {
+		buf_free(&reply);
+		return -ENOMEM;
+	}
+	while (at < reply.len) {
+		char *nl = memchr(reply.data + at, '\n', reply.len - at);
+		size_t n = nl ? (size_t)(nl - (reply.data + at)) : reply.len - at;
+
+		uapi_set_line(&s, reply.data + at, n);
+		at += n + 1;
+	}
+	*out = uapi_set_end(&s);
+	buf_free(&reply); /* wipes the private key's copy */
+	if (!*out) {
+		snprintf(why, whylen, "the reply from %s/%s.sock: %s", UAPI_SOCKET_DIR, name, s.msg);
+		return s.error ?: -EPROTO;
+	}
+	return 0;
+}
+
+/* Starts "HOST NAME", which returns once the interface and its socket
+ * exist and leaves the daemon behind, then brings the interface up and
+ * waits for its first port. */
+static int hosted_create(struct wgdev *d, const struct wgdev_opts *opts, char *why, size_t whylen)
+{
+	struct wg_config *cfg = NULL;
+	struct nl_link l;
+	sigset_t none;
+	pid_t pid;
+	int status, ret;
+
+	if (d->ns_fd >= 0) {
+		snprintf(why, whylen, "a hosted device lives in the caller's namespace");
+		return -EINVAL;
+	}
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		snprintf(why, whylen, "cannot start %s: %s", opts->host, strerror(-ret));
+		return ret;
+	}
+	if (!pid) {
+		/* The daemon outlives us: it must hold none of our descriptors
+		 * (sockets, ports) and block none of the signals that end it. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		close_range(3, ~0U, 0);
+		execl(opts->host, opts->host, opts->name, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			ret = -errno;
+			snprintf(why, whylen, "cannot wait for %s: %s", opts->host, strerror(-ret));
+			return ret;
+		}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		snprintf(why, whylen, "%s %s %s %d (its reason is in this program's log)", opts->host, opts->name,
+			 WIFEXITED(status) ? "exited with status" : "was killed by signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOENT : -EIO;
+	}
+	if ((ret = nl_link_get(&d->rt, opts->name, 0, &l)) || (ret = nl_link_set_up(&d->rt, l.ifindex, true))) {
+		snprintf(why, whylen, "the interface %s that %s made cannot be brought up: %s", opts->name, opts->host,
+			 strerror(-ret));
+		goto undo;
+	}
+	d->ifindex = l.ifindex;
+	/* Up means bound: the port it picked shows once it has seen the link up. */
+	for (int waited = 0;; waited += 20) {
+		ret = hosted_get(opts->name, &cfg, why, whylen);
+		if (ret || cfg->listen_port || waited >= HOSTED_TIMEOUT_MS)
+			break;
+		wg_config_free(cfg);
+		cfg = NULL;
+		usleep(20 * 1000);
+	}
+	if (!ret && !cfg->listen_port) {
+		snprintf(why, whylen, "%s %s did not bind a UDP port within %d s of coming up", opts->host, opts->name,
+			 HOSTED_TIMEOUT_MS / 1000);
+		ret = -ETIMEDOUT;
+	}
+	wg_config_free(cfg);
+	if (!ret)
+		return 0;
+undo:
+	/* Its daemon goes with the interface. */
+	if (!nl_link_get(&d->rt, opts->name, 0, &l))
+		nl_link_del(&d->rt, l.ifindex);
+	return ret;
+}
+
+static int hosted_set(struct wgdev *d, const struct wg_config *cfg, struct wgdev_err *err)
+{
+	struct buf req = { 0 }, reply = { 0 };
+	int ret = buf_printf(&req, "set=1\n") || uapi_format_set(&req, cfg) || buf_printf(&req, "\n") ? -ENOMEM : 0;
+	long e;
+
+	/* The answer is "errno=0", or a negative errno as wireguard-go gives it. */
+	if (!ret)
+		ret = uapi_call(NULL, d->name, req.data, req.len, &reply, HOSTED_TIMEOUT_MS);
+	buf_free(&req); /* wipes the keys in it */
+	if (ret) {
+		say(err, "cannot configure %s over %s/%s.sock: %s", d->name, UAPI_SOCKET_DIR, d->name, strerror(-ret));
+	} else if (reply.len < 8 || memcmp(reply.data, "errno=", 6) || (e = labs(strtol(reply.data + 6, NULL, 10))) > 4095) {
+		say(err, "the device %s answered a set with \"%.40s\", not errno=N", d->name, reply.data ?: "");
+		ret = -EPROTO;
+	} else if (e) {
+		ret = (int)-e;
+		say(err, "the userspace device %s refused the configuration: %s%s; nothing was changed", d->name,
+		    strerror((int)e), e == EADDRINUSE ? " (the UDP port is in use: choose another, or 0)" : "");
+	}
+	if (ret && err)
+		err->error = -ret;
+	buf_free(&reply);
+	return ret;
+}
+
 struct wgdev *wgdev_open(const struct wgdev_opts *opts, struct wgdev_err *err)
 {
 	struct wgdev *d;
@@ -240,6 +381,22 @@ struct wgdev *wgdev_open(const struct wgdev_opts *opts, struct wgdev_err *err)
 			d->adopted = true;
 			return d;
 		}
+		if (!strcmp(existing.kind, "tun") && opts->host && opts->backend != WGDEV_KERNEL && d->ns_fd < 0) {
+			struct wg_config *cfg;
+
+			ret = hosted_get(opts->name, &cfg, uwhy, sizeof(uwhy));
+			wg_config_free(cfg);
+			if (!ret) {
+				d->backend = WGDEV_USERSPACE;
+				d->hosted = true;
+				d->ifindex = existing.ifindex;
+				d->adopted = true;
+				return d;
+			}
+			say(err, "an interface named %s already exists (kind \"tun\") and is not a WireGuard device that "
+				 "can be adopted (%s); delete it or choose another name", opts->name, uwhy);
+			goto fail;
+		}
 		say(err,
 		    "an interface named %s already exists (kind \"%s\")%s; delete it or choose another name",
 		    opts->name, existing.kind[0] ? existing.kind : "unknown",
@@ -261,9 +418,10 @@ struct wgdev *wgdev_open(const struct wgdev_opts *opts, struct wgdev_err *err)
 			goto fail;
 		}
 	}
-	ret = userspace_create(d, opts, uwhy, sizeof(uwhy));
+	ret = opts->host ? hosted_create(d, opts, uwhy, sizeof(uwhy)) : userspace_create(d, opts, uwhy, sizeof(uwhy));
 	if (!ret) {
 		d->backend = WGDEV_USERSPACE;
+		d->hosted = opts->host;
 		return d;
 	}
 	if (opts->backend == WGDEV_AUTO)
@@ -356,6 +514,8 @@ int wgdev_set(struct wgdev *d, const struct wg_config *cfg, struct wgdev_err *er
 		return ret;
 	if (d->backend == WGDEV_KERNEL)
 		return kernel_set(d, cfg, err);
+	if (d->hosted)
+		return hosted_set(d, cfg, err);
 	ret = wg_device_set(uwg_device(d->uwg), cfg);
 	if (ret)
 		say(err, "the userspace device %s refused the configuration: %s%s; nothing was changed", d->name,
@@ -372,6 +532,11 @@ struct wg_config *wgdev_get(struct wgdev *d, struct wgdev_err *err)
 		ret = wgnl_get(&d->genl, d->name, &cfg);
 		if (ret)
 			say(err, "cannot read kernel WireGuard interface %s: %s", d->name, strerror(-ret));
+	} else if (d->hosted) {
+		char why[300];
+
+		if (hosted_get(d->name, &cfg, why, sizeof(why)))
+			say(err, "cannot read %s: %s", d->name, why);
 	} else {
 		cfg = wg_device_get(uwg_device(d->uwg));
 		if (!cfg)
@@ -396,7 +561,7 @@ int wgdev_up(struct wgdev *d, struct wgdev_err *err)
 	}
 	/* The kernel binds its socket as the link comes up. Ours would when
 	 * the link monitor sees it; do it now, so the port is known on return. */
-	if (d->backend == WGDEV_USERSPACE && (ret = wg_device_up(uwg_device(d->uwg)))) {
+	if (d->backend == WGDEV_USERSPACE && !d->hosted && (ret = wg_device_up(uwg_device(d->uwg)))) {
 		say(err, "cannot bind %s's UDP port: %s", d->name, strerror(-ret));
 		if (err)
 			err->error = -ret;
@@ -411,7 +576,8 @@ int wgdev_delete(struct wgdev *d)
 
 	if (!d)
 		return 0;
-	if (d->backend == WGDEV_KERNEL)
+	/* A hosted device's daemon ends when its interface goes. */
+	if (d->backend == WGDEV_KERNEL || d->hosted)
 		ret = nl_link_del(&d->rt, d->ifindex);
 	wgdev_close(d);
 	return ret;
@@ -444,6 +610,11 @@ const char *wgdev_name(const struct wgdev *d)
 bool wgdev_adopted(const struct wgdev *d)
 {
 	return d->adopted;
+}
+
+bool wgdev_hosted(const struct wgdev *d)
+{
+	return d->hosted;
 }
 
 struct wg_device *wgdev_core(struct wgdev *d)

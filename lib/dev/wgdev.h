@@ -36,6 +36,13 @@ struct wgdev_opts {
 	bool uapi;
 	/* Userspace: use TUN offloads (TSO/GRO). */
 	bool offload;
+	/* Userspace: the weft-wg program to host the device in a process of
+	 * its own, so that it outlives the caller. The caller then drives it
+	 * over its UAPI socket, and the next open adopts it as the kernel's
+	 * would be. NULL: the device lives in this process. Only with netns
+	 * NULL. A hosted device is up from the start, so that a port it is
+	 * given is bound (or refused) at once. */
+	const char *host;
 	enum wg_log_level log_level;
 	void (*log)(void *ctx, enum wg_log_level level, const char *msg);
 	void *log_ctx;
@@ -65,7 +72,8 @@ struct wg_config *wgdev_get(struct wgdev *d, struct wgdev_err *err);
 int wgdev_up(struct wgdev *d, struct wgdev_err *err);
 /* Deletes the interface and frees the handle. */
 int wgdev_delete(struct wgdev *d);
-/* Frees the handle. A kernel interface stays; a userspace one ends with it. */
+/* Frees the handle. A kernel interface stays, and a hosted one; a userspace
+ * one in this process ends with it. */
 void wgdev_close(struct wgdev *d);
 
 enum wgdev_backend wgdev_backend(const struct wgdev *d);
@@ -73,6 +81,8 @@ const char *wgdev_backend_name(enum wgdev_backend b);
 int wgdev_ifindex(const struct wgdev *d);
 const char *wgdev_name(const struct wgdev *d);
 bool wgdev_adopted(const struct wgdev *d);
+/* Userspace: whether another process (weft-wg) hosts the device. */
+bool wgdev_hosted(const struct wgdev *d);
 /* Userspace: the device core, for hosts that drive it directly. */
 struct wg_device *wgdev_core(struct wgdev *d);
 

@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
@@ -331,4 +332,61 @@ void uapi_server_stop(struct uapi_server *s)
 	close(s->listen_fd);
 	close(s->stop_fd);
 	free(s);
+}
+
+int uapi_call(const char *dir, const char *ifname, const char *req, size_t len, struct buf *reply, int timeout_ms)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	size_t start = reply->len, done = 0;
+	int fd, ret = 0;
+
+	if (strchr(ifname, '/') || (size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s.sock",
+						    dir ? dir : UAPI_SOCKET_DIR, ifname) >= sizeof(addr.sun_path))
+		return -EINVAL;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+	    connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		ret = -errno;
+		goto out;
+	}
+	while (done < len) {
+		ssize_t n = send(fd, req + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			goto out;
+		}
+		done += (size_t)n;
+	}
+	/* The reply ends with an empty line: "\n\n", or a lone "\n" first. */
+	for (;;) {
+		size_t got = reply->len - start;
+		ssize_t n;
+
+		if ((got == 1 && reply->data[start] == '\n') ||
+		    (got >= 2 && !memcmp(reply->data + reply->len - 2, "\n\n", 2)))
+			break;
+		if (buf_reserve(reply, 4096)) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		n = recv(fd, reply->data + reply->len, reply->cap - reply->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = !n ? -EPROTO : errno == EAGAIN ? -ETIMEDOUT : -errno;
+			goto out;
+		}
+		reply->len += (size_t)n;
+	}
+	reply->len--; /* the blank line */
+out:
+	close(fd);
+	return ret;
 }

@@ -8,6 +8,7 @@
 
 #include <sys/un.h>
 
+#include "util/buf.h"
 #include "wg/device.h"
 
 #define UAPI_SOCKET_DIR "/var/run/wireguard"
@@ -19,6 +20,14 @@ struct uapi_server;
  * use (-EADDRINUSE). Returns the fd or a negative errno; path receives the
  * socket's path. */
 int uapi_listen(const char *dir, const char *ifname, char path[sizeof(((struct sockaddr_un *)0)->sun_path)]);
+
+/* The client side: sends one request (its text, ending in a blank line)
+ * to dir/NAME.sock (dir NULL: UAPI_SOCKET_DIR) and appends the reply, up to
+ * and without its blank line, to reply. Gives up after timeout_ms.
+ * Returns 0 or a negative errno: -ENOENT or -ECONNREFUSED when nobody
+ * serves the interface. */
+int uapi_call(const char *dir, const char *ifname, const char *req, size_t len, struct buf *reply,
+	      int timeout_ms);
 
 /* Serves dev on listen_fd from a thread of its own; log as for uwg. */
 struct uapi_server *uapi_server_start(int listen_fd, const char *path, struct wg_device *dev,

@@ -18,6 +18,14 @@ int uapi_set_begin(struct uapi_set *s)
 	return s->cfg ? 0 : -ENOMEM;
 }
 
+int uapi_get_begin(struct uapi_set *s)
+{
+	int ret = uapi_set_begin(s);
+
+	s->get = true;
+	return ret;
+}
+
 __attribute__((format(printf, 3, 4))) static void fail(struct uapi_set *s, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -74,7 +82,7 @@ static void device_line(struct uapi_set *s, const char *key, const char *value)
 			cfg->fwmark = (uint32_t)n;
 			cfg->flags |= WG_DEV_HAS_FWMARK;
 		}
-	} else if (!strcmp(key, "replace_peers")) {
+	} else if (!strcmp(key, "replace_peers") && !s->get) {
 		if (parse_true(s, key, value))
 			cfg->flags |= WG_DEV_REPLACE_PEERS;
 	} else {
@@ -121,6 +129,16 @@ static void peer_line(struct uapi_set *s, const char *key, const char *value)
 	} else if (!strcmp(key, "protocol_version")) {
 		if (strcmp(value, "1"))
 			fail(s, -EINVAL, "protocol_version: only 1 is supported, not \"%.20s\"", value);
+	} else if (s->get && !strcmp(key, "last_handshake_time_sec")) {
+		if (parse_num(s, key, value, INT64_MAX, &n))
+			peer->last_handshake.tv_sec = (time_t)n;
+	} else if (s->get && !strcmp(key, "last_handshake_time_nsec")) {
+		if (parse_num(s, key, value, 999999999, &n))
+			peer->last_handshake.tv_nsec = (long)n;
+	} else if (s->get && !strcmp(key, "tx_bytes")) {
+		parse_num(s, key, value, UINT64_MAX, &peer->tx_bytes);
+	} else if (s->get && !strcmp(key, "rx_bytes")) {
+		parse_num(s, key, value, UINT64_MAX, &peer->rx_bytes);
 	} else {
 		fail(s, -EINVAL, "unknown peer key \"%.40s\"", key);
 	}
@@ -144,6 +162,24 @@ void uapi_set_line(struct uapi_set *s, char *line, size_t len)
 		return;
 	}
 	*value++ = '\0';
+	if (s->got_errno) {
+		fail(s, -EPROTO, "line %u follows the errno line", s->line);
+		return;
+	}
+	if (s->get && !strcmp(line, "errno")) {
+		uint64_t n;
+
+		/* wireguard-go and weft-wg answer a negative errno. */
+		s->got_errno = true;
+		if (parse_num(s, line, value + (*value == '-'), 4095, &n) && n)
+			fail(s, -(int)n, "the device answered errno=%llu", (unsigned long long)n);
+		return;
+	}
+	if (s->get && (!strcmp(line, "remove") || !strcmp(line, "update_only") ||
+		       !strcmp(line, "replace_allowed_ips") || !strcmp(line, "replace_peers"))) {
+		fail(s, -EPROTO, "line %u: \"%.40s\" belongs in a set request, not a get reply", s->line, line);
+		return;
+	}
 	if (!strcmp(line, "public_key")) {
 		struct wg_config_peer *peer = wg_config_add_peer(s->cfg);
 
@@ -169,9 +205,17 @@ struct wg_config *uapi_set_end(struct uapi_set *s)
 
 	s->cfg = NULL;
 	s->peer = NULL;
+	if (!s->error && s->get && !s->got_errno)
+		fail(s, -EPROTO, "the get reply ended without its errno line");
 	if (s->error) {
 		wg_config_free(cfg);
 		return NULL;
+	}
+	if (s->get) {
+		/* A snapshot: every device field is filled. */
+		cfg->flags |= WG_DEV_HAS_LISTEN_PORT | WG_DEV_HAS_FWMARK;
+		if (cfg->flags & WG_DEV_HAS_PRIVATE_KEY && x25519_public(cfg->public_key, cfg->private_key))
+			cfg->flags |= WG_DEV_HAS_PUBLIC_KEY;
 	}
 	return cfg;
 }
@@ -207,6 +251,49 @@ int uapi_format_get(struct buf *out, const struct wg_config *cfg)
 				  (long long)p->last_handshake.tv_sec, (long)p->last_handshake.tv_nsec,
 				  (unsigned long long)p->tx_bytes, (unsigned long long)p->rx_bytes,
 				  p->persistent_keepalive);
+		for (const struct wg_config_ip *a = p->first_ip; a; a = a->next) {
+			inet_ntop(a->family, &a->ip6, ip, sizeof(ip));
+			ret |= buf_printf(out, "allowed_ip=%s/%u\n", ip, a->cidr);
+		}
+	}
+	crypto_wipe(hex, sizeof(hex));
+	return ret ? -ENOMEM : 0;
+}
+
+int uapi_format_set(struct buf *out, const struct wg_config *cfg)
+{
+	char hex[KEY_HEX_LEN], ep[ADDR_STRLEN], ip[INET6_ADDRSTRLEN];
+	int ret = 0;
+
+	if (cfg->flags & WG_DEV_HAS_PRIVATE_KEY) {
+		key_to_hex(hex, cfg->private_key);
+		ret |= buf_printf(out, "private_key=%s\n", hex);
+	}
+	if (cfg->flags & WG_DEV_HAS_LISTEN_PORT)
+		ret |= buf_printf(out, "listen_port=%u\n", cfg->listen_port);
+	if (cfg->flags & WG_DEV_HAS_FWMARK)
+		ret |= buf_printf(out, "fwmark=%u\n", cfg->fwmark);
+	if (cfg->flags & WG_DEV_REPLACE_PEERS)
+		ret |= buf_printf(out, "replace_peers=true\n");
+	for (const struct wg_config_peer *p = cfg->first_peer; p; p = p->next) {
+		key_to_hex(hex, p->public_key);
+		ret |= buf_printf(out, "public_key=%s\n", hex);
+		if (p->flags & WG_PEER_REMOVE_ME) {
+			ret |= buf_printf(out, "remove=true\n");
+			continue;
+		}
+		if (p->flags & WG_PEER_UPDATE_ONLY)
+			ret |= buf_printf(out, "update_only=true\n");
+		if (p->flags & WG_PEER_HAS_PRESHARED_KEY) {
+			key_to_hex(hex, p->preshared_key);
+			ret |= buf_printf(out, "preshared_key=%s\n", hex);
+		}
+		if (p->flags & WG_PEER_HAS_ENDPOINT)
+			ret |= buf_printf(out, "endpoint=%s\n", addr_format_endpoint(ep, &p->endpoint.sa));
+		if (p->flags & WG_PEER_HAS_PERSISTENT_KEEPALIVE)
+			ret |= buf_printf(out, "persistent_keepalive_interval=%u\n", p->persistent_keepalive);
+		if (p->flags & WG_PEER_REPLACE_ALLOWEDIPS)
+			ret |= buf_printf(out, "replace_allowed_ips=true\n");
 		for (const struct wg_config_ip *a = p->first_ip; a; a = a->next) {
 			inet_ntop(a->family, &a->ip6, ip, sizeof(ip));
 			ret |= buf_printf(out, "allowed_ip=%s/%u\n", ip, a->cidr);

@@ -8,6 +8,7 @@
 #ifndef WEFT_WG_UAPI_H
 #define WEFT_WG_UAPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -19,10 +20,18 @@ struct uapi_set {
 	int error;      /* 0, or the negative errno of the first bad line */
 	char msg[256];  /* what was wrong with it, for the log */
 	unsigned line;
+	/* Parsing a get reply (uapi_get_begin): the state lines are accepted
+	 * too, and its closing errno line. */
+	bool get;
+	bool got_errno;
 };
 
 /* Starts a set request; returns 0 or -ENOMEM. */
 int uapi_set_begin(struct uapi_set *s);
+/* Starts reading a get reply into a snapshot (lines fed and ended as for
+ * a set): what a client of another process's device reads back. A reply
+ * that ends with errno=N, N not 0, fails with -N. */
+int uapi_get_begin(struct uapi_set *s);
 /* Feeds one line, without its newline. After the first error, further
  * lines are ignored. */
 void uapi_set_line(struct uapi_set *s, char *line, size_t len);
@@ -32,5 +41,8 @@ struct wg_config *uapi_set_end(struct uapi_set *s);
 
 /* Appends the get reply for cfg (without the trailing errno line). */
 int uapi_format_get(struct buf *out, const struct wg_config *cfg);
+/* Appends the lines of a set request that applies cfg, a change as
+ * wgdev_set takes it (without "set=1" and the closing blank line). */
+int uapi_format_set(struct buf *out, const struct wg_config *cfg);
 
 #endif

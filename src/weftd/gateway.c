@@ -32,6 +32,7 @@
 
 #include "api/client.h"
 #include "crypto/crypto.h"
+#include "io/uapi_server.h"
 #include "nl/nl.h"
 #include "util/addr.h"
 #include "util/clock.h"
@@ -202,7 +203,8 @@ static void gw_log(void *ctx, enum wg_log_level level, const char *msg)
 static int device_up(struct weftd *d)
 {
 	struct wgdev_opts opts = { .name = d->gw.device, .backend = d->backend, .load_module = true, .offload = true,
-				   .uapi = true, .log_level = d->log_level, .log = gw_log };
+				   .uapi = true, .log_level = d->log_level, .log = gw_log,
+				   .host = d->gw.host[0] ? d->gw.host : NULL };
 	struct wgdev_err werr = { "", 0 };
 	struct wg_config cfg = { .flags = WG_DEV_HAS_PRIVATE_KEY | WG_DEV_HAS_LISTEN_PORT };
 	char msg[700];
@@ -246,9 +248,9 @@ static int device_up(struct weftd *d)
 	weftd_enable_forwarding();
 	/* An adopted device keeps its peers: they are ours from before. */
 	json_object_clear(d->gw.peers);
-	weftd_log(d, WG_LOG_ERROR, "gateway: %s %s on UDP port %u (%s), endpoint %s", wgdev_adopted(d->gw.dev) ?
+	weftd_log(d, WG_LOG_ERROR, "gateway: %s %s on UDP port %u (%s%s), endpoint %s", wgdev_adopted(d->gw.dev) ?
 		  "adopted" : "brought up", d->gw.device, d->gw.port, wgdev_backend_name(wgdev_backend(d->gw.dev)),
-		  d->gw.endpoint);
+		  wgdev_hosted(d->gw.dev) ? ", hosted by weft-wg" : "", d->gw.endpoint);
 	set_error(d, NULL);
 	return 0;
 }
@@ -556,6 +558,17 @@ static void step_down(struct weftd *d, const char *why)
  * while this one was down, the device left behind (with its peers and
  * routes) must go, or this node's traffic to other clusters would leave
  * by it instead of through the cluster's gateway. */
+/* A TUN of the gateway's name whose UAPI socket answers: a hosted device. */
+static bool hosted_here(struct weftd *d, const struct nl_link *link)
+{
+	struct buf reply = { 0 };
+	bool yes = !strcmp(link->kind, "tun") &&
+		   !uapi_call(NULL, d->gw.device, "get=1\n\n", 7, &reply, 2000) && reply.len > 0;
+
+	buf_free(&reply);
+	return yes;
+}
+
 static void remove_leftover(struct weftd *d)
 {
 	struct nl_link link;
@@ -563,7 +576,7 @@ static void remove_leftover(struct weftd *d)
 
 	if (d->gw.dev || nl_open(&nl, NETLINK_ROUTE, -1))
 		return;
-	if (!nl_link_get(&nl, d->gw.device, 0, &link) && !strcmp(link.kind, "wireguard")) {
+	if (!nl_link_get(&nl, d->gw.device, 0, &link) && (!strcmp(link.kind, "wireguard") || hosted_here(d, &link))) {
 		if (nl_link_del(&nl, link.ifindex))
 			weftd_log(d, WG_LOG_ERROR, "gateway: cannot remove %s, left from when this node was the gateway",
 				  d->gw.device);
@@ -723,6 +736,28 @@ static void warn_snat(struct weftd *d)
 	}
 }
 
+/* weft-wg, where make install and the build tree put it: beside weftd. */
+static void host_path(struct weftd *d)
+{
+	char exe[sizeof(d->gw.host)];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	d->gw.host[0] = '\0';
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash || (size_t)(slash - exe) + sizeof("/weft-wg") > sizeof(d->gw.host))
+		return;
+	snprintf(d->gw.host, sizeof(d->gw.host), "%.*s/weft-wg", (int)(slash - exe), exe);
+	if (access(d->gw.host, X_OK)) {
+		weftd_log(d, WG_LOG_ERROR, "gateway: no %s: a userspace gateway device will live in this process, "
+			  "and a restart will re-make it", d->gw.host);
+		d->gw.host[0] = '\0';
+	}
+}
+
 int gateway_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen)
 {
 	const char *env = getenv("CE_IPSEC_NATTPORT");
@@ -749,6 +784,7 @@ int gateway_start(struct weftd *d, const struct agent_config *conf, char *err, s
 	}
 	if (!d->gw.port)
 		d->gw.port = DEFAULT_PORT;
+	host_path(d);
 	if (d->gw.port == d->hub_port) {
 		snprintf(err, errlen, "gateway port %u: the hub uses it; give --gateway-port another", d->gw.port);
 		return -EINVAL;

@@ -64,6 +64,9 @@ struct weftd_gateway {
 	char device[16];
 	uint16_t port;
 	char endpoint[96]; /* ADDR:PORT published at the broker */
+	/* weft-wg next to this program: it hosts a userspace device, which
+	 * then outlives us and is adopted at restart. "": in this process. */
+	char host[4096];
 	pthread_t thread, follow_thread;
 	struct api_client *mgr; /* the lease loop's own client */
 	json_t *fed;		/* the federation the broker thread follows */

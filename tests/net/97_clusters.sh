@@ -328,7 +328,8 @@ check "a's and b's pods reach c's pod" wait_for 20 ip netns exec "$PODS-a3-hub" 
 t2=$(date +%s.%N)
 bad=$(matrix "[ab]" c)$(matrix c "[ab]")
 check "  every pod of a and b reaches c's and back, IPv4 and IPv6 (reached $(printf %.1f "$(echo "$t2 - $t1" | bc)") s after its pod was up)${bad:+:$bad}" test -z "$bad"
-kill -9 "${WPID[c1]}"
+# The gateway node dies: weftd and the weft-wg that hosts its gateway device.
+kill -9 "${WPID[c1]}" $(pgrep -f "weft-wg gw${N}c1\$")
 check "c's gateway killed: a1's connection to c turns to error within 40 s" wait_for 40 is_status a1 c error
 check "  connection_status for c is 0 (status error), one series" sh -c \
 	"[ \$(ip netns exec ${NODE}a1 curl -s http://127.0.0.1:9586/metrics | grep -c '^connection_status{.*remote_cluster=\"c\"') = 1 ] && \
@@ -348,10 +349,15 @@ check "  a1's metrics have no series for c any more" sh -c "! ip netns exec ${NO
 
 # --- the gateway restarts: same key, same peer at b ---------------------------------------
 key_a=$(ip netns exec "${NODE}b1" wg show "gw${N}b1" peers)
+ifindex() { ip -n "$NODE$1" -o link show "$2" 2>/dev/null | cut -d: -f1; }
+idx=$(ifindex a1 "gw${N}a1")
 kill -9 "${WPID[a1]}"
-wait "${WPID[a1]}" 2>/dev/null # its userspace devices go with it
+wait "${WPID[a1]}" 2>/dev/null # its hub goes with it; weft-wg hosts the gateway device
+check "a1's weftd killed: its gateway device lives on in weft-wg (ifindex $idx)" sh -c \
+	"[ '$(ifindex a1 "gw${N}a1")' = '$idx' ] && ip netns exec ${NODE}a1 wg show gw${N}a1 peers | grep -q ."
 start_weftd a1 $(gateway_flags a1)
 check "a1 restarted within its lease: still the gateway" wait_for 10 is_status a1 b connected
+check "  it adopted the device: same ifindex, same peers" sh -c "grep -q 'gateway: adopted gw${N}a1 on UDP port 4500 (userspace, hosted by weft-wg)' '$LOGS/weft-weftd-$$-a1.log' && [ '$(ifindex a1 "gw${N}a1")' = '$idx' ]"
 check "  b1 still has a's peer under the same key" test "$(ip netns exec "${NODE}b1" wg show "gw${N}b1" peers)" = "$key_a"
 
 # --- failover: a1 dies, a2 takes over -------------------------------------------------------

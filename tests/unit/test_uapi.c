@@ -16,12 +16,13 @@ static const char *K1 = "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680f
 static const char *K2 = "b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33";
 static const char *K3 = "58402e695ba1772b1cc9309755f043251ea77fdcf10fbe63989ceb7e19321376";
 
-static int parse(const char *text, struct wg_config **out, char *msg, size_t msglen)
+/* Reads text as a set request, or (get) as a get reply. */
+static int parse_as(bool get, const char *text, struct wg_config **out, char *msg, size_t msglen)
 {
 	struct uapi_set s;
 	char *copy = strdup(text), *p = copy;
 
-	CHECK(uapi_set_begin(&s) == 0);
+	CHECK((get ? uapi_get_begin(&s) : uapi_set_begin(&s)) == 0);
 	while (*p) {
 		char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
@@ -34,6 +35,11 @@ static int parse(const char *text, struct wg_config **out, char *msg, size_t msg
 	if (msg)
 		snprintf(msg, msglen, "%s", s.msg);
 	return *out ? 0 : s.error;
+}
+
+static int parse(const char *text, struct wg_config **out, char *msg, size_t msglen)
+{
+	return parse_as(false, text, out, msg, msglen);
 }
 
 static int expect_error(const char *text, int err, const char *needle)
@@ -216,4 +222,115 @@ TEST(uapi_peer_flags)
 	CHECK(sim_set(a, "replace_peers=true\n") == 0);
 	CHECK(a->dev->npeers == 0);
 	sim_free(net);
+}
+
+/* A client of another process's device: a get reply read into a snapshot. */
+static struct wg_config *parse_reply(const char *text, int *err, char *msg, size_t msglen)
+{
+	struct wg_config *cfg;
+
+	*err = parse_as(true, text, &cfg, msg, msglen);
+	return cfg;
+}
+
+TEST(uapi_get_reply_read_back)
+{
+	struct sim_net *net = sim_new();
+	struct sim_dev *a = sim_add(net);
+	struct buf out = { 0 }, again = { 0 };
+	struct wg_config *cfg, *back;
+	uint8_t pub[32];
+	char text[1024], msg[256];
+	int err;
+
+	snprintf(text, sizeof(text),
+		 "fwmark=7\npublic_key=%s\nallowed_ip=10.1.2.0/24\nendpoint=192.0.2.1:51820\n"
+		 "persistent_keepalive_interval=25\n",
+		 K2);
+	CHECK(sim_set(a, text) == 0);
+	cfg = wg_device_get(a->dev);
+	CHECK(uapi_format_get(&out, cfg) == 0);
+	CHECK(buf_printf(&out, "errno=0\n") == 0);
+	back = parse_reply(out.data, &err, msg, sizeof(msg));
+	CHECK(back && !err);
+	/* Every field, state included, and the public key derived. */
+	CHECK(back->listen_port == a->port && back->fwmark == 7);
+	CHECK_MEM(back->private_key, a->priv, 32);
+	CHECK(back->flags & WG_DEV_HAS_PUBLIC_KEY);
+	CHECK_MEM(back->public_key, cfg->public_key, 32);
+	CHECK(back->first_peer && !back->first_peer->next);
+	CHECK(key_from_hex(pub, K2));
+	CHECK_MEM(back->first_peer->public_key, pub, 32);
+	CHECK(back->first_peer->tx_bytes == cfg->first_peer->tx_bytes && back->first_peer->tx_bytes == 148);
+	CHECK(back->first_peer->persistent_keepalive == 25);
+	CHECK(back->first_peer->first_ip && back->first_peer->first_ip->cidr == 24);
+	CHECK(uapi_format_get(&again, back) == 0);
+	CHECK(buf_printf(&again, "errno=0\n") == 0);
+	CHECK(again.len == out.len && !memcmp(again.data, out.data, out.len));
+	wg_config_free(cfg);
+	wg_config_free(back);
+	buf_free(&out);
+	buf_free(&again);
+	sim_free(net);
+}
+
+TEST(uapi_get_reply_errors)
+{
+	static const struct {
+		const char *text;
+		int err;
+		const char *needle;
+	} cases[] = {
+		{ "listen_port=51820\nerrno=-98\n", -98, "errno=98" }, /* as wireguard-go answers */
+		{ "errno=5\n", -5, "errno=5" },
+		{ "listen_port=51820\n", -EPROTO, "without its errno line" },
+		{ "errno=0\nlisten_port=1\n", -EPROTO, "follows the errno line" },
+		{ "replace_peers=true\nerrno=0\n", -EPROTO, "belongs in a set request" },
+		{ "errno=x\n", -EINVAL, "errno" },
+		{ "last_handshake_time_sec=1\nerrno=0\n", -EINVAL, "unknown device key" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
+		char msg[256];
+		int err;
+		struct wg_config *cfg = parse_reply(cases[i].text, &err, msg, sizeof(msg));
+
+		if (cfg || err != cases[i].err || !strstr(msg, cases[i].needle)) {
+			fprintf(stderr, "  %zu: err %d, \"%s\"\n", i, err, msg);
+			CHECK(!"get reply refused as it should be");
+		}
+		wg_config_free(cfg);
+	}
+	/* A set request is not a reply: the state lines are refused there. */
+	expect_error("public_key=e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a\ntx_bytes=1\n",
+		     -EINVAL, "unknown peer key");
+}
+
+TEST(uapi_format_set_round_trip)
+{
+	struct wg_config *cfg, *back;
+	struct buf out = { 0 }, again = { 0 };
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "private_key=%s\nlisten_port=4500\nfwmark=0\nreplace_peers=true\n"
+		 "public_key=%s\npreshared_key=%s\nendpoint=[2001:db8::1]:4500\npersistent_keepalive_interval=10\n"
+		 "replace_allowed_ips=true\nallowed_ip=10.92.0.0/16\nallowed_ip=fd92::/48\n"
+		 "public_key=%s\nremove=true\n"
+		 "public_key=%s\nupdate_only=true\n",
+		 K1, K2, K3, K3, K1);
+	CHECK(parse(text, &cfg, NULL, 0) == 0);
+	CHECK(uapi_format_set(&out, cfg) == 0);
+	/* Written back in the order it was given. */
+	if (strcmp(out.data, text)) {
+		fprintf(stderr, "got:\n%s\nwant:\n%s\n", out.data, text);
+		CHECK(!"set request");
+	}
+	CHECK(parse(out.data, &back, NULL, 0) == 0);
+	CHECK(uapi_format_set(&again, back) == 0);
+	CHECK(again.len == out.len && !memcmp(again.data, out.data, out.len));
+	wg_config_free(cfg);
+	wg_config_free(back);
+	buf_free(&out);
+	buf_free(&again);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* CNI configurations from stdin: the protocol layer, a prevResult carried
  * through and reshaped for every version, and static mode's parser; and
- * the same bytes as weftd's settings file. */
+ * the same bytes as weftd's settings file and as CNI_ARGS. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +34,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Files named in the input are not read by the fuzzer. */
 		if (!json_object_get(p.conf.root, "privateKeyFile"))
 			cni_wgcfg_parse(&p.wg, p.conf.root, &err);
+	}
+	/* The same bytes as CNI_ARGS, and what is kept of them as a record. */
+	if (size < 8192) {
+		char args[8192];
+		struct cni_owner o, back;
+
+		memcpy(args, data, size);
+		args[size] = '\0';
+		if (!cni_args_parse(args, &o, &err)) {
+			json_t *j = cni_owner_json(&o);
+
+			cni_owner_from_json(j, &back);
+			if (memcmp(&o, &back, sizeof(o)))
+				__builtin_trap(); /* a record must give back what was parsed */
+			json_decref(j);
+			cni_owner_str(&o, msg, sizeof(msg));
+		}
 	}
 	agent_config_defaults(&ac);
 	agent_config_parse(&ac, (const char *)data, size, msg, sizeof(msg));

@@ -168,11 +168,24 @@ json_t *cni_result_new(json_t *prev, struct cni_error *err)
 	return res;
 }
 
+const char *cni_mac_str(const uint8_t *addr, size_t len, char *buf, size_t buflen)
+{
+	size_t at = 0;
+
+	if (!len || buflen < 3 * len)
+		return snprintf(buf, buflen, "%s", CNI_MAC_NONE), buf;
+	for (size_t i = 0; i < len; ++i)
+		at += (size_t)snprintf(buf + at, buflen - at, "%s%02x", i ? ":" : "", addr[i]);
+	return buf;
+}
+
 int cni_result_add_interface(json_t *res, const char *name, const char *mac, const char *sandbox, unsigned mtu)
 {
 	json_t *a = array_of(res, "interfaces"), *i = json_object();
 
 	json_object_set_new(i, "name", json_string(name));
+	if ((!mac || !*mac) && sandbox && *sandbox)
+		mac = CNI_MAC_NONE;
 	if (mac && *mac)
 		json_object_set_new(i, "mac", json_string(mac));
 	if (sandbox && *sandbox)

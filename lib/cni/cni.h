@@ -11,6 +11,8 @@
 #include <jansson.h>
 #include <net/if.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 enum cni_command { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_VERSION, CNI_STATUS, CNI_GC };
 
@@ -39,7 +41,7 @@ struct cni_env {
 	char container_id[256];
 	char netns[512];
 	char ifname[IF_NAMESIZE];
-	char args[1024];
+	char args[4096];
 };
 
 struct cni_conf {
@@ -65,7 +67,17 @@ void cni_conf_free(struct cni_conf *conf);
 
 /* A result to extend: a copy of prev (any version from 0.3.0), or empty. */
 json_t *cni_result_new(json_t *prev, struct cni_error *err);
-/* Appends an interface; returns its index. mac and sandbox may be NULL. */
+/*
+ * A link with no hardware address (WireGuard) in a result. podman parses
+ * every "mac" of a container's interfaces and refuses the whole result when
+ * one is missing; the zero address is what any parser takes and no NIC
+ * has (docs/cni.md).
+ */
+#define CNI_MAC_NONE "00:00:00:00:00:00"
+/* "aa:bb:..." for len bytes of addr; CNI_MAC_NONE for none. */
+const char *cni_mac_str(const uint8_t *addr, size_t len, char *buf, size_t buflen);
+/* Appends an interface; returns its index. mac and sandbox may be NULL; an
+ * interface in a sandbox without a mac gets CNI_MAC_NONE. */
 int cni_result_add_interface(json_t *res, const char *name, const char *mac, const char *sandbox, unsigned mtu);
 void cni_result_add_ip(json_t *res, const char *cidr, const char *gateway, int iface);
 void cni_result_add_route(json_t *res, const char *dst, const char *gw);

@@ -82,6 +82,12 @@ static int link_attr_cb(const struct nlattr *attr, void *data)
 		if (mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
 			l->master = (int)mnl_attr_get_u32(attr);
 		break;
+	case IFLA_ADDRESS:
+		if (mnl_attr_get_payload_len(attr) <= sizeof(l->address)) {
+			l->address_len = (uint8_t)mnl_attr_get_payload_len(attr);
+			memcpy(l->address, mnl_attr_get_payload(attr), l->address_len);
+		}
+		break;
 	case IFLA_LINKINFO:
 		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) >= 0)
 			mnl_attr_parse_nested(attr, linkinfo_cb, l);

@@ -44,6 +44,10 @@ struct nl_link {
 	uint32_t flags; /* IFF_* */
 	uint32_t mtu;
 	int master;
+	/* The link-layer address (a veth's MAC); address_len 0 for links
+	 * that have none (WireGuard, a TUN in L3 mode). */
+	uint8_t address[32];
+	uint8_t address_len;
 };
 
 struct nl_link_spec {

@@ -7,6 +7,8 @@
  * stdin; results and errors are JSON on stdout (docs/cni.md).
  */
 #include <errno.h>
+#include <net/if.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,43 @@ static char *read_stdin(size_t *len)
 	return NULL;
 }
 
+/* A name the kernel takes for a link: what dev_valid_name() allows. */
+static bool valid_ifname(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= IF_NAMESIZE || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; ++s)
+		if (*s == '/' || *s == ':' || *s <= ' ' || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * The interface weft makes. A runtime gives every plugin of a list the same
+ * CNI_IFNAME (eth0), and in a chain that name is the earlier plugins'
+ * interface (a bridge's veth): weft's own is then "interface", by default
+ * wg0 (a veth of mode mesh: weft0). Alone, weft's interface is CNI_IFNAME.
+ */
+static int pick_ifname(struct plugin *p, struct cni_error *err)
+{
+	json_t *v = json_object_get(p->conf.root, "interface");
+	const char *chained = !strcmp(p->mode, "mesh") ? "weft0" : "wg0";
+
+	if (v) {
+		chained = json_string_value(v);
+		if (!chained || !valid_ifname(chained))
+			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+					"interface: %s%.40s%s is not an interface name (1 to 15 characters, no '/', ':' or "
+					"spaces)",
+					chained ? "\"" : "", chained ? chained : "not a string", chained ? "\"" : "");
+	}
+	snprintf(p->chained_ifname, sizeof(p->chained_ifname), "%s", chained);
+	snprintf(p->ifname, sizeof(p->ifname), "%s", p->conf.prev_result ? chained : p->env.ifname);
+	return 0;
+}
+
 static int run(struct plugin *p, struct cni_error *err)
 {
 	json_t *v;
@@ -71,6 +110,16 @@ static int run(struct plugin *p, struct cni_error *err)
 			return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 					"mtu: a number from 1280 to 65535");
 		p->wg.mtu = (uint32_t)json_integer_value(v);
+	}
+	if ((b = pick_ifname(p, err)))
+		return b;
+	/* Whose container it is. DEL goes ahead whatever it says: a refusal
+	 * there would leave the attachment behind for good. */
+	if ((b = cni_args_parse(p->env.args, &p->owner, err))) {
+		if (p->env.cmd != CNI_DEL)
+			return b;
+		memset(&p->owner, 0, sizeof(p->owner));
+		memset(err, 0, sizeof(*err));
 	}
 	if (p->env.cmd == CNI_CHECK) {
 		if (!strcmp(p->conf.version, "0.3.0") || !strcmp(p->conf.version, "0.3.1"))

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 
+#include "cni/args.h"
 #include "cni/cni.h"
 #include "cni/wgcfg.h"
 #include "dev/wgdev.h"
@@ -15,6 +16,13 @@ struct plugin {
 	struct cni_env env;
 	struct cni_conf conf;
 	const char *mode;
+	/* The interface weft makes in the container: CNI_IFNAME when alone,
+	 * "interface" (or the mode's default) when chained. */
+	char ifname[IF_NAMESIZE];
+	/* The configuration named one for a chain: DEL without a prevResult
+	 * looks there when CNI_IFNAME is another plugin's. */
+	char chained_ifname[IF_NAMESIZE];
+	struct cni_owner owner; /* from CNI_ARGS */
 	enum wgdev_backend backend;
 	struct cni_wgcfg wg;
 };

@@ -27,9 +27,9 @@ static const char *agent_path(struct plugin *p)
 /* One request to weftd; its reply's result (if any) in *result. */
 int agent(struct plugin *p, const char *op, json_t **result, struct cni_error *err)
 {
-	json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "op", op, "mode", p->mode, "containerID",
-				p->env.container_id, "ifname", p->env.ifname, "netns", p->env.netns, "config",
-				p->conf.root);
+	json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:O}", "op", op, "mode", p->mode, "containerID",
+				p->env.container_id, "ifname", p->env.ifname, "interface", p->ifname, "netns",
+				p->env.netns, "owner", cni_owner_json(&p->owner), "config", p->conf.root);
 	json_t *reply = agent_call(agent_path(p), req, 60000);
 	int ret = 0;
 
@@ -56,7 +56,7 @@ int agent(struct plugin *p, const char *op, json_t **result, struct cni_error *e
 int static_add(struct plugin *p, struct cni_error *err)
 {
 	struct wgdev_opts opts = {
-		.name = p->env.ifname,
+		.name = p->ifname,
 		.netns = p->env.netns,
 		.backend = p->backend == WGDEV_AUTO ? WGDEV_KERNEL : p->backend,
 		.load_module = true,
@@ -84,7 +84,9 @@ int static_add(struct plugin *p, struct cni_error *err)
 		wgdev_close(d);
 		json_decref(res);
 		return cni_fail(err, CNI_ERR_PLUGIN, "interface already exists",
-				"%s already exists in the container: pick another CNI_IFNAME", p->env.ifname);
+				"%s already exists in the container: %s", p->ifname,
+				p->conf.prev_result ? "name weft's interface with \"interface\" in its configuration"
+						    : "pick another CNI_IFNAME");
 	}
 	if (wgdev_set(d, p->wg.wg, &werr)) {
 		cni_fail(err, CNI_ERR_PLUGIN, "cannot configure the WireGuard interface", "%s", werr.msg);
@@ -92,7 +94,7 @@ int static_add(struct plugin *p, struct cni_error *err)
 	}
 	if ((ret = cni_wgcfg_apply_link(&p->wg, p->env.netns, wgdev_ifindex(d), err)))
 		goto fail;
-	cni_wgcfg_result(&p->wg, res, p->env.ifname, p->env.netns);
+	cni_wgcfg_result(&p->wg, res, p->ifname, p->env.netns);
 	wgdev_close(d); /* the kernel interface stays; the handle goes */
 	cni_print_result(res, p->conf.version);
 	json_decref(res);
@@ -131,6 +133,7 @@ static int agent_del(struct plugin *p, struct cni_error *err)
 
 int static_del(struct plugin *p, struct cni_error *err)
 {
+	const char *name = p->ifname;
 	struct nl_link l;
 	struct nl nl;
 	int ns, ret;
@@ -143,9 +146,14 @@ int static_del(struct plugin *p, struct cni_error *err)
 	close(ns);
 	if (ret)
 		return cni_fail(err, CNI_ERR_IO, "cannot open netlink in the container", "%s", strerror(-ret));
-	if (!nl_link_get(&nl, p->env.ifname, 0, &l) && !strcmp(l.kind, "wireguard") &&
+	/* Without a prevResult (libcni sends none to 0.3.x, nor when its
+	 * cache is gone) a chain shows itself by CNI_IFNAME being another
+	 * plugin's link: weft's is then the chained name. */
+	if (!p->conf.prev_result && !nl_link_get(&nl, name, 0, &l) && strcmp(l.kind, "wireguard"))
+		name = p->chained_ifname;
+	if (!nl_link_get(&nl, name, 0, &l) && !strcmp(l.kind, "wireguard") &&
 	    (ret = nl_link_del(&nl, l.ifindex)) && ret != -ENODEV)
-		cni_fail(err, CNI_ERR_PLUGIN, "cannot delete the interface", "%s: %s", p->env.ifname, strerror(-ret));
+		cni_fail(err, CNI_ERR_PLUGIN, "cannot delete the interface", "%s: %s", name, strerror(-ret));
 	else
 		ret = 0;
 	nl_close(&nl);
@@ -154,7 +162,7 @@ int static_del(struct plugin *p, struct cni_error *err)
 
 int static_check(struct plugin *p, struct cni_error *err)
 {
-	struct wgdev_opts opts = { .name = p->env.ifname, .netns = p->env.netns, .backend = WGDEV_KERNEL };
+	struct wgdev_opts opts = { .name = p->ifname, .netns = p->env.netns, .backend = WGDEV_KERNEL };
 	struct wgdev_err werr;
 	struct wgdev *d;
 	struct wg_config *got;
@@ -167,7 +175,7 @@ int static_check(struct plugin *p, struct cni_error *err)
 	d = wgdev_open(&opts, &werr);
 	if (d && !wgdev_adopted(d)) {
 		wgdev_delete(d);
-		return cni_fail(err, CNI_ERR_PLUGIN, "interface missing", "%s is not in the container", p->env.ifname);
+		return cni_fail(err, CNI_ERR_PLUGIN, "interface missing", "%s is not in the container", p->ifname);
 	}
 	/* A userspace device (a TUN) is the agent's to vouch for. */
 	if (!d && (strstr(werr.msg, "kind \"tun\"") || werr.error == EOPNOTSUPP))
@@ -180,7 +188,7 @@ int static_check(struct plugin *p, struct cni_error *err)
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot read the interface", "%s", werr.msg);
 	} else if (!crypto_equal(got->public_key, pub, 32)) {
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "wrong key", "%s does not hold the configured private key",
-			       p->env.ifname);
+			       p->ifname);
 	} else {
 		for (struct wg_config_peer *want = p->wg.wg->first_peer; want && !ret; want = want->next) {
 			bool found = false;
@@ -191,7 +199,7 @@ int static_check(struct plugin *p, struct cni_error *err)
 				char b64[KEY_B64_LEN];
 
 				key_to_base64(b64, want->public_key);
-				ret = cni_fail(err, CNI_ERR_PLUGIN, "peer missing", "%s has no peer %s", p->env.ifname, b64);
+				ret = cni_fail(err, CNI_ERR_PLUGIN, "peer missing", "%s has no peer %s", p->ifname, b64);
 			}
 		}
 	}

@@ -3,6 +3,7 @@
  * weft status: this node as its agent sees it (the node, the manager, the
  * WireGuard device, each peer as wg(8) shows it); weft pods: its pods.
  */
+#include "cni/args.h"
 #include "weft.h"
 
 #include <stdlib.h>
@@ -186,19 +187,26 @@ void status_print(FILE *f, json_t *show, int64_t now)
 
 void pods_print(FILE *f, json_t *show)
 {
-	static const char *const header[] = { "CONTAINER", "IFNAME", "MODE", "NETWORK", "ADDRESSES", "NETNS" };
+	static const char *const header[] = { "CONTAINER", "POD", "IFNAME", "MODE", "NETWORK", "ADDRESSES", "NETNS" };
 	json_t *pods = json_object_get(show, "pods"), *pod;
 	struct table t;
-	char addrs[1024];
+	char addrs[1024], owner[600];
 	size_t i;
 
-	table_init(&t, 6, header);
+	table_init(&t, 7, header);
 	json_array_foreach(pods, i, pod) {
-		const char *row[6] = { jstr(pod, "containerID"), jstr(pod, "ifname"), jstr(pod, "mode"),
-				       jstr(pod, "network"), fmt_join(addrs, sizeof(addrs), json_object_get(pod, "addresses"), ","),
-				       jstr(pod, "netns") };
+		struct cni_owner o;
+		const char *row[7];
 		char shortid[13];
 
+		cni_owner_from_json(json_object_get(pod, "owner"), &o);
+		row[0] = jstr(pod, "containerID");
+		row[1] = cni_owner_str(&o, owner, sizeof(owner));
+		row[2] = jstr(pod, "interface") ?: jstr(pod, "ifname");
+		row[3] = jstr(pod, "mode");
+		row[4] = jstr(pod, "network");
+		row[5] = fmt_join(addrs, sizeof(addrs), json_object_get(pod, "addresses"), ",");
+		row[6] = jstr(pod, "netns");
 		/* A runtime's 64-hex ID, shortened as runtimes show it. */
 		if (row[0] && strlen(row[0]) == 64 && strspn(row[0], "0123456789abcdef") == 64) {
 			snprintf(shortid, sizeof(shortid), "%.12s", row[0]);

@@ -43,8 +43,9 @@ static struct attachment *find(struct weftd *d, const char *id, const char *ifna
 static int save(struct weftd *d, const struct attachment *a, json_t *config)
 {
 	char path[700], *text;
-	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:O}", "containerID", a->id, "ifname", a->ifname, "netns",
-			       a->netns, "mode", a->mode, "config", config);
+	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O}", "containerID", a->id, "ifname", a->ifname,
+			       "interface", a->iface, "netns", a->netns, "mode", a->mode, "owner",
+			       cni_owner_json(&a->owner), "config", config);
 	int ret;
 
 	if (!st)
@@ -113,7 +114,7 @@ static int static_up(struct weftd *d, struct attachment *a, json_t *config, json
 {
 	struct cni_wgcfg c = { .mtu = 1420 };
 	struct wgdev_opts opts = {
-		.name = a->ifname,
+		.name = a->iface,
 		.netns = a->netns,
 		.backend = WGDEV_USERSPACE,
 		.offload = true,
@@ -141,7 +142,7 @@ static int static_up(struct weftd *d, struct attachment *a, json_t *config, json
 	}
 	ret = cni_wgcfg_apply_link(&c, a->netns, wgdev_ifindex(a->dev), err);
 	if (!ret && result)
-		cni_wgcfg_result(&c, result, a->ifname, a->netns);
+		cni_wgcfg_result(&c, result, a->iface, a->netns);
 out:
 	if (ret) {
 		wgdev_close(a->dev);
@@ -251,14 +252,14 @@ static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t
 		return cni_fail(err, CNI_ERR_IO, "cannot open netlink in the container", NULL);
 	}
 	weftd_enable_forwarding();
-	ret = nl_link_add(&here, &(struct nl_link_spec){ .name = host, .kind = "veth", .peer_name = a->ifname,
+	ret = nl_link_add(&here, &(struct nl_link_spec){ .name = host, .kind = "veth", .peer_name = a->iface,
 							 .peer_ns_fd = ns, .ns_fd = -1, .mtu = m });
 	if (ret) {
-		cni_fail(err, CNI_ERR_PLUGIN, "cannot create the veth pair", "%s/%s: %s %s", host, a->ifname,
+		cni_fail(err, CNI_ERR_PLUGIN, "cannot create the veth pair", "%s/%s: %s %s", host, a->iface,
 			 strerror(-ret), here.err);
 		goto fail;
 	}
-	if ((ret = nl_link_get(&here, host, 0, &hl)) || (ret = nl_link_get(&there, a->ifname, 0, &cl)) ||
+	if ((ret = nl_link_get(&here, host, 0, &hl)) || (ret = nl_link_get(&there, a->iface, 0, &cl)) ||
 	    (ret = nl_link_set_up(&here, hl.ifindex, true)) || (ret = nl_link_set_up(&there, cl.ifindex, true))) {
 		cni_fail(err, CNI_ERR_PLUGIN, "cannot bring the veth pair up", "%s", strerror(-ret));
 		goto fail;
@@ -291,10 +292,12 @@ static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t
 		ret = 0;
 	}
 	if (result) {
-		int hi = cni_result_add_interface(result, host, NULL, NULL, 0), ci;
+		char mac[3 * sizeof(hl.address)];
+		int ci;
 
-		(void)hi;
-		ci = cni_result_add_interface(result, a->ifname, NULL, a->netns, m);
+		cni_result_add_interface(result, host, cni_mac_str(hl.address, hl.address_len, mac, sizeof(mac)), NULL, 0);
+		ci = cni_result_add_interface(result, a->iface, cni_mac_str(cl.address, cl.address_len, mac, sizeof(mac)),
+					      a->netns, m);
 		for (int f = 0; f < 2; ++f) {
 			struct ipam_prefix host_route;
 
@@ -319,15 +322,32 @@ fail:
 	return err->code;
 }
 
+static bool ifname_ok(const char *s)
+{
+	return s && *s && strlen(s) < IF_NAMESIZE && !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..");
+}
+
 static int fields(json_t *req, const char **id, const char **ifname, const char **netns, struct cni_error *err)
 {
 	*id = json_string_value(json_object_get(req, "containerID"));
 	*ifname = json_string_value(json_object_get(req, "ifname"));
 	*netns = json_string_value(json_object_get(req, "netns"));
-	if (!*id || !**id || strchr(*id, '/') || !*ifname || !**ifname || strlen(*ifname) >= IF_NAMESIZE ||
-	    strchr(*ifname, '/') || strlen(*id) >= 256)
+	if (!*id || !**id || strchr(*id, '/') || !ifname_ok(*ifname) || strlen(*id) >= 256)
 		return cni_fail(err, CNI_ERR_INVALID_ENV, "invalid attachment",
 				"containerID and ifname are required (no '/', ifname under 16 characters)");
+	return 0;
+}
+
+/* The interface's name in the container: "interface", else ifname (a
+ * record written before chains had their own). */
+static int dev_name(json_t *obj, const char *ifname, char out[IF_NAMESIZE], struct cni_error *err)
+{
+	json_t *v = json_object_get(obj, "interface");
+
+	if (v && !ifname_ok(json_string_value(v)))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid attachment",
+				"interface: not an interface name (1 to 15 characters, no '/')");
+	snprintf(out, IF_NAMESIZE, "%s", v ? json_string_value(v) : ifname);
 	return 0;
 }
 
@@ -356,6 +376,11 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 	snprintf(a->netns, sizeof(a->netns), "%s", netns);
 	snprintf(a->mode, sizeof(a->mode), "%s", mode);
 	snprintf(a->network, sizeof(a->network), "%s", json_string_value(json_object_get(config, "name")) ?: "");
+	cni_owner_from_json(json_object_get(req, "owner"), &a->owner);
+	if ((ret = dev_name(req, ifname, a->iface, err))) {
+		free(a);
+		return ret;
+	}
 	*result = cni_result_new(json_object_get(config, "prevResult"), err);
 	if (!*result) {
 		free(a);
@@ -445,13 +470,13 @@ static int check_link(struct weftd *d, struct attachment *a, struct cni_error *e
 		close(ns);
 		return cni_fail(err, CNI_ERR_IO, "cannot open netlink in the container", "%s", a->netns);
 	}
-	if (nl_link_get(&nl, a->ifname, 0, &l)) {
-		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface missing", "%s has no %s", a->netns, a->ifname);
+	if (nl_link_get(&nl, a->iface, 0, &l)) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface missing", "%s has no %s", a->netns, a->iface);
 	} else if (mesh ? strcmp(l.kind, "veth") : strcmp(l.kind, "wireguard") && strcmp(l.kind, "tun")) {
-		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface of the wrong kind", "%s in %s is %s, not %s", a->ifname,
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface of the wrong kind", "%s in %s is %s, not %s", a->iface,
 			       a->netns, l.kind[0] ? l.kind : "unknown", mesh ? "veth" : "WireGuard");
 	} else if (!(l.flags & IFF_UP)) {
-		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface down", "%s in %s is down", a->ifname, a->netns);
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface down", "%s in %s is down", a->iface, a->netns);
 	} else if (strcmp(a->mode, "static") && d->ipam_open && !ipam_find(&d->ipam, a->id, a->ifname, &lease)) {
 		for (int f = 0; f < 2 && !ret; ++f) {
 			struct ipam_prefix host = lease.addr[f];
@@ -460,7 +485,7 @@ static int check_link(struct weftd *d, struct attachment *a, struct cni_error *e
 				continue;
 			host.len = f ? 128 : 32;
 			if (nl_addr_has(&nl, l.ifindex, host.family, &host.addr, host.len) != 1)
-				ret = cni_fail(err, CNI_ERR_PLUGIN, "address missing", "%s in %s lacks %s", a->ifname,
+				ret = cni_fail(err, CNI_ERR_PLUGIN, "address missing", "%s in %s lacks %s", a->iface,
 					       a->netns, ipam_prefix_str(&host, buf, sizeof(buf)));
 		}
 	}
@@ -634,6 +659,13 @@ void attach_restore(struct weftd *d)
 		snprintf(a->mode, sizeof(a->mode), "%s", mode);
 		snprintf(a->network, sizeof(a->network), "%s",
 			 json_string_value(json_object_get(json_object_get(st, "config"), "name")) ?: "");
+		cni_owner_from_json(json_object_get(st, "owner"), &a->owner);
+		if (dev_name(st, ifname, a->iface, &err)) {
+			weftd_log(d, WG_LOG_ERROR, "%s: %s, left alone", path, err.details);
+			json_decref(st);
+			free(a);
+			continue;
+		}
 		if (access(netns, F_OK)) {
 			/* The container went while we were away: whatever it
 			 * held (addresses, the node's veth end) goes too. */

@@ -209,7 +209,7 @@ static int hub_set(struct weftd *d, const struct wg_config *cfg, struct cni_erro
 
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
 {
-	struct wgdev_opts opts = { .name = a->ifname, .netns = a->netns, .backend = d->backend, .load_module = true,
+	struct wgdev_opts opts = { .name = a->iface, .netns = a->netns, .backend = d->backend, .load_module = true,
 				   .offload = true, .log_level = d->log_level, .log = hub_log };
 	struct wgdev_err werr = { "", 0 };
 	struct wg_config *cfg = NULL, *hubcfg = NULL, *got = NULL;
@@ -333,7 +333,7 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 	if ((ret = hub_set(d, hubcfg, err)))
 		goto fail;
 	if (result) {
-		int idx = cni_result_add_interface(result, a->ifname, NULL, a->netns, link.mtu);
+		int idx = cni_result_add_interface(result, a->iface, NULL, a->netns, link.mtu);
 
 		for (int f = 0; f < 2; ++f) {
 			struct ipam_prefix host = lease.addr[f];
@@ -402,7 +402,7 @@ void hub_detach(struct weftd *d, struct attachment *a)
 		int ns = netns_open(a->netns);
 
 		if (ns >= 0 && !nl_open(&nl, NETLINK_ROUTE, ns)) {
-			if (!nl_link_get(&nl, a->ifname, 0, &l) && !strcmp(l.kind, "wireguard"))
+			if (!nl_link_get(&nl, a->iface, 0, &l) && !strcmp(l.kind, "wireguard"))
 				nl_link_del(&nl, l.ifindex);
 			nl_close(&nl);
 		}

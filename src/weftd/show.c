@@ -58,9 +58,9 @@ static json_t *pods_json(struct weftd *d)
 	list_for_each(pos, &d->attachments) {
 		struct attachment *a = list_entry(pos, struct attachment, link);
 
-		json_array_append_new(pods, json_pack("{s:s, s:s, s:s, s:s, s:s}", "containerID", a->id, "ifname",
-						      a->ifname, "netns", a->netns, "mode", a->mode, "network",
-						      a->network));
+		json_array_append_new(pods, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "containerID", a->id,
+						      "ifname", a->ifname, "interface", a->iface, "netns", a->netns, "mode",
+						      a->mode, "network", a->network, "owner", cni_owner_json(&a->owner)));
 	}
 	pthread_mutex_unlock(&d->lock);
 	/* Their addresses, from the node's IPAM (outside the list's lock). */

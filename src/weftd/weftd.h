@@ -11,6 +11,7 @@
 
 #include "agent/config.h"
 
+#include "cni/args.h"
 #include "cni/cni.h"
 #include "dev/wgdev.h"
 #include "ipam/ipam.h"
@@ -18,9 +19,14 @@
 
 struct attachment {
 	struct list link;
+	/* CNI's key for it: (container ID, CNI_IFNAME). */
 	char id[256];
 	char ifname[16];
+	/* The interface weft made in the container: ifname, or in a chain
+	 * the name weft-cni chose, since CNI_IFNAME is the chain's first. */
+	char iface[16];
 	char netns[512];
+	struct cni_owner owner; /* the pod or allocation, from CNI_ARGS */
 	char mode[8];
 	char network[128]; /* the CNI network's name: GC is per network */
 	struct wgdev *dev; /* a userspace device we host, or NULL */

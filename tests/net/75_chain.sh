@@ -84,14 +84,14 @@ plugin() {
 compact() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), separators=(",", ":")))'; }
 rp1=$(echo "$REF1" | plugin "$REF_DIR/ptp" ADD 1 eth0 | compact)
 check "ptp ADD" has "$rp1" '"name":"eth0"' '10.74.0.'
-r1=$(echo "$WEFT1" | plugin "$CNI" ADD 1 wg0 "$rp1")
+r1=$(echo "$WEFT1" | plugin "$CNI" ADD 1 eth0 "$rp1")
 check "weft ADD chained after ptp: the previous result extended" has "$r1" '"name":"eth0"' '10.74.0.' '"name":"wg0"' '"address":"10.66.0.2/24"'
 check "  the container reaches wireguard-go through wg0" wait_ping "${C[1]}" 10.66.0.1 5
 gw=$(echo "$rp1" | grep -o '"gateway":"[0-9.]*"' | head -1 | cut -d'"' -f4)
 check "  and the node through ptp's eth0 ($gw)" wait_ping "${C[1]}" "$gw" 3
 mbit=$(iperf_between "${C[1]}" "$NS2" 10.66.0.1 1 5301)
 if [ -n "$mbit" ]; then pass "  iperf3 to wireguard-go ($mbit Mbit/s)"; else fail "  iperf3 to wireguard-go"; fi
-check "CHECK: weft with the final result" sh -c "[ -z \"\$0\" ]" "$(echo "$WEFT1" | plugin "$CNI" CHECK 1 wg0 "$r1")"
+check "CHECK: weft with the final result" sh -c "[ -z \"\$0\" ]" "$(echo "$WEFT1" | plugin "$CNI" CHECK 1 eth0 "$r1")"
 # The reference plugins' CHECK matches every address of the result against
 # their own interface (plugins/pkg/ip, ValidateExpectedInterfaceIPs), so it
 # fails on any chain whose later plugins add addresses elsewhere; ptp is
@@ -100,7 +100,7 @@ echo "$REF1" | plugin "$REF_DIR/ptp" CHECK 1 eth0 "$rp1" >/dev/null
 check "  ptp with its own" test $? = 0
 # --- bridge + host-local, then weft --------------------------------------
 r=$(echo "$REF2" | plugin "$REF_DIR/bridge" ADD 2 eth0 | compact)
-r2=$(echo "$WEFT2" | plugin "$CNI" ADD 2 wg0 "$r")
+r2=$(echo "$WEFT2" | plugin "$CNI" ADD 2 eth0 "$r")
 check "weft ADD chained after bridge: the previous result extended" has "$r2" '"name":"wbr'$N'"' '"name":"eth0"' '10.75.0.' '"name":"wg0"' '"address":"10.67.0.2/24"'
 check "  the container reaches weft-wg through wg0" wait_ping "${C[2]}" 10.67.0.1 5
 check "  and the bridge's gateway through eth0" wait_ping "${C[2]}" 10.75.0.1 3
@@ -116,9 +116,9 @@ mbit=$(iperf_between "${C[3]}" "$NS2" fd67::1 1 5303)
 if [ -n "$mbit" ]; then pass "  iperf3 over IPv6 ($mbit Mbit/s)"; else fail "  iperf3 over IPv6"; fi
 
 # --- DEL, in reverse order, with the final result ------------------------
-echo "$WEFT1" | plugin "$CNI" DEL 1 wg0 "$r1" >/dev/null && echo "$REF1" | plugin "$REF_DIR/ptp" DEL 1 eth0 "$r1" >/dev/null
+echo "$WEFT1" | plugin "$CNI" DEL 1 eth0 "$r1" >/dev/null && echo "$REF1" | plugin "$REF_DIR/ptp" DEL 1 eth0 "$r1" >/dev/null
 check "DEL of the ptp chain" test $? = 0
-echo "$WEFT2" | plugin "$CNI" DEL 2 wg0 "$r2" >/dev/null && echo "$REF2" | plugin "$REF_DIR/bridge" DEL 2 eth0 "$r2" >/dev/null
+echo "$WEFT2" | plugin "$CNI" DEL 2 eth0 "$r2" >/dev/null && echo "$REF2" | plugin "$REF_DIR/bridge" DEL 2 eth0 "$r2" >/dev/null
 check "DEL of the bridge chain" test $? = 0
 check "DEL standalone" sh -c "echo '$WEFT3' | CNI_COMMAND=DEL CNI_CONTAINERID=ctr-$$-3 CNI_NETNS=/var/run/netns/${C[3]} CNI_IFNAME=wg0 ip netns exec $NS1 $CNI"
 check "  no interface left in any container" sh -c "for n in ${C[1]} ${C[2]} ${C[3]}; do [ \$(ip -n \$n -o link | wc -l) = 1 ] || exit 1; done"

@@ -83,7 +83,11 @@ static const char show_fixture[] =
 	"   \"network\":\"spokes\",\"addresses\":[\"10.244.0.5/32\"]},"
 	"  {\"containerID\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\",\"ifname\":\"eth0\","
 	"   \"netns\":\"/proc/77/ns/net\",\"mode\":\"mesh\",\"network\":\"pods\","
-	"   \"addresses\":[\"10.244.0.6/32\",\"fd00:244::6/128\"]}]}";
+	"   \"owner\":{\"podNamespace\":\"default\",\"podName\":\"web-0\"},"
+	"   \"addresses\":[\"10.244.0.6/32\",\"fd00:244::6/128\"]},"
+	"  {\"containerID\":\"a1\",\"ifname\":\"eth0\",\"interface\":\"wg0\",\"netns\":\"/run/netns/a1\","
+	"   \"mode\":\"static\",\"network\":\"chain\",\"owner\":{\"nomadJobID\":\"example\","
+	"   \"nomadGroupName\":\"cache\",\"nomadAllocID\":\"5b3d1c2e-8a0f-4b7c\"},\"addresses\":[]}]}";
 
 TEST(cli_status_reads_like_wg_show)
 {
@@ -102,7 +106,7 @@ TEST(cli_status_reads_like_wg_show)
 			"  backend: userspace\n"
 			"  public key: NODEKEY=\n"
 			"  listening port: 51821\n"
-			"pods: 2 (weft pods lists them)\n"
+			"pods: 3 (weft pods lists them)\n"
 			"\n"
 			"peer: N2KEY=\n"
 			"  node: n2\n"
@@ -133,9 +137,11 @@ TEST(cli_pods_table)
 {
 	char *out = printed(pods_print3, show_fixture);
 
-	CHECK(same(out, "CONTAINER     IFNAME  MODE  NETWORK  ADDRESSES                      NETNS\n"
-			"c1            wg0     hub   spokes   10.244.0.5/32                  /var/run/netns/p1\n"
-			"0123456789ab  eth0    mesh  pods     10.244.0.6/32,fd00:244::6/128  /proc/77/ns/net\n"));
+	/* A chained interface shows under its own name, not CNI_IFNAME. */
+	CHECK(same(out, "CONTAINER     POD                           IFNAME  MODE    NETWORK  ADDRESSES                      NETNS\n"
+			"c1                                          wg0     hub     spokes   10.244.0.5/32                  /var/run/netns/p1\n"
+			"0123456789ab  default/web-0                 eth0    mesh    pods     10.244.0.6/32,fd00:244::6/128  /proc/77/ns/net\n"
+			"a1            example.cache alloc 5b3d1c2e  wg0     static  chain                                   /run/netns/a1\n"));
 	CHECK(!strstr(out, "0123456789abc")); /* a runtime's ID, shortened */
 	free(out);
 }

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include "cni/args.h"
 #include "cni/cni.h"
 
 static int parse(const char *text, struct cni_conf *c, struct cni_error *e)
@@ -110,4 +111,73 @@ TEST(cni_env_per_command)
 	CHECK(cni_env_read(&env, &e) == 0);
 	setenv("CNI_COMMAND", "FROB", 1);
 	CHECK(cni_env_read(&env, &e) == CNI_ERR_INVALID_ENV && strstr(e.details, "FROB"));
+}
+
+/* CNI_ARGS as Kubernetes, Nomad and podman send it, and what is refused. */
+TEST(cni_args_runtimes)
+{
+	struct cni_owner o;
+	struct cni_error e;
+	char buf[300];
+	json_t *j;
+
+	CHECK(cni_args_parse("", &o, &e) == 0 && cni_owner_empty(&o));
+	CHECK(cni_args_parse("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;"
+			     "K8S_POD_INFRA_CONTAINER_ID=abc123;K8S_POD_UID=0f1e-22",
+			     &o, &e) == 0);
+	CHECK(!strcmp(o.pod_namespace, "default") && !strcmp(o.pod_name, "web-0") && !strcmp(o.pod_uid, "0f1e-22") &&
+	      !strcmp(o.pod_infra_id, "abc123"));
+	CHECK(!strcmp(cni_owner_str(&o, buf, sizeof(buf)), "default/web-0"));
+	CHECK(cni_args_parse("IgnoreUnknown=true;NOMAD_REGION=global;NOMAD_NAMESPACE=default;NOMAD_JOB_ID=example;"
+			     "NOMAD_GROUP_NAME=cache;NOMAD_ALLOC_ID=5b3d1c2e-8a0f-4b7c-9d11-0a2b3c4d5e6f",
+			     &o, &e) == 0);
+	CHECK(!strcmp(cni_owner_str(&o, buf, sizeof(buf)), "example.cache alloc 5b3d1c2e"));
+	/* podman: IgnoreUnknown=1 and the container's name, its static IP
+	 * and MAC (unknown to weft, ignored as asked). */
+	CHECK(cni_args_parse("IgnoreUnknown=1;K8S_POD_NAME=c1;IP=10.0.0.5;MAC=aa:bb:cc:dd:ee:ff", &o, &e) == 0);
+	CHECK(!strcmp(cni_owner_str(&o, buf, sizeof(buf)), "c1"));
+	/* A value may hold '=' (split at the first). */
+	CHECK(cni_args_parse("K8S_POD_NAME=a=b", &o, &e) == 0 && !strcmp(o.pod_name, "a=b"));
+	/* Trailing separator, as some runtimes write. */
+	CHECK(cni_args_parse("K8S_POD_NAME=x;", &o, &e) == 0 && !strcmp(o.pod_name, "x"));
+	/* Unknown keys are refused unless ignored, wherever IgnoreUnknown is. */
+	CHECK(cni_args_parse("FOO=1;K8S_POD_NAME=x", &o, &e) == CNI_ERR_INVALID_ENV && strstr(e.details, "FOO"));
+	CHECK(cni_args_parse("FOO=1;IgnoreUnknown=TRUE", &o, &e) == 0);
+	CHECK(cni_args_parse("FOO=1;IgnoreUnknown=0", &o, &e) == CNI_ERR_INVALID_ENV);
+	CHECK(cni_args_parse("IgnoreUnknown=yes", &o, &e) == CNI_ERR_INVALID_ENV && strstr(e.details, "yes"));
+	CHECK(cni_args_parse("K8S_POD_NAME", &o, &e) == CNI_ERR_INVALID_ENV && strstr(e.details, "K8S_POD_NAME"));
+	CHECK(cni_args_parse("=x", &o, &e) == CNI_ERR_INVALID_ENV);
+	CHECK(cni_args_parse("K8S_POD_NAME=a\nb", &o, &e) == CNI_ERR_INVALID_ENV);
+	memset(buf, 'n', 100);
+	memcpy(buf, "K8S_POD_NAMESPACE=", 18);
+	buf[100] = '\0';
+	CHECK(cni_args_parse(buf, &o, &e) == CNI_ERR_INVALID_ENV && strstr(e.details, "K8S_POD_NAMESPACE"));
+	/* Round trip through a record. */
+	CHECK(cni_args_parse("K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=dns", &o, &e) == 0);
+	j = cni_owner_json(&o);
+	CHECK(json_object_size(j) == 2);
+	memset(&o, 0, sizeof(o));
+	cni_owner_from_json(j, &o);
+	CHECK(!strcmp(o.pod_namespace, "kube-system") && !strcmp(o.pod_name, "dns"));
+	json_decref(j);
+}
+
+/* Every interface in the container has a "mac": podman refuses a result
+ * with one missing. */
+TEST(cni_result_macs)
+{
+	static const uint8_t mac[6] = { 0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f };
+	json_t *res = json_object(), *ifs;
+	char buf[64];
+
+	CHECK(!strcmp(cni_mac_str(mac, 6, buf, sizeof(buf)), "0a:1b:2c:3d:4e:5f"));
+	CHECK(!strcmp(cni_mac_str(NULL, 0, buf, sizeof(buf)), CNI_MAC_NONE));
+	cni_result_add_interface(res, "wg0", NULL, "/run/netns/x", 1420);
+	cni_result_add_interface(res, "weft1234", NULL, NULL, 0);
+	cni_result_add_interface(res, "eth0", "0a:1b:2c:3d:4e:5f", "/run/netns/x", 0);
+	ifs = json_object_get(res, "interfaces");
+	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(ifs, 0), "mac")), "00:00:00:00:00:00"));
+	CHECK(!json_object_get(json_array_get(ifs, 1), "mac")); /* on the host: nothing to say */
+	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(ifs, 2), "mac")), "0a:1b:2c:3d:4e:5f"));
+	json_decref(res);
 }

@@ -101,12 +101,21 @@ prev=$(cni ADD c2 eth0 /tmp/bridge.json | tr -d '\n')
 check "bridge + host-local (reference) ADD" has "$prev" 10.253.0
 sed "s|^{|{\"prevResult\": $prev,|; s/10.13.13.210/10.13.13.211/" /tmp/seed.json >/tmp/chained.json
 ip netns exec p1 wg set wgp peer "$(echo "$KC" | wg pubkey)" allowed-ips 10.13.13.210/32,10.13.13.211/32
-out=$(cni ADD c2 wg1 /tmp/chained.json)
+# A runtime gives every plugin of the list the same CNI_IFNAME: weft's own
+# interface is then wg0 (its "interface" default), not the bridge's eth0.
+out=$(cni ADD c2 eth0 /tmp/chained.json)
 check "weft-cni chained after it: the bridge's interfaces and IP pass through" has "$out" 10.253.0 cnibr0
-check "  and its own are added" has "$out" '"address":"10.13.13.211/24","interface":3'
+check "  and its own are added, as wg0 with the zero MAC" has "$out" '"name":"wg0","mac":"00:00:00:00:00:00"' '"address":"10.13.13.211/24","interface":3'
 check "  both interfaces work: the bridge gateway" ip netns exec c2 ping -c 1 -W 3 10.253.0.1
 check "  and the WireGuard peer" ip netns exec c2 ping -c 2 -W 3 10.13.13.1
-check "DEL, chained" cni DEL c2 wg1 /tmp/chained.json
+check "DEL, chained, with the same CNI_IFNAME" cni DEL c2 eth0 /tmp/chained.json
+check "  wg0 is gone, the bridge's eth0 stays" sh -c "! ip -n c2 link show wg0 2>/dev/null && ip -n c2 link show eth0 >/dev/null"
+# libcni sends no prevResult to DEL for 0.3.x, nor when its cache is lost:
+# CNI_IFNAME being the bridge's veth tells weft it was chained.
+cni ADD c2 eth0 /tmp/chained.json >/dev/null
+sed 's/10.13.13.210/10.13.13.211/' /tmp/seed.json >/tmp/chained-noprev.json
+check "DEL without a prevResult finds wg0 behind the bridge's eth0" cni DEL c2 eth0 /tmp/chained-noprev.json
+check "  wg0 is gone, eth0 stays" sh -c "! ip -n c2 link show wg0 2>/dev/null && ip -n c2 link show eth0 >/dev/null"
 cni DEL c2 eth0 /tmp/bridge.json
 ip link del cnibr0 2>/dev/null
 

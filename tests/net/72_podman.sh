@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# weft-cni under podman 4.3 with its CNI backend, as a user runs it: podman
+# finds the conflist by network name, runs every plugin of it with
+# CNI_IFNAME=eth0 and CNI_ARGS "IgnoreUnknown=1;K8S_POD_NAME=<container>",
+# parses every result (libcni, then containers/common), and tears down on
+# rm, restart and network reload. Every mode: mesh and hub through weftd,
+# static (seed 002) alone and chained after bridge + host-local.
+#
+#   ┌ $NS1: the node (podman runs here) ──────────────┐ veth ┌ $NS2 ───────────────────┐
+#   │ weftd: pod subnet 10.72.$N.0/24, fd72:$N::/64    ├──────┤ wireguard-go $WG2       │
+#   │ ┌ m1 ┐┌ m2 ┐  mesh: veth eth0                   │      │  10.13.$N.1/24          │
+#   │ ┌ h1 ┐┌ h2 ┐  hub: WireGuard eth0 ── weft-hub    │      │  peers: s1 (.210),      │
+#   │ ┌ s1 ┐       static: WireGuard eth0 ──UDP───────────────►        s2 (.211)        │
+#   │ ┌ s2 ┐       bridge eth0 (10.73.$N.x) + wg0 ──UDP───────►                         │
+#   └──────────────────────────────────────────────────┘      └─────────────────────────┘
+. "$(dirname "$0")/lib.sh"
+
+WEFTD=$ROOT/$BUILD/weftd
+WEFT=$ROOT/$BUILD/weft
+DIR=$(mktemp -d /tmp/weft-podman.XXXXXX)
+SOCK=$DIR/weftd.sock
+STATE=$DIR/weftd
+cleanup_more() {
+	[ -n "${P:-}" ] && $P rm -af -t 0 >/dev/null 2>&1
+	[ -n "${P:-}" ] && $P rmi -af >/dev/null 2>&1
+	cleanup
+	rm -rf "$DIR"
+}
+trap cleanup_more EXIT
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
+	skip "podman and runc are not installed (scripts/install-deps installs them)"
+	finish
+	exit
+fi
+
+# podman's own files all in $DIR: storage (vfs: no overlay mounts to leave
+# behind), run state, networks, plugins. crun refuses cgroups in hybrid
+# mode and the default rlimits are refused here (../shared/notes).
+mkdir -p "$DIR/net.d" "$DIR/bin" "$DIR/rootfs/bin"
+cat >"$DIR/containers.conf" <<EOF
+[network]
+network_backend = "cni"
+cni_plugin_dirs = ["$DIR/bin", "/usr/lib/cni"]
+network_config_dir = "$DIR/net.d"
+[containers]
+default_ulimits = []
+[engine]
+runtime = "runc"
+tmp_dir = "$DIR/tmp"
+events_logger = "none"
+EOF
+export CONTAINERS_CONF=$DIR/containers.conf
+# nsenter, not ip netns exec: that remounts /sys, and runc then finds no
+# cgroup mounts.
+P="nsenter --net=/run/netns/$NS1 podman --root $DIR/storage --runroot $DIR/run --storage-driver vfs"
+cp "$ROOT/$BUILD/weft-cni" "$DIR/bin/weft"
+cp "$ROOT/$BUILD/weft-cni" "$DIR/bin/wg-cni"
+cp /bin/busybox "$DIR/rootfs/bin/"
+for l in sh ip ping sleep cat; do ln -s busybox "$DIR/rootfs/bin/$l"; done
+
+setup_underlay
+n1 "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --pod-subnet "10.72.$N.0/24" --pod-subnet6 "fd72:$N::/64" \
+	--log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
+WEFTD_PID=$!
+PIDS+=($WEFTD_PID)
+wait_socket "$SOCK"
+check "podman imports a busybox image" sh -c "tar -C $DIR/rootfs -c . | $P import - localhost/weft-bb"
+
+# The WireGuard peer of the static containers: wireguard-go.
+KS1=$(wg genkey)
+KS2=$(wg genkey)
+start_wg "$NS2" "$WG2" go
+n2 wg set "$WG2" private-key <(echo "$KEY2") listen-port "$PORT2" \
+	peer "$(echo "$KS1" | wg pubkey)" allowed-ips 10.13.$N.210/32 \
+	peer "$(echo "$KS2" | wg pubkey)" allowed-ips 10.13.$N.211/32
+n2 ip addr add "10.13.$N.1/24" dev "$WG2"
+n2 ip link set "$WG2" up
+
+agent='"agentSocket":"'$SOCK'","agentStateDir":"'$STATE'"'
+static() { # ADDRESS KEY: seed 002's section, with this test's peer
+	echo '{"type":"wg-cni",'$agent',"address":"'$1'/24","privateKey":"'$2'",
+	 "peers":[{"endpoint":"10.99.'$N'.2:'$PORT2'","publicKey":"'$PUB2'","allowedIPs":["10.13.'$N'.0/24"],
+	 "persistentKeepalive":"25s"}]}'
+}
+cat >"$DIR/net.d/wmesh.conflist" <<EOF
+{"cniVersion":"1.0.0","name":"wmesh","plugins":[{"type":"weft","mode":"mesh",$agent}]}
+EOF
+cat >"$DIR/net.d/whub.conflist" <<EOF
+{"cniVersion":"1.0.0","name":"whub","plugins":[{"type":"weft","mode":"hub",$agent}]}
+EOF
+cat >"$DIR/net.d/wstatic.conflist" <<EOF
+{"cniVersion":"1.0.0","name":"wstatic","plugins":[$(static "10.13.$N.210" "$KS1")]}
+EOF
+cat >"$DIR/net.d/wchain.conflist" <<EOF
+{"cniVersion":"1.0.0","name":"wchain","plugins":[
+ {"type":"bridge","bridge":"wpb$N","isGateway":true,
+  "ipam":{"type":"host-local","ranges":[[{"subnet":"10.73.$N.0/24","gateway":"10.73.$N.1"}]],"dataDir":"$DIR/hl"}},
+ $(static "10.13.$N.211" "$KS2")]}
+EOF
+
+run() { # NAME NETWORK
+	$P run -d --name "$1" --network "$2" --ulimit host --cap-add NET_RAW localhost/weft-bb sleep 600
+}
+cx() { local c=$1; shift; $P exec "$c" "$@"; }
+ip_of() { $P inspect "$1" --format "{{(index .NetworkSettings.Networks \"$2\").IPAddress}}"; }
+ip6_of() { $P inspect "$1" --format "{{(index .NetworkSettings.Networks \"$2\").GlobalIPv6Address}}"; }
+
+# --- mesh ----------------------------------------------------------------
+check "mesh: podman run on a weft network (the result has every MAC podman parses)" run m1 wmesh
+check "  and a second container" run m2 wmesh
+M2=$(ip_of m2 wmesh)
+M2_6=$(ip6_of m2 wmesh)
+check "  podman inspect shows its pod subnet address ($M2, $M2_6)" sh -c "echo $M2 | grep -q '^10\.72\.$N\.' && echo $M2_6 | grep -q '^fd72:$N::'"
+check "  and the veth's MAC" sh -c "[ \"\$($P inspect m2 --format '{{.NetworkSettings.Networks.wmesh.MacAddress}}')\" = \"\$($P exec m2 cat /sys/class/net/eth0/address)\" ]"
+check "  m1 reaches m2 over IPv4" cx m1 ping -c 2 -W 3 "$M2"
+check "  and over IPv6" cx m1 ping -6 -c 2 -W 3 "$M2_6"
+pods=$(n1 "$WEFT" pods --socket "$SOCK")
+check "  weft pods names the container (podman's K8S_POD_NAME)" sh -c "echo '$pods' | grep -E ' m1 +eth0 +mesh +wmesh'"
+
+# --- hub -----------------------------------------------------------------
+check "hub: podman run (a WireGuard interface, MAC 00:00:00:00:00:00)" run h1 whub
+check "  and a second container" run h2 whub
+check "  podman inspect shows the zero MAC for it" sh -c "[ \"\$($P inspect h1 --format '{{.NetworkSettings.Networks.whub.MacAddress}}')\" = 00:00:00:00:00:00 ]"
+check "  h1 reaches h2 through the hub" cx h1 ping -c 2 -W 3 "$(ip_of h2 whub)"
+check "  and m1, a mesh pod on the same node" cx h1 ping -c 2 -W 3 "$M2"
+check "  the container never sees a key: no private key in podman's record of it" sh -c "! $P inspect h1 | grep -qi privatekey"
+
+# --- static, seed 002: alone, and chained after bridge + host-local -------
+check "static (seed 002): podman run" run s1 wstatic
+check "  reaches its wireguard-go peer" cx s1 ping -c 2 -W 3 "10.13.$N.1"
+check "chained after bridge + host-local, every plugin given CNI_IFNAME=eth0: podman run" run s2 wchain
+check "  eth0 is the bridge's, wg0 is weft's" sh -c "$P exec s2 ip link show eth0 | grep -q link/ether && $P exec s2 ip addr show wg0 | grep -q 10.13.$N.211"
+check "  the container reaches the bridge's gateway" cx s2 ping -c 2 -W 3 "10.73.$N.1"
+check "  and its WireGuard peer" cx s2 ping -c 2 -W 3 "10.13.$N.1"
+
+# --- podman network reload, restart --------------------------------------
+# reload tears every network down and sets it up again (DEL, ADD), asking
+# for the same addresses (IP= in CNI_ARGS, which weft ignores as allowed).
+# A chained network is left out: podman 4.3 reloads one interface of a
+# network, picked at random (docs/runtimes.md).
+check "podman network reload of mesh, hub and static containers" $P network reload m1 h1 s1
+check "  m1 still reaches m2" cx m1 ping -c 2 -W 3 "$M2"
+check "  h2 reaches h1 at its new address" cx h2 ping -c 2 -W 3 "$(ip_of h1 whub)"
+check "  s1 still reaches its peer" cx s1 ping -c 2 -W 3 "10.13.$N.1"
+check "podman restart of every kind" $P restart -t 0 m2 h2 s2
+M2=$(ip_of m2 wmesh)
+check "  m1 reaches m2 again" cx m1 ping -c 2 -W 3 "$M2"
+check "  h1 reaches h2 again" cx h1 ping -c 2 -W 3 "$(ip_of h2 whub)"
+check "  s2 reaches its peer and the bridge again" sh -c "$P exec s2 ping -c 1 -W 3 10.13.$N.1 && $P exec s2 ping -c 1 -W 3 10.73.$N.1"
+held=$(ls "$STATE/ipam/4" | grep -c '^10\.')
+addrs=$(for c in m1 m2; do ip_of $c wmesh; done; for c in h1 h2; do ip_of $c whub; done)
+check "  no address is held twice: 4 containers, 4 distinct addresses, 4 held ($held)" \
+	sh -c "[ \$(echo '$addrs' | sort -u | grep -c .) = 4 ] && [ $held = 4 ]"
+
+# --- weftd dies with containers running -----------------------------------
+kill -9 "$WEFTD_PID"
+wait "$WEFTD_PID" 2>/dev/null
+check "with weftd killed (-9), mesh pods still reach each other (the kernel routes)" cx m1 ping -c 1 -W 3 "$M2"
+n1 "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --pod-subnet "10.72.$N.0/24" --pod-subnet6 "fd72:$N::/64" \
+	--log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
+WEFTD_PID=$!
+PIDS+=($WEFTD_PID)
+wait_socket "$SOCK"
+check "weftd restarted: hub pods reach each other again" cx h1 ping -c 2 -W 5 "$(ip_of h2 whub)"
+check "  a static pod reaches its peer again" cx s1 ping -c 2 -W 5 "10.13.$N.1"
+check "  the chained one too" cx s2 ping -c 2 -W 5 "10.13.$N.1"
+check "  and podman can still add a container" run m3 wmesh
+
+# --- podman rm: nothing left ----------------------------------------------
+check "podman rm -f of every container" $P rm -f -t 0 m1 m2 m3 h1 h2 s1 s2
+check "  no veth or container interface left on the node" sh -c "! ip -n $NS1 -o link | grep -E 'weft[0-9a-f]{8}|veth[0-9a-f]{8}'"
+check "  no attachment record left" sh -c "[ -z \"\$(ls $STATE/attachments)\" ]"
+check "  no address held in weft's IPAM" sh -c "[ -z \"\$(ls $STATE/ipam/4 $STATE/ipam/6 | grep -E '^(10|fd)')\" ]"
+check "  no pod key left (only the hub's)" sh -c "[ \"\$(ls $STATE/keys)\" = hub.key ]"
+check "  host-local released the chain's address" sh -c "! ls $DIR/hl/wchain 2>/dev/null | grep -q '^10\.'"
+check "  weft pods is empty" sh -c "ip netns exec $NS1 $WEFT pods --socket $SOCK 2>&1 | grep -q 'no pods'"
+finish

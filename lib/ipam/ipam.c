@@ -244,28 +244,70 @@ int ipam_find(struct ipam *ipam, const char *id, const char *ifname, struct ipam
 	return found ? 0 : -ENOENT;
 }
 
-/* Claims the first free address after the last one handed out: files are
- * linked into place, so a name exists only with its owner written. */
-static int claim(struct ipam *ipam, int f, const char *id, const char *ifname, struct ipam_lease *out)
+/* The offsets of a pool that may be handed out: [*first, *first + *span),
+ * after the network address and the gateway (.1); IPv4 also keeps its
+ * broadcast address. */
+static bool usable(const struct ipam_prefix *pool, uint64_t *first, uint64_t *span)
+{
+	uint64_t size = pool_size(pool);
+
+	*first = 2;
+	if (size < 4)
+		return false;
+	*span = size - *first - (pool->family == AF_INET ? 1 : 0);
+	return true;
+}
+
+static uint64_t low64(const struct ipam_prefix *p)
+{
+	uint64_t low = 0;
+
+	if (p->family == AF_INET)
+		return ntohl(p->addr.v4.s_addr);
+	for (int i = 8; i < 16; ++i)
+		low = low << 8 | p->addr.v6.s6_addr[i];
+	return low;
+}
+
+/* a's offset in pool, or -EINVAL when a is not inside it. */
+static int offset_in(const struct ipam_prefix *pool, const struct ipam_prefix *a, uint64_t *off)
+{
+	struct ipam_prefix net = *a;
+
+	if (a->family != pool->family)
+		return -EINVAL;
+	net.len = pool->len;
+	mask_prefix(&net);
+	if (memcmp(&net.addr, &pool->addr, pool->family == AF_INET ? 4 : 16))
+		return -EINVAL;
+	*off = low64(a) - low64(pool);
+	return 0;
+}
+
+/*
+ * Claims an address of pool f at an offset in [lo, lo + n): the first free
+ * one after the last handed out, so that an address just released is not
+ * reused at once. Files are linked into place, so a name exists only with
+ * its owner written.
+ */
+static int claim(struct ipam *ipam, int f, const char *id, const char *ifname, uint64_t lo, uint64_t n,
+		 struct ipam_prefix *out)
 {
 	const struct ipam_prefix *pool = &ipam->pool[f];
-	uint64_t size = pool_size(pool), first = 2, last_off = 0, span;
+	uint64_t last_off = 0;
 	char dirpath[600], tmp[700], path[700], lastpath[700], ip[INET6_ADDRSTRLEN];
 	FILE *fp;
 	int fd, ret = -ENOSPC;
 
-	/* Skip the network address and the gateway (.1); IPv4 also keeps
-	 * its broadcast address. */
-	span = size - first - (f ? 0 : 1);
-	if (size < 4)
+	if (!n)
 		return -ENOSPC;
 	snprintf(dirpath, sizeof(dirpath), "%s/%d", ipam->dir, f ? 6 : 4);
 	snprintf(lastpath, sizeof(lastpath), "%s/last", dirpath);
-	if ((fp = fopen(lastpath, "re"))) {
+	if (n > 1 && (fp = fopen(lastpath, "re"))) {
 		unsigned long long v;
 
-		if (fscanf(fp, "%llu", &v) == 1 && v >= first && v < first + span)
-			last_off = v - first + 1;
+		if (fscanf(fp, "%llu", &v) == 1 && v >= lo && v < lo + n)
+			last_off = v - lo + 1;
 		fclose(fp);
 	}
 	snprintf(tmp, sizeof(tmp), "%s/.new~%d", dirpath, (int)getpid());
@@ -279,16 +321,15 @@ static int claim(struct ipam *ipam, int f, const char *id, const char *ifname, s
 		return ret;
 	}
 	close(fd);
-	for (uint64_t i = 0; i < span && i < SCAN_MAX; ++i) {
-		uint64_t off = first + (last_off + i) % span;
+	for (uint64_t i = 0; i < n && i < SCAN_MAX; ++i) {
+		uint64_t off = lo + (last_off + i) % n;
 
-		add_offset(&out->addr[f], pool, off);
-		inet_ntop(pool->family, &out->addr[f].addr, ip, sizeof(ip));
+		add_offset(out, pool, off);
+		inet_ntop(pool->family, &out->addr, ip, sizeof(ip));
 		snprintf(path, sizeof(path), "%s/%s", dirpath, ip);
 		if (!link(tmp, path)) {
-			out->addr[f].len = pool->len;
-			lease_gateway(ipam, out, f);
-			if ((fp = fopen(lastpath, "we"))) {
+			out->len = pool->len;
+			if (n > 1 && (fp = fopen(lastpath, "we"))) {
 				fprintf(fp, "%llu\n", (unsigned long long)off);
 				fclose(fp);
 			}
@@ -299,6 +340,7 @@ static int claim(struct ipam *ipam, int f, const char *id, const char *ifname, s
 			ret = -errno;
 			break;
 		}
+		ret = n == 1 ? -EADDRINUSE : -ENOSPC;
 	}
 	unlink(tmp);
 	return ret;
@@ -326,9 +368,17 @@ int ipam_alloc(struct ipam *ipam, const char *id, const char *ifname, struct ipa
 	memset(out, 0, sizeof(*out));
 	bool claimed[2] = { false, false };
 
-	for (int f = 0; f < 2 && !ret; ++f)
-		if (ipam->pool[f].family)
-			claimed[f] = !(ret = claim(ipam, f, id, ifname, out));
+	for (int f = 0; f < 2 && !ret; ++f) {
+		uint64_t first, span;
+
+		if (!ipam->pool[f].family)
+			continue;
+		ret = usable(&ipam->pool[f], &first, &span) ? claim(ipam, f, id, ifname, first, span, &out->addr[f])
+							     : -ENOSPC;
+		if (!ret)
+			lease_gateway(ipam, out, f);
+		claimed[f] = !ret;
+	}
 	/* All families or none; a failed claim leaves only its last candidate
 	 * in out, which is someone else's. */
 	if (ret) {
@@ -399,6 +449,118 @@ int ipam_each(struct ipam *ipam, ipam_visit_fn fn, void *ctx)
 	for (int f = 0; f < 2 && !ret; ++f)
 		if (ipam->pool[f].family)
 			ret = scan(ipam, f, each_cb, &c);
+	unlock(ipam);
+	return ret;
+}
+
+int ipam_gateway(const struct ipam *ipam, int family, struct ipam_prefix *out)
+{
+	int f = family == AF_INET6;
+
+	if (!ipam->pool[f].family || ipam->pool[f].family != family)
+		return -EAFNOSUPPORT;
+	add_offset(out, &ipam->pool[f], 1);
+	return 0;
+}
+
+int ipam_claim(struct ipam *ipam, int family, const char *id, const char *ifname, const struct ipam_prefix *want,
+	       const struct ipam_prefix *within, struct ipam_prefix *out)
+{
+	int f = family == AF_INET6, ret;
+	const struct ipam_prefix *pool = &ipam->pool[f];
+	uint64_t lo, n, off;
+
+	if (!safe_name(id) || !safe_name(ifname))
+		return -EINVAL;
+	if (pool->family != family)
+		return -EAFNOSUPPORT;
+	if (!usable(pool, &lo, &n))
+		return -ENOSPC;
+	if (within) {
+		uint64_t a, b;
+
+		if (within->len < pool->len || offset_in(pool, within, &off))
+			return -EINVAL;
+		/* The part of within that may be handed out. */
+		a = off > lo ? off : lo;
+		b = off + pool_size(within) < lo + n ? off + pool_size(within) : lo + n;
+		if (a >= b)
+			return -ENOSPC;
+		lo = a;
+		n = b - a;
+	}
+	if (want) {
+		if (offset_in(pool, want, &off) || off < lo || off >= lo + n)
+			return -EINVAL;
+		lo = off;
+		n = 1;
+	}
+	lock(ipam);
+	ret = claim(ipam, f, id, ifname, lo, n, out);
+	unlock(ipam);
+	return ret;
+}
+
+static void addr_path(const struct ipam *ipam, const struct ipam_prefix *addr, char *path, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(addr->family, &addr->addr, ip, sizeof(ip));
+	snprintf(path, len, "%s/%d/%s", ipam->dir, addr->family == AF_INET6 ? 6 : 4, ip);
+}
+
+int ipam_owner(struct ipam *ipam, const struct ipam_prefix *addr, char *id, size_t idlen, char *ifname, size_t iflen)
+{
+	char path[700];
+	bool ok;
+
+	if (addr->family != AF_INET && addr->family != AF_INET6)
+		return -EINVAL;
+	addr_path(ipam, addr, path, sizeof(path));
+	lock(ipam);
+	ok = read_owner(path, id, idlen, ifname, iflen);
+	unlock(ipam);
+	return ok ? 0 : -ENOENT;
+}
+
+int ipam_rekey(struct ipam *ipam, const struct ipam_prefix *addr, const char *id, const char *ifname)
+{
+	char path[700], tmp[720];
+	int fd, ret = 0;
+
+	if (!safe_name(id) || !safe_name(ifname) || (addr->family != AF_INET && addr->family != AF_INET6))
+		return -EINVAL;
+	addr_path(ipam, addr, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s~%d", path, (int)getpid());
+	lock(ipam);
+	if (access(path, F_OK)) {
+		ret = -ENOENT;
+		goto out;
+	}
+	/* Replaced whole: the address is held throughout. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || dprintf(fd, "%s\n%s\n", id, ifname) < 0 || fsync(fd) || rename(tmp, path))
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		unlink(tmp);
+out:
+	unlock(ipam);
+	return ret;
+}
+
+int ipam_release_addr(struct ipam *ipam, const struct ipam_prefix *addr)
+{
+	char path[700];
+	int ret = 0;
+
+	if (addr->family != AF_INET && addr->family != AF_INET6)
+		return -EINVAL;
+	addr_path(ipam, addr, path, sizeof(path));
+	lock(ipam);
+	if (unlink(path))
+		ret = -errno;
 	unlock(ipam);
 	return ret;
 }

@@ -51,6 +51,26 @@ int ipam_find(struct ipam *ipam, const char *id, const char *ifname, struct ipam
 /* Releases id/ifname; releasing what is not there succeeds. */
 int ipam_release(struct ipam *ipam, const char *id, const char *ifname);
 
+/*
+ * Address by address, for callers that allocate that way (Docker's IPAM
+ * API): one address of family for id/ifname. want (if not NULL) is claimed
+ * exactly: -EADDRINUSE if it is held, -EINVAL if it is outside the pool or
+ * reserved (network, gateway, broadcast). Otherwise the next free address
+ * of the pool, or of within (a prefix inside it). -EAFNOSUPPORT without a
+ * pool of that family, -ENOSPC when full. The address comes back with the
+ * pool's prefix length.
+ */
+int ipam_claim(struct ipam *ipam, int family, const char *id, const char *ifname, const struct ipam_prefix *want,
+	       const struct ipam_prefix *within, struct ipam_prefix *out);
+/* Who holds addr: -ENOENT when nobody does. */
+int ipam_owner(struct ipam *ipam, const struct ipam_prefix *addr, char *id, size_t idlen, char *ifname, size_t iflen);
+/* Gives a held address to another owner, in one step. */
+int ipam_rekey(struct ipam *ipam, const struct ipam_prefix *addr, const char *id, const char *ifname);
+/* Releases addr whoever holds it; -ENOENT when nobody does. */
+int ipam_release_addr(struct ipam *ipam, const struct ipam_prefix *addr);
+/* The pool's gateway, its first address: every node-side end holds it. */
+int ipam_gateway(const struct ipam *ipam, int family, struct ipam_prefix *out);
+
 /* Calls fn for every allocation; stop by returning non-zero. */
 typedef int (*ipam_visit_fn)(void *ctx, const char *id, const char *ifname, const struct ipam_lease *lease);
 int ipam_each(struct ipam *ipam, ipam_visit_fn fn, void *ctx);

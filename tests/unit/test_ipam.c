@@ -138,3 +138,51 @@ TEST(ipam_concurrent_allocations_are_unique)
 		}
 	}
 }
+
+/* Address by address, as Docker's IPAM API asks: a given address, one
+ * inside a range, the owner, a new owner, a release by address. */
+TEST(ipam_claim_by_address)
+{
+	struct ipam ipam;
+	struct ipam_prefix want, within, res, gw;
+	struct ipam_lease l;
+	char err[200], id[64], ifname[64];
+
+	fresh_dir();
+	CHECK(ipam_open(&ipam, dir, "10.9.0.0/24", "fd09::/64", err, sizeof(err)) == 0);
+	CHECK(ipam_gateway(&ipam, AF_INET, &gw) == 0 && !strcmp(str(&gw), "10.9.0.1/24"));
+	ipam_prefix_parse(&want, "10.9.0.77/32");
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "t1", &want, NULL, &res) == 0 && !strcmp(str(&res), "10.9.0.77/24"));
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "t2", &want, NULL, &res) == -EADDRINUSE);
+	ipam_prefix_parse(&want, "10.9.0.1/32"); /* the gateway */
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "t2", &want, NULL, &res) == -EINVAL);
+	ipam_prefix_parse(&want, "10.9.0.255/32"); /* broadcast */
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "t2", &want, NULL, &res) == -EINVAL);
+	ipam_prefix_parse(&want, "10.8.0.5/32"); /* outside */
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "t2", &want, NULL, &res) == -EINVAL);
+	/* Inside a range: 10.9.0.252/30 holds .252 to .255, and .255 is the
+	 * broadcast address: three, then full. */
+	ipam_prefix_parse(&within, "10.9.0.252/30");
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "r1", NULL, &within, &res) == 0 && !strcmp(str(&res), "10.9.0.252/24"));
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "r2", NULL, &within, &res) == 0 && !strcmp(str(&res), "10.9.0.253/24"));
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "r3", NULL, &within, &res) == 0 && !strcmp(str(&res), "10.9.0.254/24"));
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "r4", NULL, &within, &res) == -ENOSPC);
+	ipam_prefix_parse(&within, "10.10.0.0/30");
+	CHECK(ipam_claim(&ipam, AF_INET, "docker", "r4", NULL, &within, &res) == -EINVAL);
+	/* IPv6, any address. */
+	CHECK(ipam_claim(&ipam, AF_INET6, "docker", "t3", NULL, NULL, &res) == 0 && !strcmp(str(&res), "fd09::2/64"));
+	/* Owner, new owner (then found as that attachment's lease), release. */
+	ipam_prefix_parse(&want, "10.9.0.77/32");
+	CHECK(ipam_owner(&ipam, &want, id, sizeof(id), ifname, sizeof(ifname)) == 0 && !strcmp(id, "docker") &&
+	      !strcmp(ifname, "t1"));
+	CHECK(ipam_rekey(&ipam, &want, "ep1", "docker") == 0);
+	CHECK(ipam_rekey(&ipam, &res, "ep1", "docker") == 0);
+	CHECK(ipam_find(&ipam, "ep1", "docker", &l) == 0 && !strcmp(str(&l.addr[0]), "10.9.0.77/24") &&
+	      !strcmp(str(&l.addr[1]), "fd09::2/64"));
+	CHECK(ipam_alloc(&ipam, "ep1", "docker", &l) == 0 && !strcmp(str(&l.addr[0]), "10.9.0.77/24")); /* the same */
+	CHECK(ipam_release_addr(&ipam, &want) == 0);
+	CHECK(ipam_release_addr(&ipam, &want) == -ENOENT);
+	CHECK(ipam_owner(&ipam, &want, id, sizeof(id), ifname, sizeof(ifname)) == -ENOENT);
+	CHECK(ipam_rekey(&ipam, &want, "ep1", "docker") == -ENOENT);
+	ipam_close(&ipam);
+}

@@ -2,6 +2,8 @@
 #include "uwg.h"
 
 #include <errno.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -328,8 +331,49 @@ static void arm_timer(struct uwg *u, uint64_t deadline)
 	timerfd_settime(u->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/*
+ * The interface left the namespace we watched: deleted, or moved to another
+ * (`ip link set NAME netns X`, or Docker moving a container's interface in
+ * and, at the end, out again). A TUN that still answers has moved: the
+ * device follows it there, under whatever name it has now, as the kernel's
+ * WireGuard does. Its UDP sockets stay where they are. Runs on the control
+ * thread, which alone touches the monitor.
+ */
+static bool follow_move(struct uwg *u)
+{
+	struct linkmon mon;
+	struct ifreq ifr;
+	int ns, saved, idx = 0;
+
+	ns = ioctl(u->tun.fd, TUNGETDEVNETNS);
+	if (ns < 0)
+		return false; /* detached: the interface is gone */
+	memset(&ifr, 0, sizeof(ifr));
+	if (!ioctl(u->tun.fd, TUNGETIFF, &ifr) && !netns_enter(ns, &saved)) {
+		idx = (int)if_nametoindex(ifr.ifr_name);
+		netns_leave(saved);
+	}
+	if (!idx || linkmon_open(&mon, idx, ns)) {
+		close(ns);
+		return false;
+	}
+	linkmon_close(&u->mon);
+	u->mon = mon;
+	if (u->tun_ns_fd >= 0)
+		close(u->tun_ns_fd);
+	u->tun_ns_fd = ns;
+	u->tun.ifindex = idx;
+	ulog(u, WG_LOG_VERBOSE, "Interface %s moved to another namespace, as %.*s (index %d)", u->name, IF_NAMESIZE - 1,
+	     ifr.ifr_name, idx);
+	return true;
+}
+
 static void link_changed(struct uwg *u)
 {
+	if (!u->link.exists && follow_move(u)) {
+		u->link.exists = true; /* its state comes with the new monitor */
+		return;
+	}
 	if (!u->link.exists) {
 		ulog(u, WG_LOG_VERBOSE, "Interface %s was deleted", u->name);
 		mark_dead(u);
@@ -372,8 +416,12 @@ static void *ctl_main(void *arg)
 		for (int i = 0; i < n; ++i) {
 			if (evs[i].data.fd == u->ctl_evfd || evs[i].data.fd == u->timer_fd)
 				drain(evs[i].data.fd);
-			else if (linkmon_read(&u->mon, &u->link) > 0)
+			else if (linkmon_read(&u->mon, &u->link) > 0) {
 				link_changed(u);
+				/* A move replaced the monitor's socket. */
+				ev.data.fd = linkmon_fd(&u->mon);
+				epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+			}
 		}
 		if (atomic_load(&u->stopping))
 			break;

@@ -179,4 +179,25 @@ fi
 rm -rf "$bindir" "$conf"
 [ "$FAILED" = 0 ] && rm -f /tmp/weft-wgq-$$.log || cat /tmp/weft-wgq-$$.log
 
+# The interface moved to another namespace (ip link set netns; Docker does
+# it to a container's): the device follows it, its UDP socket stays, as
+# the kernel's WireGuard does (wireguard.com/netns). Then deleted there.
+NS3=weft-t$$-3
+trap 'ns_del "$NS3"; cleanup' EXIT
+start_wg "$NS1" "$WG1" weft
+n1 wg set "$WG1" private-key <(echo "$KEY1") listen-port "$PORT1" peer "$PUB2" endpoint "10.99.$N.2:$PORT2" \
+	allowed-ips 192.168.241.2/32
+n2 wg set "$WG2" peer "$PUB1" allowed-ips 192.168.241.1/32
+ip netns add "$NS3"
+n1 ip link set "$WG1" netns "$NS3"
+ip -n "$NS3" link set "$WG1" name wgmoved
+ip -n "$NS3" addr add 192.168.241.1/24 dev wgmoved
+ip -n "$NS3" link set wgmoved up
+check "moved to another namespace and renamed: traffic flows from there" wait_ping "$NS3" 192.168.241.2 5
+check "  the socket stayed behind: still UDP port $PORT1 in $NS1" sh -c "ip netns exec $NS1 ss -Hnlu 'sport = :$PORT1' | grep -q ."
+check "  wg show still reads it by its first name" sh -c "ip netns exec $NS1 wg show $WG1 | grep -q 'latest handshake'"
+ip -n "$NS3" link del wgmoved
+check "  deleted there: the daemon ends" sh -c "for i in \$(seq 40); do pgrep -f 'weft-wg $WG1\$' >/dev/null || exit 0; sleep 0.05; done; exit 1"
+ns_del "$NS3"
+
 finish

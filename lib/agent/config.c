@@ -33,6 +33,7 @@ static const struct setting {
 	{ "endpoint", "endpoint", false },    { "metrics-listen", "metricsListen", false },
 	{ "gateway", "gateway", false },      { "gateway-device", "gatewayDevice", false },
 	{ "gateway-port", "gatewayPort", true },
+	{ "docker-plugin", "dockerPlugin", false }, { "docker-socket", "dockerSocket", false },
 };
 
 void agent_config_defaults(struct agent_config *c)
@@ -45,6 +46,7 @@ void agent_config_defaults(struct agent_config *c)
 	snprintf(c->hub_name, sizeof(c->hub_name), "weft-hub");
 	c->hub_port = 51821;
 	snprintf(c->gateway_device, sizeof(c->gateway_device), "submariner");
+	snprintf(c->docker_socket, sizeof(c->docker_socket), "%s", AGENT_DOCKER_SOCKET_DEFAULT);
 }
 
 static int copy_path(char *dst, size_t size, const char *name, const char *value, char *err, size_t errlen)
@@ -119,13 +121,24 @@ static int set(struct agent_config *c, const char *name, const char *label, cons
 		*(!strcmp(name, "hub-port") ? &c->hub_port : &c->gateway_port) = (uint16_t)port;
 		return 0;
 	}
-	if (!strcmp(name, "gateway")) {
+	if (!strcmp(name, "gateway") || !strcmp(name, "docker-plugin")) {
 		if (strcmp(value, "true") && strcmp(value, "false")) {
 			snprintf(err, errlen, "%s \"%s\": true or false", label, value);
 			return -EINVAL;
 		}
-		c->gateway = !strcmp(value, "true");
+		*(!strcmp(name, "gateway") ? &c->gateway : &c->docker_plugin) = !strcmp(value, "true");
 		return 0;
+	}
+	if (!strcmp(name, "docker-socket")) {
+		size_t n = strlen(value);
+
+		/* Docker finds a plugin by its socket's name: NAME.sock. */
+		if (n < 6 || strcmp(value + n - 5, ".sock")) {
+			snprintf(err, errlen, "%s \"%s\": a path ending in NAME.sock (Docker calls the driver NAME)", label,
+				 value);
+			return -EINVAL;
+		}
+		return copy_path(c->docker_socket, sizeof(c->docker_socket), label, value, err, errlen);
 	}
 	if (!strcmp(name, "log-level")) {
 		if (!strcmp(value, "error") || !strcmp(value, "silent"))
@@ -257,14 +270,15 @@ int agent_config_parse(struct agent_config *c, const char *text, size_t len, cha
 		if (!s) {
 			snprintf(err, errlen, "unknown key \"%.64s\" (known: stateDir, socket, podSubnet, podSubnet6, "
 					      "backend, hubName, hubPort, logLevel, manager, managerCA, joinTokenFile, "
-					      "nodeName, endpoint, metricsListen, gateway, gatewayDevice, gatewayPort)", key);
+					      "nodeName, endpoint, metricsListen, gateway, gatewayDevice, gatewayPort, "
+					      "dockerPlugin, dockerSocket)", key);
 			ret = -EINVAL;
 			break;
 		}
 		if (s->integer && json_is_integer(v)) {
 			snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
 			value = buf;
-		} else if (json_is_boolean(v) && !strcmp(s->flag, "gateway")) {
+		} else if (json_is_boolean(v) && (!strcmp(s->flag, "gateway") || !strcmp(s->flag, "docker-plugin"))) {
 			value = json_is_true(v) ? "true" : "false";
 		} else if (json_is_string(v)) {
 			value = json_string_value(v);

@@ -9,7 +9,8 @@
  *    "manager": "https://10.0.0.1:7443", "managerCA": "/etc/weft/ca.crt",
  *    "joinTokenFile": "/etc/weft/join.token", "nodeName": "node-1",
  *    "endpoint": "192.0.2.1:51821", "metricsListen": "127.0.0.1:9586",
- *    "gateway": true, "gatewayDevice": "submariner", "gatewayPort": 4500}
+ *    "gateway": true, "gatewayDevice": "submariner", "gatewayPort": 4500,
+ *    "dockerPlugin": true, "dockerSocket": "/run/docker/plugins/weft.sock"}
  *
  * A gateway candidate (docs/clusters.md) may carry the cluster's traffic
  * to other clusters; its port, unless given, is $CE_IPSEC_NATTPORT or 4500.
@@ -27,6 +28,8 @@
 #include <stdint.h>
 
 #define AGENT_CONFIG_DEFAULT "/etc/weft/weftd.json"
+/* Where Docker looks for the network plugin named "weft". */
+#define AGENT_DOCKER_SOCKET_DEFAULT "/run/docker/plugins/weft.sock"
 
 struct agent_config {
 	char state_dir[400];
@@ -46,6 +49,9 @@ struct agent_config {
 	int gateway;		 /* a gateway candidate */
 	char gateway_device[16];
 	uint16_t gateway_port; /* 0: $CE_IPSEC_NATTPORT, else 4500 */
+	/* Serve Docker's network and IPAM driver API (docs/runtimes.md). */
+	int docker_plugin;
+	char docker_socket[108];
 };
 
 /* The settings fit together (a manager needs an endpoint, and no pod

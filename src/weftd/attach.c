@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cni/wgcfg.h"
@@ -43,9 +44,10 @@ static struct attachment *find(struct weftd *d, const char *id, const char *ifna
 static int save(struct weftd *d, const struct attachment *a, json_t *config)
 {
 	char path[700], *text;
-	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O}", "containerID", a->id, "ifname", a->ifname,
-			       "interface", a->iface, "netns", a->netns, "mode", a->mode, "owner",
-			       cni_owner_json(&a->owner), "config", config);
+	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:b, s:I}", "containerID", a->id, "ifname",
+			       a->ifname, "interface", a->iface, "netns", a->netns, "mode", a->mode, "owner",
+			       cni_owner_json(&a->owner), "config", config, "docker", a->docker, "since",
+			       (json_int_t)a->since);
 	int ret;
 
 	if (!st)
@@ -182,6 +184,14 @@ void weftd_enable_forwarding(void)
 	}
 }
 
+/* An attachment's addresses go back to the pool with it, unless Docker
+ * holds them: its IPAM calls give them back (docker.c). */
+static void release_lease(struct weftd *d, struct attachment *a)
+{
+	if (d->ipam_open && !a->docker)
+		ipam_release(&d->ipam, a->id, a->ifname);
+}
+
 static void mesh_down(struct weftd *d, struct attachment *a)
 {
 	char host[IF_NAMESIZE];
@@ -194,8 +204,7 @@ static void mesh_down(struct weftd *d, struct attachment *a)
 			nl_link_del(&nl, l.ifindex); /* takes the container's end too */
 		nl_close(&nl);
 	}
-	if (d->ipam_open)
-		ipam_release(&d->ipam, a->id, a->ifname);
+	release_lease(d, a);
 }
 
 static int mesh_route(struct nl *nl, int family, const void *dst, uint8_t len, const void *gw, int oif)
@@ -216,8 +225,10 @@ static int mesh_route(struct nl *nl, int family, const void *dst, uint8_t len, c
  * Mode "mesh": a veth pair, the container's end with an address from the
  * pod subnet as a host route (/32, /128) and a default route through the
  * node's gateway address, which every node-side end holds. Pods on one node
- * reach each other through the node; other nodes' traffic will go through
- * the node's WireGuard device (issue 5).
+ * reach each other through the node, other nodes' through the node's
+ * WireGuard device. For Docker (a->handoff) both ends are made here, the
+ * container's under a temporary name: Docker moves it into the container
+ * and gives it its address and routes, as the Join reply says.
  */
 static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
 {
@@ -238,9 +249,9 @@ static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t
 		return cni_fail(err, ret == -ENOSPC ? CNI_ERR_TRY_AGAIN : CNI_ERR_PLUGIN, "no address",
 				ret == -ENOSPC ? "the pod subnet is full" : "%s", strerror(-ret));
 	host_ifname(a, host);
-	ns = netns_open(a->netns);
+	ns = netns_open(a->handoff ? NULL : a->netns);
 	if (ns < 0 || nl_open(&here, NETLINK_ROUTE, -1)) {
-		ipam_release(&d->ipam, a->id, a->ifname);
+		release_lease(d, a);
 		if (ns >= 0)
 			close(ns);
 		return cni_fail(err, CNI_ERR_UNKNOWN_CONTAINER, "container unknown", "%s", a->netns);
@@ -248,7 +259,7 @@ static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t
 	if (nl_open(&there, NETLINK_ROUTE, ns)) {
 		nl_close(&here);
 		close(ns);
-		ipam_release(&d->ipam, a->id, a->ifname);
+		release_lease(d, a);
 		return cni_fail(err, CNI_ERR_IO, "cannot open netlink in the container", NULL);
 	}
 	weftd_enable_forwarding();
@@ -260,7 +271,8 @@ static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t
 		goto fail;
 	}
 	if ((ret = nl_link_get(&here, host, 0, &hl)) || (ret = nl_link_get(&there, a->iface, 0, &cl)) ||
-	    (ret = nl_link_set_up(&here, hl.ifindex, true)) || (ret = nl_link_set_up(&there, cl.ifindex, true))) {
+	    (ret = nl_link_set_up(&here, hl.ifindex, true)) ||
+	    (!a->handoff && (ret = nl_link_set_up(&there, cl.ifindex, true)))) {
 		cni_fail(err, CNI_ERR_PLUGIN, "cannot bring the veth pair up", "%s", strerror(-ret));
 		goto fail;
 	}
@@ -278,11 +290,11 @@ static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t
 		if (!ret)
 			ret = mesh_route(&here, family, &addr->addr, full, NULL, hidx);
 		/* Pod side: its address, the gateway on-link, the default. */
-		if (!ret)
+		if (!ret && !a->handoff)
 			ret = nl_addr_add(&there, cidx, family, &addr->addr, full);
-		if (!ret)
+		if (!ret && !a->handoff)
 			ret = mesh_route(&there, family, &gw->addr, full, NULL, cidx);
-		if (!ret)
+		if (!ret && !a->handoff)
 			ret = mesh_route(&there, family, any, 0, &gw->addr, cidx);
 		if (ret && ret != -EEXIST) {
 			cni_fail(err, CNI_ERR_PLUGIN, "cannot set addresses and routes", "%s: %s %s%s",
@@ -351,6 +363,76 @@ static int dev_name(json_t *obj, const char *ifname, char out[IF_NAMESIZE], stru
 	return 0;
 }
 
+/* The namespace an attachment was made in is gone, or is not the one at
+ * its path any more: a runtime made the container's namespace afresh and
+ * ADDs again without a DEL (Nomad does, after a failed CHECK). */
+static bool replaced(const struct attachment *old, const struct attachment *a)
+{
+	struct stat st;
+
+	if (stat(old->netns, &st))
+		return true;
+	return strcmp(old->netns, a->netns) || (old->ns_ino && (st.st_ino != old->ns_ino || st.st_dev != old->ns_dev));
+}
+
+/*
+ * Makes a (filled in, not yet listed) as CNI's ADD or Docker's Join asks,
+ * and saves its record; a result, if given, is extended. On failure
+ * nothing is left and a is freed.
+ */
+static int attach_make(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
+{
+	struct attachment *old;
+	struct stat st;
+	int ret;
+
+	if (!a->handoff && !stat(a->netns, &st)) {
+		a->ns_ino = st.st_ino;
+		a->ns_dev = st.st_dev;
+	}
+	a->since = (int64_t)time(NULL);
+	pthread_mutex_lock(&d->lock);
+	while (!d->stopping && (old = claim(d, a->id, a->ifname)) && !a->docker && replaced(old, a)) {
+		old->busy = true;
+		pthread_mutex_unlock(&d->lock);
+		weftd_log(d, WG_LOG_VERBOSE, "%s/%s: ADD in another namespace (%s), replacing it", old->id, old->ifname,
+			  a->netns);
+		teardown(d, old);
+		finish(d, old, true);
+		pthread_mutex_lock(&d->lock);
+	}
+	if (d->stopping || old) {
+		bool stopping = d->stopping;
+
+		pthread_mutex_unlock(&d->lock);
+		ret = stopping ? cni_fail(err, CNI_ERR_TRY_AGAIN, "the agent is stopping", "try again when it is back")
+			       : cni_fail(err, CNI_ERR_PLUGIN, "already attached", "container %s already has %s: DEL it first",
+					  a->id, a->ifname);
+		free(a);
+		return ret;
+	}
+	a->busy = true;
+	list_add_tail(&a->link, &d->attachments);
+	pthread_mutex_unlock(&d->lock);
+
+	ret = !strcmp(a->mode, "mesh") ? mesh_up(d, a, config, result, err)
+	      : !strcmp(a->mode, "hub") ? hub_attach(d, a, config, result, err)
+					: static_up(d, a, config, result, err);
+	a->handoff = false; /* from here on, Docker's to move */
+	if (!ret && (ret = save(d, a, config))) {
+		ret = cni_fail(err, CNI_ERR_IO, "cannot save the agent's state", "%s/attachments: %s", d->state_dir,
+			       strerror(-ret));
+		teardown(d, a); /* all of it, as if never added */
+	}
+	if (ret) {
+		finish(d, a, true);
+		return ret;
+	}
+	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, a->mode);
+	finish(d, a, false);
+	return 0;
+}
+
 int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *err)
 {
 	const char *id, *ifname, *netns, *mode = json_string_value(json_object_get(req, "mode"));
@@ -386,50 +468,45 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 		free(a);
 		return err->code;
 	}
-	pthread_mutex_lock(&d->lock);
-	if (d->stopping || claim(d, id, ifname)) {
-		bool stopping = d->stopping;
-
-		pthread_mutex_unlock(&d->lock);
-		free(a);
-		json_decref(*result);
-		*result = NULL;
-		return stopping ? cni_fail(err, CNI_ERR_TRY_AGAIN, "the agent is stopping", "try again when it is back")
-				: cni_fail(err, CNI_ERR_PLUGIN, "already attached",
-					   "container %s already has %s: DEL it first", id, ifname);
-	}
-	a->busy = true;
-	list_add_tail(&a->link, &d->attachments);
-	pthread_mutex_unlock(&d->lock);
-
-	ret = !strcmp(mode, "mesh") ? mesh_up(d, a, config, *result, err)
-	      : !strcmp(mode, "hub") ? hub_attach(d, a, config, *result, err)
-				     : static_up(d, a, config, *result, err);
-	if (!ret && (ret = save(d, a, config))) {
-		ret = cni_fail(err, CNI_ERR_IO, "cannot save the agent's state", "%s/attachments: %s", d->state_dir,
-			       strerror(-ret));
-		teardown(d, a); /* all of it, as if never added */
-	}
+	ret = attach_make(d, a, config, *result, err);
 	if (ret) {
 		json_decref(*result);
 		*result = NULL;
-		finish(d, a, true);
-		return ret;
 	}
-	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, a->mode);
-	finish(d, a, false);
-	return 0;
+	return ret;
 }
 
-int attach_del(struct weftd *d, json_t *req, struct cni_error *err)
+int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, const char *mode,
+		  unsigned mtu, const char *src, struct cni_error *err)
 {
-	const char *id, *ifname, *netns;
-	struct attachment *a;
-	char path[700];
+	struct attachment *a = calloc(1, sizeof(*a));
+	json_t *config;
 	int ret;
 
-	if ((ret = fields(req, &id, &ifname, &netns, err)))
-		return ret;
+	if (!a)
+		return cni_fail(err, CNI_ERR_IO, "out of memory", NULL);
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	snprintf(a->ifname, sizeof(a->ifname), "%s", ATTACH_DOCKER_IFNAME);
+	snprintf(a->iface, sizeof(a->iface), "%s", src);
+	snprintf(a->netns, sizeof(a->netns), "%s", netns);
+	snprintf(a->mode, sizeof(a->mode), "%s", mode);
+	snprintf(a->network, sizeof(a->network), "%s", network);
+	a->docker = a->handoff = true;
+	/* What its record keeps, in the shape of a CNI configuration. */
+	config = json_pack("{s:s, s:s, s:s, s:s}", "cniVersion", CNI_VERSION_LATEST, "name", network, "type", "weft",
+			   "mode", mode);
+	if (config && mtu)
+		json_object_set_new(config, "mtu", json_integer(mtu));
+	ret = config ? attach_make(d, a, config, NULL, err) : (free(a), cni_fail(err, CNI_ERR_IO, "out of memory", NULL));
+	json_decref(config);
+	return ret;
+}
+
+int attach_remove(struct weftd *d, const char *id, const char *ifname, struct cni_error *err)
+{
+	struct attachment *a;
+	char path[700];
+
 	pthread_mutex_lock(&d->lock);
 	if (d->stopping) {
 		/* What is left now stays for the next run: DEL it then. */
@@ -450,6 +527,16 @@ int attach_del(struct weftd *d, json_t *req, struct cni_error *err)
 	teardown(d, a);
 	finish(d, a, true);
 	return 0;
+}
+
+int attach_del(struct weftd *d, json_t *req, struct cni_error *err)
+{
+	const char *id, *ifname, *netns;
+	int ret;
+
+	if ((ret = fields(req, &id, &ifname, &netns, err)))
+		return ret;
+	return attach_remove(d, id, ifname, err);
 }
 
 /* The container's side as we made it: the link there and up, of the
@@ -603,9 +690,18 @@ int attach_gc(struct weftd *d, json_t *req, struct cni_error *err)
 	return 0;
 }
 
+/* Docker calls Join before the container's namespace exists (its prestart
+ * hook makes it): give it time before calling the container gone. */
+enum { DOCKER_START_GRACE = 60 };
+
+static bool starting(const struct attachment *a)
+{
+	return a->docker && (int64_t)time(NULL) - a->since < DOCKER_START_GRACE;
+}
+
 static bool sweep_keep(struct attachment *a, void *ctx)
 {
-	if (!access(a->netns, F_OK))
+	if (!access(a->netns, F_OK) || starting(a))
 		return true;
 	weftd_log(ctx, WG_LOG_VERBOSE, "%s/%s: its namespace %s is gone, collecting it", a->id, a->ifname, a->netns);
 	return false;
@@ -622,6 +718,35 @@ void attach_sweep(struct weftd *d)
 	collect(d, picked, n);
 }
 
+/*
+ * A Docker hub pod after a restart. Docker named its interface ethN in the
+ * container. A kernel interface outlived us: one of kind wireguard is
+ * there (1). A userspace one died with us: it is made again under the
+ * first free ethN (0, name set), which is the one it left.
+ */
+static int docker_hub_find(struct attachment *a, char name[IF_NAMESIZE])
+{
+	struct nl_link l;
+	struct nl nl;
+	int ns = netns_open(a->netns), ret = -ENOENT;
+
+	if (ns < 0 || nl_open(&nl, NETLINK_ROUTE, ns)) {
+		if (ns >= 0)
+			close(ns);
+		return -ENOENT;
+	}
+	for (int i = 0; i < 64 && ret == -ENOENT; ++i) {
+		snprintf(name, IF_NAMESIZE, "eth%d", i);
+		if (nl_link_get(&nl, name, 0, &l))
+			ret = 0;
+		else if (!strcmp(l.kind, "wireguard"))
+			ret = 1;
+	}
+	nl_close(&nl);
+	close(ns);
+	return ret;
+}
+
 void attach_restore(struct weftd *d)
 {
 	char dir[500], path[800];
@@ -635,6 +760,7 @@ void attach_restore(struct weftd *d)
 	while ((de = readdir(dp))) {
 		struct cni_error err;
 		struct attachment *a;
+		struct stat nst;
 		json_t *st;
 		const char *id, *ifname, *netns, *mode;
 		size_t n = strlen(de->d_name);
@@ -660,13 +786,22 @@ void attach_restore(struct weftd *d)
 		snprintf(a->network, sizeof(a->network), "%s",
 			 json_string_value(json_object_get(json_object_get(st, "config"), "name")) ?: "");
 		cni_owner_from_json(json_object_get(st, "owner"), &a->owner);
+		a->docker = json_is_true(json_object_get(st, "docker"));
+		a->since = json_integer_value(json_object_get(st, "since"));
 		if (dev_name(st, ifname, a->iface, &err)) {
 			weftd_log(d, WG_LOG_ERROR, "%s: %s, left alone", path, err.details);
 			json_decref(st);
 			free(a);
 			continue;
 		}
-		if (access(netns, F_OK)) {
+		if (!stat(netns, &nst)) {
+			a->ns_ino = nst.st_ino;
+			a->ns_dev = nst.st_dev;
+		}
+		if (access(netns, F_OK) && starting(a)) {
+			/* Docker has not started the container yet. */
+			list_add_tail(&a->link, &d->attachments);
+		} else if (access(netns, F_OK)) {
 			/* The container went while we were away: whatever it
 			 * held (addresses, the node's veth end) goes too. */
 			weftd_log(d, WG_LOG_VERBOSE, "%s/%s: its namespace is gone, dropping it", id, ifname);
@@ -676,8 +811,9 @@ void attach_restore(struct weftd *d)
 				hub_detach(d, a);
 			unlink(path);
 			free(a);
-		} else if (!strcmp(a->mode, "mesh")) {
-			/* The veth and its routes are the kernel's: they outlived us. */
+		} else if (!strcmp(a->mode, "mesh") || (a->docker && docker_hub_find(a, a->iface))) {
+			/* The veth and its routes are the kernel's: they outlived
+			 * us; so did a kernel WireGuard interface. */
 			list_add_tail(&a->link, &d->attachments);
 		} else {
 			/* Same key, same address (IPAM finds them), a new device

@@ -25,6 +25,10 @@
 #include "util/key.h"
 #include "weftd.h"
 
+/* Seconds between a pod's keepalives to the hub, as wg-quick users set
+ * for a spoke. */
+enum { POD_KEEPALIVE = 25 };
+
 /* A private key kept in the state directory, made on first use. */
 static int node_key(struct weftd *d, const char *name, uint8_t key[32], bool create)
 {
@@ -209,7 +213,7 @@ static int hub_set(struct weftd *d, const struct wg_config *cfg, struct cni_erro
 
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
 {
-	struct wgdev_opts opts = { .name = a->iface, .netns = a->netns, .backend = d->backend, .load_module = true,
+	struct wgdev_opts opts = { .name = a->iface, .netns = a->handoff ? NULL : a->netns, .backend = d->backend, .load_module = true,
 				   .offload = true, .log_level = d->log_level, .log = hub_log };
 	struct wgdev_err werr = { "", 0 };
 	struct wg_config *cfg = NULL, *hubcfg = NULL, *got = NULL;
@@ -248,7 +252,11 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 	cfg->flags = WG_DEV_HAS_PRIVATE_KEY | WG_DEV_REPLACE_PEERS;
 	peer = wg_config_add_peer(cfg);
 	memcpy(peer->public_key, hubpub, 32);
-	peer->flags = WG_PEER_HAS_ENDPOINT | WG_PEER_REPLACE_ALLOWEDIPS;
+	/* A keepalive makes a new session as soon as the interface comes up
+	 * again (Docker takes it down to move it into the container, which
+	 * drops its session while the hub keeps its side of it). */
+	peer->flags = WG_PEER_HAS_ENDPOINT | WG_PEER_REPLACE_ALLOWEDIPS | WG_PEER_HAS_PERSISTENT_KEEPALIVE;
+	peer->persistent_keepalive = POD_KEEPALIVE;
 	peer->endpoint.in4.sin_family = AF_INET;
 	peer->endpoint.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	peer->endpoint.in4.sin_port = htons(d->hub_port);
@@ -264,7 +272,9 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 			goto fail;
 		}
 		wg_config_add_ip(peer, pp.family, &pp.addr, pp.len);
-		if (link.nroutes < CNI_MAX_ROUTES)
+		/* A route only where the pod has an address: a namespace may
+		 * have IPv6 off (Docker's, for an IPv4 network). */
+		if (link.nroutes < CNI_MAX_ROUTES && lease.addr[pp.family == AF_INET6].family)
 			link.routes[link.nroutes++].dst = pp;
 	}
 	for (int f = 0; f < 2; ++f) {
@@ -314,7 +324,8 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot configure the container's interface", "%s", werr.msg);
 		goto fail;
 	}
-	ret = cni_wgcfg_apply_link(&link, a->netns, wgdev_ifindex(a->dev), err);
+	/* For Docker, Docker moves the interface and addresses it. */
+	ret = a->handoff ? 0 : cni_wgcfg_apply_link(&link, a->netns, wgdev_ifindex(a->dev), err);
 	if (ret)
 		goto fail;
 	/* Up, so its port is bound (both backends bind at up). */
@@ -360,7 +371,7 @@ fail:
 	wg_config_free(cfg);
 	wg_config_free(hubcfg);
 	wg_config_free(got);
-	if (result) {
+	if (result || a->handoff) {
 		hub_detach(d, a); /* an ADD leaves nothing behind */
 	} else {
 		/* A rebuild keeps the key and the address for DEL to release. */
@@ -409,7 +420,19 @@ void hub_detach(struct weftd *d, struct attachment *a)
 		if (ns >= 0)
 			close(ns);
 	}
-	if (d->ipam_open)
+	/* A kernel interface Docker moved back out of the container, under
+	 * the name weft gave it. */
+	if (a->docker) {
+		struct nl nl;
+		struct nl_link l;
+
+		if (!nl_open(&nl, NETLINK_ROUTE, -1)) {
+			if (!nl_link_get(&nl, a->iface, 0, &l) && !strcmp(l.kind, "wireguard"))
+				nl_link_del(&nl, l.ifindex);
+			nl_close(&nl);
+		}
+	}
+	if (d->ipam_open && !a->docker)
 		ipam_release(&d->ipam, a->id, a->ifname);
 	forget_key(d, kname);
 }

@@ -7,7 +7,7 @@
  *
  *   weftd [--config FILE] [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR]
  *         [--pod-subnet6 CIDR] [--backend auto|kernel|userspace] [--hub-name NAME]
- *         [--hub-port PORT] [--log-level error|verbose]
+ *         [--hub-port PORT] [--log-level error|verbose] [--docker-plugin] ...
  */
 #include <errno.h>
 #include <getopt.h>
@@ -166,6 +166,7 @@ static void usage(void)
 			"             [--manager URL[,URL] --endpoint ADDR[:PORT] [--manager-ca FILE]\n"
 			"              [--join-token-file FILE] [--node-name NAME]] [--metrics-listen ADDR:PORT]\n"
 			"             [--gateway [--gateway-device NAME] [--gateway-port PORT]]\n"
+			"             [--docker-plugin [--docker-socket /run/docker/plugins/NAME.sock]]\n"
 			"Settings come from FILE (default " AGENT_CONFIG_DEFAULT ", if it exists), then from flags.\n");
 }
 
@@ -182,6 +183,7 @@ static int settings(struct agent_config *c, int argc, char **argv)
 		{ "endpoint", required_argument, NULL, 0 },   { "metrics-listen", required_argument, NULL, 0 },
 		{ "gateway", optional_argument, NULL, 0 },    { "gateway-device", required_argument, NULL, 0 },
 		{ "gateway-port", required_argument, NULL, 0 },
+		{ "docker-plugin", optional_argument, NULL, 0 }, { "docker-socket", required_argument, NULL, 0 },
 		{ "config", required_argument, NULL, 'c' },    { "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -283,8 +285,9 @@ int main(int argc, char **argv)
 	/* Rebuild first, then take requests. */
 	attach_restore(&d);
 	if (cluster_run(&d, err, sizeof(err)) || gateway_start(&d, &conf, err, sizeof(err)) ||
-	    metrics_start(&d, conf.metrics_listen, err, sizeof(err))) {
+	    metrics_start(&d, conf.metrics_listen, err, sizeof(err)) || docker_start(&d, &conf, err, sizeof(err))) {
 		fprintf(stderr, "weftd: %s\n", err);
+		metrics_stop(&d);
 		gateway_stop(&d);
 		cluster_stop(&d);
 		attach_free_all(&d);
@@ -332,6 +335,7 @@ int main(int argc, char **argv)
 	weftd_log(&d, WG_LOG_VERBOSE, "shutting down");
 	close(lfd);
 	unlink(d.socket_path);
+	docker_stop(&d);
 	metrics_stop(&d);
 	gateway_stop(&d);
 	cluster_stop(&d);

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "agent/config.h"
 
@@ -27,6 +28,18 @@ struct attachment {
 	char iface[16];
 	char netns[512];
 	struct cni_owner owner; /* the pod or allocation, from CNI_ARGS */
+	/* Made for Docker (docker.c): its addresses are Docker's IPAM calls'
+	 * to give back, and it lives until Docker deletes the endpoint. */
+	bool docker;
+	/* Being made for Docker: its interface in the node's namespace under
+	 * a temporary name, which Docker moves into the container (netns may
+	 * not exist yet) and addresses itself. Not saved. */
+	bool handoff;
+	int64_t since; /* when it was made, wall-clock seconds */
+	/* The namespace it was made in (0: not known), to tell a namespace
+	 * made afresh at the same path. */
+	ino_t ns_ino;
+	dev_t ns_dev;
 	char mode[8];
 	char network[128]; /* the CNI network's name: GC is per network */
 	struct wgdev *dev; /* a userspace device we host, or NULL */
@@ -112,6 +125,8 @@ struct weftd {
 	struct weftd_cluster cl;
 	struct weftd_gateway gw;
 	struct MHD_Daemon *metrics; /* metrics.c, or NULL */
+	struct MHD_Daemon *docker;  /* docker.c, or NULL */
+	char docker_socket[108];
 };
 
 void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -122,6 +137,15 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 int attach_del(struct weftd *d, json_t *req, struct cni_error *err);
 int attach_check(struct weftd *d, json_t *req, struct cni_error *err);
 int attach_gc(struct weftd *d, json_t *req, struct cni_error *err);
+/* DEL by key; succeeds when there is nothing to remove. */
+int attach_remove(struct weftd *d, const char *id, const char *ifname, struct cni_error *err);
+/* Docker's Join (docker.c): endpoint id of a weft network, mode "mesh" or
+ * "hub", its interface made in the node's namespace as src for Docker to
+ * move into the container at netns. Keyed (id, ATTACH_DOCKER_IFNAME), as
+ * its addresses are in the IPAM. */
+#define ATTACH_DOCKER_IFNAME "docker"
+int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, const char *mode,
+		  unsigned mtu, const char *src, struct cni_error *err);
 /* Rebuilds what the state directory describes (after a restart). */
 void attach_restore(struct weftd *d);
 /* Drops attachments whose container is gone. */
@@ -163,6 +187,10 @@ void gateway_describe(struct weftd *d, json_t *out);
 struct MHD_Daemon;
 int metrics_start(struct weftd *d, const char *listen_on, char *err, size_t errlen);
 void metrics_stop(struct weftd *d);
+
+/* docker.c: Docker's network and IPAM driver (no-op unless --docker-plugin). */
+int docker_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen);
+void docker_stop(struct weftd *d);
 
 /* show.c: {"op": "show"} */
 json_t *weftd_show(struct weftd *d);

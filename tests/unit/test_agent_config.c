@@ -36,6 +36,12 @@ TEST(agent_config_file_then_flags)
 	CHECK(!agent_config_set(&c, "hub-port", "4242", err, sizeof(err)) && c.hub_port == 4242);
 	/* An empty pool turns it off. */
 	CHECK(!agent_config_set(&c, "pod-subnet6", "", err, sizeof(err)) && !c.pod_subnet6[0]);
+	/* Docker's plugin: off, at Docker's place for "weft", unless set. */
+	CHECK(!c.docker_plugin && !strcmp(c.docker_socket, "/run/docker/plugins/weft.sock"));
+	CHECK(!parse(&c, "{\"dockerPlugin\":true,\"dockerSocket\":\"/run/docker/plugins/weft-b.sock\"}", err,
+		     sizeof(err)));
+	CHECK(c.docker_plugin && !strcmp(c.docker_socket, "/run/docker/plugins/weft-b.sock"));
+	CHECK(!agent_config_set(&c, "docker-plugin", "false", err, sizeof(err)) && !c.docker_plugin);
 }
 
 TEST(agent_config_refusals_name_the_setting_and_change_nothing)
@@ -57,6 +63,9 @@ TEST(agent_config_refusals_name_the_setting_and_change_nothing)
 		{ "{\"logLevel\":\"loud\"}", "logLevel \"loud\"" },
 		{ "{\"podSubnt\":\"10.0.0.0/24\"}", "unknown key \"podSubnt\"" },
 		{ "{\"socket\":1}", "socket: a string" },
+		{ "{\"dockerPlugin\":\"yes\"}", "dockerPlugin \"yes\": true or false" },
+		{ "{\"dockerSocket\":\"/run/docker/plugins/weft\"}", "dockerSocket \"/run/docker/plugins/weft\": a path ending in NAME.sock" },
+		{ "{\"dockerSocket\":\"weft.sock\"}", "dockerSocket \"weft.sock\": an absolute path" },
 		{ "[1]", "a JSON object" },
 		{ "{\"socket\":", "not JSON" },
 		{ "{\"socket\":\"/a\",\"socket\":\"/b\"}", "not JSON" },

@@ -64,7 +64,7 @@ EOF
 out=$(cni ADD c1 wg0 /tmp/seed.json)
 echo "$out" >/tmp/seed.result
 check "seed 002's configuration: ADD succeeds" has "$out" '"address":"10.13.13.210/24"'
-check "  the result names the interface in its sandbox" has "$out" '"name":"wg0","sandbox":"/run/netns/c1"'
+check "  the result names the interface in its sandbox, with the zero MAC" has "$out" '"name":"wg0","mac":"00:00:00:00:00:00","sandbox":"/run/netns/c1"'
 check "  the interface is kernel WireGuard, in the container" sh -c "ip -d -n c1 link show wg0 | grep -q wireguard"
 check "  the container reaches its peer (endpoint given by name)" ip netns exec c1 ping -c 2 -W 3 10.13.13.1
 check "  keepalive 25 s as given" sh -c "[ \"\$(ip netns exec c1 wg show wg0 persistent-keepalive | cut -f2)\" = 25 ]"

@@ -168,6 +168,9 @@ out=$(D 1 run -d --name s2 --network wsub --ip "$want" weft-bb sleep 600 2>&1)
 check "  the same --ip again is refused: in use" has "$out" "$want" "in use"
 D 1 rm -f s2 >/dev/null 2>&1
 check "  s1 reaches c2 on node 2" cx 1 s1 ping -c 2 -W 3 "$C2"
+half=$(echo "$SUB1" | cut -d. -f1-3).128/25
+check "--subnet a part of it ($half): its containers' addresses come from that part" sh -c "docker -H unix://$T/d1/docker.sock network create -d ${PLUGIN}1 --ipam-driver ${PLUGIN}1 --subnet $half whalf >/dev/null && docker -H unix://$T/d1/docker.sock run -d --name s3 --network whalf weft-bb sleep 600 >/dev/null && docker -H unix://$T/d1/docker.sock inspect s3 -f '{{.NetworkSettings.Networks.whalf.IPAddress}}' | grep -Eq '\.(12[89]|1[3-9][0-9]|2[0-5][0-9])\$'"
+check "  and reach c2 on node 2" cx 1 s3 ping -c 2 -W 3 "$C2"
 
 # Requests as Docker sends them, but wrong: an error naming the problem, and
 # nothing changed.
@@ -205,7 +208,7 @@ for k in 1 2; do
 	D $k rm -f $(D $k ps -aq) >/dev/null
 	D $k network rm wmesh whub >/dev/null
 done
-D 1 network rm wsub >/dev/null
+D 1 network rm wsub whalf >/dev/null
 for k in 1 2; do
 	check "node $k: after docker rm and network rm, no veth or container interface left" \
 		sh -c "! ip -n $NODE$k -o link | grep -E 'weft[0-9a-f]{8}|wfc'"

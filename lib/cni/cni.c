@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/text.h"
+
 static const char *const supported[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0" };
 
 bool cni_version_supported(const char *v)
@@ -29,6 +31,9 @@ int cni_fail(struct cni_error *err, int code, const char *msg, const char *fmt, 
 		vsnprintf(err->details, sizeof(err->details), fmt, ap);
 		va_end(ap);
 	}
+	/* Errors go out as JSON, and may quote a value cut by bytes. */
+	text_utf8_clean(err->msg);
+	text_utf8_clean(err->details);
 	return code;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/addr.h"
+#include "util/text.h"
 
 static const char *const calls[DOCKER_CALLS] = {
 	[DOCKER_ACTIVATE] = "Plugin.Activate",
@@ -57,6 +58,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	/* It quotes what Docker sent, cut by bytes, or jansson's raw text:
+	 * it goes back in JSON, so it must stay UTF-8. */
+	text_utf8_clean(err);
 	return -EINVAL;
 }
 
@@ -165,22 +169,48 @@ static int net_options(json_t *options, struct docker_net_opts *net, char *err, 
 	return 0;
 }
 
+static int hex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* "aa:bb:cc:dd:ee:ff", as Docker writes a MAC: six pairs of hex digits. */
 static int mac(json_t *o, const char *key, struct docker_request *req, char *err, size_t errlen)
 {
 	char s[40];
-	unsigned b[6];
-	int n = 0, ret = string(o, key, s, sizeof(s), err, errlen);
+	int ret = string(o, key, s, sizeof(s), err, errlen);
 
 	req->has_mac = false;
 	if (ret || !s[0])
 		return ret;
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &n) != 6 ||
-	    (size_t)n != strlen(s) || strlen(s) != 17)
-		return fail(err, errlen, "%s \"%s\": not a MAC address (aa:bb:cc:dd:ee:ff)", key, s);
-	for (int i = 0; i < 6; ++i)
-		req->mac[i] = (uint8_t)b[i];
+	for (int i = 0; i < 6; ++i) {
+		int hi = hex(s[3 * i]), lo = hi < 0 ? -1 : hex(s[3 * i + 1]);
+
+		if (lo < 0 || s[3 * i + 2] != (i < 5 ? ':' : '\0'))
+			return fail(err, errlen, "%s \"%s\": not a MAC address (aa:bb:cc:dd:ee:ff)", key, s);
+		req->mac[i] = (uint8_t)(hi << 4 | lo);
+	}
 	req->has_mac = true;
 	return 0;
+}
+
+/* A path to a namespace file: absolute, of plain names, none of them "."
+ * or "..". */
+static bool ns_path(const char *s)
+{
+	if (s[0] != '/' || strspn(s, "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(s))
+		return false;
+	for (const char *p = s; *p;) {
+		size_t n;
+
+		while (*p == '/')
+			++p;
+		n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+	}
+	return true;
 }
 
 static int parse(json_t *o, struct docker_request *req, char *err, size_t errlen)
@@ -218,10 +248,7 @@ static int parse(json_t *o, struct docker_request *req, char *err, size_t errlen
 		    (ret = id(o, "EndpointID", req->endpoint_id, err, errlen)) ||
 		    (ret = string(o, "SandboxKey", req->sandbox_key, sizeof(req->sandbox_key), err, errlen)))
 			return ret;
-		/* A path to a namespace file: absolute, nothing climbing out. */
-		if (req->sandbox_key[0] != '/' || strstr(req->sandbox_key, "/../") ||
-		    strspn(req->sandbox_key, "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-			    strlen(req->sandbox_key))
+		if (!ns_path(req->sandbox_key))
 			return fail(err, errlen, "SandboxKey \"%.80s\": not a namespace path", req->sandbox_key);
 		return 0;
 	case DOCKER_ENDPOINT_INFO:
@@ -298,9 +325,15 @@ int docker_request_parse(enum docker_call call, const char *body, size_t len, st
 
 char *docker_error_body(const char *msg)
 {
-	json_t *o = json_pack("{s:s}", "Err", msg);
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *clean = strdup(msg), *s = NULL;
+	json_t *o;
 
+	if (!clean)
+		return NULL;
+	text_utf8_clean(clean);
+	o = json_pack("{s:s}", "Err", clean);
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
+	free(clean);
 	return s;
 }

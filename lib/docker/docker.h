@@ -89,7 +89,8 @@ const char *docker_call_name(enum docker_call c);
 int docker_request_parse(enum docker_call call, const char *body, size_t len, struct docker_request *req,
 			 char *err, size_t errlen);
 
-/* {"Err": msg}, for any call's failure; the caller frees it. */
+/* {"Err": msg}, for any call's failure (bytes of msg that are not UTF-8
+ * become '?'); the caller frees it. */
 char *docker_error_body(const char *msg);
 
 #endif

@@ -42,6 +42,7 @@
 #include "crypto/crypto.h"
 #include "docker/docker.h"
 #include "util/file.h"
+#include "util/text.h"
 #include "weftd.h"
 
 enum { BODY_MAX = 64 * 1024 };
@@ -65,6 +66,7 @@ static void refuse(struct reply *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	text_utf8_clean(msg); /* it may quote what Docker sent, cut by bytes */
 	json_decref(r->body);
 	/* Any status but 200 is an error to Docker, which then shows Err. */
 	r->status = 500;

@@ -75,10 +75,15 @@ static json_t *pods_json(struct weftd *d)
 
 			if (!ipam_find(&d->ipam, json_string_value(json_object_get(pod, "containerID")),
 				       json_string_value(json_object_get(pod, "ifname")), &lease))
-				for (int f = 0; f < 2; ++f)
-					if (lease.addr[f].family)
+				for (int f = 0; f < 2; ++f) {
+					/* As the pod holds it: a host address. */
+					struct ipam_prefix host = lease.addr[f];
+
+					host.len = f ? 128 : 32;
+					if (host.family)
 						json_array_append_new(addrs,
-								      json_string(ipam_prefix_str(&lease.addr[f], buf, sizeof(buf))));
+								      json_string(ipam_prefix_str(&host, buf, sizeof(buf))));
+				}
 			json_object_set_new(pod, "addresses", addrs);
 		}
 	}

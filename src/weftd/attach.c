@@ -382,7 +382,7 @@ static bool replaced(const struct attachment *old, const struct attachment *a)
  */
 static int attach_make(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
 {
-	struct attachment *old;
+	struct attachment *old = NULL;
 	struct stat st;
 	int ret;
 

@@ -240,9 +240,16 @@ bad=$(matrix a b)
 check "every pod of a reaches every pod of b, IPv4 and IPv6${bad:+:$bad}" test -z "$bad"
 bad=$(matrix b a)
 check "every pod of b reaches every pod of a, IPv4 and IPv6${bad:+:$bad}" test -z "$bad"
-check "  unNATed: b2's pod sees a3's pod address" sh -c \
-	"ip netns exec $PODS-b2-hub timeout 5 tcpdump -c 1 -n -i eth0 icmp and src ${ADDR4[a3-hub]} >/dev/null 2>&1 & sleep 0.5; \
-	 ip netns exec $PODS-a3-hub ping -c 3 -i 0.2 ${ADDR4[b2-hub]} >/dev/null; wait"
+# tcpdump exits 0 once it saw one such packet, 124 (timeout) if none came.
+unnated() {
+	ip netns exec "$PODS-b2-hub" timeout 10 tcpdump -l -c 1 -n -i eth0 "icmp and src ${ADDR4[a3-hub]}" \
+		>"$T/unnat.out" 2>"$T/unnat.err" &
+	local p=$!
+	for _ in $(seq 100); do grep -q listening "$T/unnat.err" && break; sleep 0.05; done
+	ip netns exec "$PODS-a3-hub" ping -c 3 -i 0.2 "${ADDR4[b2-hub]}" >/dev/null
+	wait $p && grep -q "${ADDR4[a3-hub]} >" "$T/unnat.out"
+}
+check "  unNATed: b2's pod sees a3's pod address" unnated
 
 # --- between the gateways only WireGuard ----------------------------------------------
 ip netns exec "$NET" timeout 15 tcpdump -U -n -i br0 -w "$T/underlay.pcap" \
@@ -377,7 +384,11 @@ wait $PINGER 2>/dev/null
 gap=$(awk -F'[][]' '/bytes from/ { t = $2; if (last && t - last > max) max = t - last; last = t } END { printf "%.2f", max }' "$T/failover.ping")
 echo "# failover: the longest gap in replies from a's pod to b's was $gap s"
 wait "${WPID[a1]}" 2>/dev/null
-check "  the link came back (longest gap ${gap} s)" sh -c "awk 'BEGIN { exit !($gap > 0 && $gap < 60) }'"
+# The design (docs/clusters.md): the lease (4 s) runs out, a2 asks within a
+# second, then its key crosses the broker to b1 and the two handshake; 10 s
+# leaves that last part 5 s on a loaded machine.
+check "  the link came back within the lease, a poll and 5 s (longest gap ${gap} s, at most 10)" \
+	sh -c "awk 'BEGIN { exit !($gap > 0 && $gap <= 10) }'"
 unset 'ADDR4[a1-hub]' 'ADDR6[a1-hub]' # its node is down
 bad=$(matrix b a)
 check "  every pod of b reaches every pod of a again (through a2)${bad:+:$bad}" test -z "$bad"

@@ -38,6 +38,21 @@ static void setup(void)
 	json_decref(rec);
 }
 
+/* "base" as it was before an update went through. */
+static void put_back(json_t *before)
+{
+	json_t *undo = json_pack("{s:O, s:O}", "publicKey", json_object_get(before, "publicKey"), "endpoints",
+				 json_object_get(before, "endpoints")),
+	       *back = NULL;
+	char err[512];
+
+	json_object_set(undo, "labels", json_object_get(before, "labels"));
+	if (cluster_node_update(&cl, "base", undo, true, &back, err, sizeof(err)))
+		abort();
+	json_decref(undo);
+	json_decref(back);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[512];
@@ -66,23 +81,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rec = NULL;
 	cluster_node_get(&cl, "base", &before);
 	kv_revision(kv, &rev0);
-	if (!cluster_node_update(&cl, "base", req, &rec, err, sizeof(err))) {
-		/* Put it back. */
-		json_t *undo = json_pack("{s:O, s:O}", "publicKey", json_object_get(before, "publicKey"), "endpoints",
-					 json_object_get(before, "endpoints"));
-		json_t *back = NULL;
-
-		json_object_set(undo, "labels", json_object_get(before, "labels"));
-		if (cluster_node_update(&cl, "base", undo, &back, err, sizeof(err)))
-			abort();
-		json_decref(undo);
-		json_decref(back);
+	if (!cluster_node_update(&cl, "base", req, true, &rec, err, sizeof(err))) {
+		put_back(before);
 	} else {
 		kv_revision(kv, &rev1);
 		cluster_node_get(&cl, "base", &after);
 		if (rev1 != rev0 || !json_equal(before, after))
 			abort();
 	}
+	json_decref(rec);
+	rec = NULL;
+	/* The same body from the node itself: whatever it says, the gateway
+	 * label stays as the admin left it (absent on "base"). */
+	if (!cluster_node_update(&cl, "base", req, false, &rec, err, sizeof(err)) &&
+	    json_object_get(json_object_get(rec, "labels"), CLUSTER_GATEWAY_LABEL))
+		abort();
+	if (rec)
+		put_back(before);
 	json_decref(rec);
 	json_decref(before);
 	json_decref(after);

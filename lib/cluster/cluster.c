@@ -540,7 +540,14 @@ int cluster_node_get(struct cluster *c, const char *name, json_t **out)
 	return node_read(c, name, out, NULL);
 }
 
-int cluster_node_update(struct cluster *c, const char *name, json_t *req, json_t **out, char *err, size_t errlen)
+/* The gateway label of a record or a request's labels, or NULL. */
+static const char *gateway_label(json_t *labels)
+{
+	return json_string_value(json_object_get(labels, CLUSTER_GATEWAY_LABEL));
+}
+
+int cluster_node_update(struct cluster *c, const char *name, json_t *req, bool may_grant, json_t **out, char *err,
+			size_t errlen)
 {
 	char node_key[128], old_pub[128], new_pub[128];
 	json_t *rec = NULL, *n = json_object_get(req, "name");
@@ -565,7 +572,29 @@ int cluster_node_update(struct cluster *c, const char *name, json_t *req, json_t
 			goto out;
 		}
 		key_path(old_pub, sizeof(old_pub), json_string_value(json_object_get(rec, "publicKey")));
-		if ((ret = node_fields(req, rec, true, err, errlen)))
+		if (!may_grant) {
+			json_t *asked = json_object_get(req, "labels");
+			const char *had = gateway_label(json_object_get(rec, "labels")), *want = gateway_label(asked);
+
+			/* Read here, inside the transaction: an admin's grant
+			 * or denial in between is never undone. */
+			if (json_object_get(asked, CLUSTER_GATEWAY_LABEL) && (!want || !had || strcmp(want, had))) {
+				snprintf(err, errlen,
+					 "label %s: an admin allows a node to be a gateway (weft node gateway %s --allow)",
+					 CLUSTER_GATEWAY_LABEL, name);
+				ret = -EPERM;
+				goto out;
+			}
+			if (had)
+				had = strdup(had);
+			ret = node_fields(req, rec, true, err, errlen);
+			if (!ret && had && json_is_object(asked))
+				json_object_set_new(json_object_get(rec, "labels"), CLUSTER_GATEWAY_LABEL, json_string(had));
+			free((char *)had);
+		} else {
+			ret = node_fields(req, rec, true, err, errlen);
+		}
+		if (ret)
 			goto out;
 		key_path(new_pub, sizeof(new_pub), json_string_value(json_object_get(rec, "publicKey")));
 		conds[nc++] = (struct kv_cond){ node_key, rev };
@@ -913,8 +942,54 @@ out:
 
 static bool is_gateway_candidate(json_t *rec)
 {
-	return !strcmp(json_string_value(json_object_get(json_object_get(rec, "labels"), CLUSTER_GATEWAY_LABEL)) ?: "",
-		       "true");
+	return !strcmp(gateway_label(json_object_get(rec, "labels")) ?: "", "true");
+}
+
+int cluster_gateway_grant(struct cluster *c, const char *name, bool allow, json_t **out, char *err, size_t errlen)
+{
+	char node_key[128];
+	json_t *rec = NULL, *labels;
+	int ret = -ECANCELED;
+
+	*out = NULL;
+	if (c->broker)
+		return invalid(err, errlen, "a broker's nodes are clusters: their gateways are their own managers' to allow");
+	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
+	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
+		struct kv_cond cond;
+		struct kv_op op;
+		int64_t rev;
+		char *text;
+
+		json_decref(rec);
+		rec = NULL;
+		if ((ret = node_read(c, name, &rec, &rev))) {
+			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
+			goto out;
+		}
+		labels = json_object_get(rec, "labels");
+		if (!json_is_object(labels)) {
+			labels = json_object();
+			json_object_set_new(rec, "labels", labels);
+		}
+		if (allow)
+			json_object_set_new(labels, CLUSTER_GATEWAY_LABEL, json_string("true"));
+		else
+			json_object_del(labels, CLUSTER_GATEWAY_LABEL);
+		cond = (struct kv_cond){ node_key, rev };
+		text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+		op = (struct kv_op){ KV_PUT, node_key, text, strlen(text) };
+		ret = kv_txn(c->kv, &cond, 1, &op, 1, NULL);
+		free(text);
+	}
+	if (ret)
+		snprintf(err, errlen, "%s", ret == -ECANCELED ? "the store is too busy; try again" : kv_error());
+out:
+	if (!ret)
+		*out = rec;
+	else
+		json_decref(rec);
+	return ret;
 }
 
 /* What a gateway reports of the other clusters: {ID: [CIDR, ...]}. */
@@ -1036,8 +1111,9 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 		}
 		if (!is_gateway_candidate(rec)) {
 			json_decref(rec);
-			snprintf(err, errlen, "node \"%s\" is not a gateway: start its weftd with --gateway (label %s=true)",
-				 name, CLUSTER_GATEWAY_LABEL);
+			snprintf(err, errlen, "node \"%s\" is not allowed to be a gateway: an admin allows it with weft node "
+					      "gateway %s --allow (label %s=true)",
+				 name, name, CLUSTER_GATEWAY_LABEL);
 			return -EPERM;
 		}
 		if ((ret = kv_get(c->kv, CLUSTER_GATEWAY, &it)) == 0) {

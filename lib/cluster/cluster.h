@@ -84,8 +84,15 @@ bool cluster_name_valid(const char *name);
  * subnet left), -EIO (the store; err says how). */
 int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash, int64_t now, json_t **out, char *err,
 			  size_t errlen);
-/* Changes a node's public key, endpoints or labels (nothing else). */
-int cluster_node_update(struct cluster *c, const char *name, json_t *req, json_t **out, char *err, size_t errlen);
+/* Changes a node's public key, endpoints or labels (nothing else). The
+ * gateway label (CLUSTER_GATEWAY_LABEL) is an admin's to grant: unless
+ * may_grant, a request that would change it is refused (-EPERM, err says
+ * what to do), and labels sent without it keep it as the record has it. */
+int cluster_node_update(struct cluster *c, const char *name, json_t *req, bool may_grant, json_t **out, char *err,
+			size_t errlen);
+/* An admin allows a node to be a gateway candidate, or takes that back:
+ * CLUSTER_GATEWAY_LABEL set to "true", or removed. -ENOENT for no node. */
+int cluster_gateway_grant(struct cluster *c, const char *name, bool allow, json_t **out, char *err, size_t errlen);
 /* Removes a node and releases its subnets (at `now`). -ENOENT if absent. */
 int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *err, size_t errlen);
 /* The node's record, or -ENOENT. */

@@ -13,6 +13,7 @@
  *   PUT    /v1/nodes/NAME/heartbeat        the node itself or admin
  *   DELETE /v1/nodes/NAME                  the node itself or admin
  *   GET    /v1/peers?since=REV&wait=SEC    node, reader, admin: a long poll
+ *   PUT    /v1/nodes/NAME/gateway-candidate {"allowed"}  admin: may it be a gateway
  *   PUT    /v1/nodes/NAME/gateway          the node itself: the gateway lease
  *   DELETE /v1/nodes/NAME/gateway          the node itself: hand it back
  *   POST   /v1/federation     {...}        admin: join a broker (docs/clusters.md)
@@ -100,6 +101,8 @@ static unsigned status_of(int ret)
 		return 400;
 	case -ENOENT:
 		return 404;
+	case -EPERM:
+		return 403;
 	case -EEXIST:
 		return 409;
 	case -ENOSPC:
@@ -216,6 +219,14 @@ static struct reply nodes_register(struct manager *m, struct request *req, enum 
 
 	if ((r = parse_body(req, &body)).status)
 		return r;
+	/* A join token lets a node in, not make itself a gateway. */
+	if (role != ROLE_ADMIN && json_object_get(json_object_get(body, "labels"), CLUSTER_GATEWAY_LABEL)) {
+		r = fail(403, "label %s: an admin allows a node to be a gateway, once it has joined (weft node gateway "
+			      "NAME --allow)",
+			 CLUSTER_GATEWAY_LABEL);
+		json_decref(body);
+		return r;
+	}
 	auth_new_credential(json_string_value(json_object_get(body, "name")) ?: "", cred, sizeof(cred), hash);
 	ret = cluster_node_register(&m->cluster, body, hash, time(NULL), &rec, err, sizeof(err));
 	json_decref(body);
@@ -272,7 +283,7 @@ static struct reply node_get(struct manager *m, const char *name)
 	return ok(200, rec);
 }
 
-static struct reply node_update(struct manager *m, struct request *req, const char *name)
+static struct reply node_update(struct manager *m, struct request *req, const char *name, enum role role)
 {
 	char err[512];
 	json_t *body, *rec;
@@ -281,11 +292,34 @@ static struct reply node_update(struct manager *m, struct request *req, const ch
 
 	if ((r = parse_body(req, &body)).status)
 		return r;
-	ret = cluster_node_update(&m->cluster, name, body, &rec, err, sizeof(err));
+	ret = cluster_node_update(&m->cluster, name, body, role == ROLE_ADMIN, &rec, err, sizeof(err));
 	json_decref(body);
 	if (ret)
 		return fail(status_of(ret), "%s", err);
 	manager_log(m, "updated node %s", name);
+	return ok(200, rec);
+}
+
+/* {"allowed": true|false}: whether the node may take the gateway lease. */
+static struct reply gateway_candidate(struct manager *m, struct request *req, const char *name)
+{
+	char err[512];
+	json_t *body, *rec, *allowed;
+	struct reply r;
+	int ret;
+
+	if ((r = parse_body(req, &body)).status)
+		return r;
+	allowed = json_object_get(body, "allowed");
+	if (!json_is_boolean(allowed) || json_object_size(body) != 1) {
+		json_decref(body);
+		return fail(400, "give {\"allowed\": true} or {\"allowed\": false}");
+	}
+	ret = cluster_gateway_grant(&m->cluster, name, json_is_true(allowed), &rec, err, sizeof(err));
+	json_decref(body);
+	if (ret)
+		return fail(status_of(ret), "%s", err);
+	manager_log(m, "node %s %s to be a gateway, by an admin", name, json_is_true(allowed) ? "allowed" : "no longer allowed");
 	return ok(200, rec);
 }
 
@@ -479,8 +513,15 @@ static struct reply route(struct manager *m, struct request *req, const char *me
 			return fail(403, "a join token may only register a node");
 		return nodes_list(m);
 	}
-	if (nseg == 3 && strcmp(seg[2], "heartbeat") && strcmp(seg[2], "gateway"))
+	if (nseg == 3 && strcmp(seg[2], "heartbeat") && strcmp(seg[2], "gateway") && strcmp(seg[2], "gateway-candidate"))
 		return fail(404, "%.100s: no such resource", url);
+	if (nseg == 3 && !strcmp(seg[2], "gateway-candidate")) {
+		if (strcmp(method, "PUT"))
+			return method_not_allowed(method, url, "PUT");
+		if (role != ROLE_ADMIN)
+			return fail(403, "only an admin allows a node to be a gateway");
+		return gateway_candidate(m, req, seg[1]);
+	}
 	if (!get && role != ROLE_ADMIN && (role != ROLE_NODE || strcmp(node, seg[1])))
 		return fail(403, role == ROLE_NODE ? "node \"%s\" may change only its own record, not \"%s\""
 						   : "%s may not change node \"%s\"",
@@ -510,7 +551,7 @@ static struct reply route(struct manager *m, struct request *req, const char *me
 	if (get)
 		return may_read(role) ? node_get(m, seg[1]) : fail(403, "a join token may only register a node");
 	if (!strcmp(method, "PATCH"))
-		return node_update(m, req, seg[1]);
+		return node_update(m, req, seg[1], role);
 	if (!strcmp(method, "DELETE"))
 		return node_remove(m, seg[1], role);
 	return method_not_allowed(method, url, "GET, PATCH, DELETE");

@@ -294,7 +294,7 @@ void clusters_print(FILE *f, json_t *fed, int64_t now)
 		fprintf(f, "  since: %s\n", fmt_ago(buf, sizeof(buf), jint(gw, "since"), now));
 		lease_print(f, jint(gw, "until"), now);
 	} else {
-		fprintf(f, "no active gateway: start weftd --gateway on a node\n");
+		fprintf(f, "no active gateway: start weftd --gateway on a node and allow it (weft node gateway NAME --allow)\n");
 	}
 	if (!others && !json_array_size(connections)) {
 		fprintf(f, "no other cluster has joined the broker yet\n");

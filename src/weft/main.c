@@ -23,7 +23,7 @@ static const struct command {
 	{ "status", status_main, "this node: its subnets, device, manager, and peers as wg show shows them" },
 	{ "pods", pods_main, "the pods this node's agent has attached" },
 	{ "nodes", nodes_main, "the cluster's nodes, from the manager" },
-	{ "node", node_main, "node remove NAME: takes a node out of the cluster" },
+	{ "node", node_main, "node remove NAME, node gateway NAME --allow|--deny: a node of the cluster" },
 	{ "token", token_main, "token create|list|delete: join tokens for new nodes" },
 	{ "diagnose", diagnose_main, "diagnose SRC DST: why two pods (or nodes) cannot talk" },
 	{ "lab", lab_main, "lab up|check|status|down: a whole cluster on this machine, in namespaces" },

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* weft nodes: the cluster's nodes, from the manager; weft node remove. */
+/* weft nodes: the cluster's nodes, from the manager; weft node remove, and
+ * weft node gateway (which nodes may be the cluster's gateway). */
 #include "weft.h"
 
 #include <string.h>
@@ -12,9 +13,13 @@ static const char nodes_usage[] =
 
 static const char node_usage[] =
 	"Usage: weft node remove NAME [--json] [--manager URLS] [--ca FILE] [--token-file FILE]\n"
-	"Removes a node from the cluster: its subnets are released (handed out again only after\n"
-	"the manager's --subnet-reuse-after) and the other nodes drop it as a peer. Needs the\n"
-	"admin token. A weftd still running there registers again at its next start.\n";
+	"       weft node gateway NAME --allow|--deny [--json] [--manager URLS] [--ca FILE] [--token-file FILE]\n"
+	"remove: takes a node out of the cluster: its subnets are released (handed out again only\n"
+	"after the manager's --subnet-reuse-after) and the other nodes drop it as a peer. A weftd\n"
+	"still running there registers again at its next start.\n"
+	"gateway: allows a node to be the cluster's gateway to other clusters (its weftd runs with\n"
+	"--gateway), or takes that back; a gateway that is denied steps down. A node cannot allow\n"
+	"itself. Both need the admin token.\n";
 
 void nodes_print(FILE *f, json_t *reply, int64_t now)
 {
@@ -89,9 +94,34 @@ static int node_remove(int argc, char **argv)
 	return manager_run(&o, "DELETE", path, NULL, removed);
 }
 
+static void granted(struct opts *o, json_t *reply)
+{
+	printf("node %s %s\n", o->args[0], o->grant > 0 ? "may be a gateway now" : "may no longer be a gateway");
+}
+
+static int node_gateway(int argc, char **argv)
+{
+	char path[160];
+	struct opts o;
+	json_t *body;
+	int ret;
+
+	if ((ret = opts_parse(&o, "node gateway", node_usage, OPT_JSON | OPT_MANAGER | OPT_GRANT, argc, argv)) >= 0)
+		return ret;
+	if (o.nargs != 1)
+		return usage_error(&o, "give one node name (weft nodes lists them)");
+	if (!name_ok(o.args[0]))
+		return usage_error(&o, "\"%s\" is not a node name (a DNS label: a-z, 0-9 and '-', at most 63)", o.args[0]);
+	if (!o.grant)
+		return usage_error(&o, "give --allow (it may be the gateway) or --deny (it may not)");
+	snprintf(path, sizeof(path), "/v1/nodes/%s/gateway-candidate", o.args[0]);
+	body = json_pack("{s:b}", "allowed", o.grant > 0);
+	return manager_run(&o, "PUT", path, body, granted); /* it takes body */
+}
+
 int node_main(int argc, char **argv)
 {
-	static const struct subcommand subs[] = { { "remove", node_remove }, { NULL, NULL } };
+	static const struct subcommand subs[] = { { "remove", node_remove }, { "gateway", node_gateway }, { NULL, NULL } };
 
 	return subcommand_run("node", node_usage, subs, argc, argv);
 }

@@ -33,6 +33,8 @@ enum {
 	O_CLUSTER_ID,
 	O_CABLE_DRIVER,
 	O_CIDR,
+	O_ALLOW,
+	O_DENY,
 };
 
 static const struct option longopts[] = {
@@ -54,6 +56,8 @@ static const struct option longopts[] = {
 	{ "cluster-id", required_argument, NULL, O_CLUSTER_ID },
 	{ "cable-driver", required_argument, NULL, O_CABLE_DRIVER },
 	{ "cidr", required_argument, NULL, O_CIDR },
+	{ "allow", no_argument, NULL, O_ALLOW },
+	{ "deny", no_argument, NULL, O_DENY },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -75,6 +79,9 @@ static unsigned group_of(int opt)
 		return OPT_TTL;
 	case O_NO_PING:
 		return OPT_NO_PING;
+	case O_ALLOW:
+	case O_DENY:
+		return OPT_GRANT;
 	case O_DIR:
 		return OPT_LAB;
 	case 'o':
@@ -192,6 +199,12 @@ static int take(struct opts *o, int opt, const char *val)
 		break;
 	case O_NO_PING:
 		o->no_ping = true;
+		break;
+	case O_ALLOW:
+	case O_DENY:
+		if (o->grant && o->grant != (opt == O_ALLOW ? 1 : -1))
+			return usage_error(o, "give --allow or --deny, not both");
+		o->grant = opt == O_ALLOW ? 1 : -1;
 		break;
 	case O_NO_IPV6:
 		o->ipv6 = false;

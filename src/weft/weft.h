@@ -33,6 +33,7 @@ enum {
 	OPT_LAB_UP = 1 << 6,  /* --nodes, --pods, --mode, --no-ipv6, --backend */
 	OPT_OUTPUT = 1 << 7,  /* -o, --output */
 	OPT_JOIN = 1 << 8,    /* --cluster-id, --cable-driver, --cidr */
+	OPT_GRANT = 1 << 9,   /* --allow, --deny */
 };
 
 enum { ARGS_MAX = 8, CIDRS_MAX = 16 };
@@ -49,6 +50,7 @@ struct opts {
 	const char *cluster_id, *cable_driver;
 	const char *cidrs[CIDRS_MAX]; /* --cidr, each checked */
 	int ncidrs;
+	int grant; /* --allow 1, --deny -1, neither 0 */
 	const char *args[ARGS_MAX];
 	int nargs;
 };

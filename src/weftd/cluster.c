@@ -456,9 +456,9 @@ static json_t *self_request(struct weftd *d, bool with_name)
 		snprintf(ep, sizeof(ep), "[%s]:%u", d->cl.endpoint, d->hub_port);
 	else
 		snprintf(ep, sizeof(ep), "%s:%u", d->cl.endpoint, d->hub_port);
+	/* No gateway label: an admin grants that (weft node gateway NAME
+	 * --allow), and the manager keeps it whatever labels we send. */
 	req = json_pack("{s:s, s:[s], s:{}}", "publicKey", pub, "endpoints", ep, "labels");
-	if (d->cl.gateway)
-		json_object_set_new(json_object_get(req, "labels"), CLUSTER_GATEWAY_LABEL, json_string("true"));
 	if (with_name)
 		json_object_set_new(req, "name", json_string(d->cl.name));
 	return req;
@@ -522,11 +522,16 @@ static int update_self(struct weftd *d)
 {
 	char path[80], err[700];
 	json_t *req = self_request(d, false), *reply = NULL;
+	json_t *ours = json_deep_copy(json_object_get(d->cl.self, "labels"));
+	bool same;
 	int status;
 
-	if (d->cl.self && json_equal(json_object_get(req, "publicKey"), json_object_get(d->cl.self, "publicKey")) &&
-	    json_equal(json_object_get(req, "endpoints"), json_object_get(d->cl.self, "endpoints")) &&
-	    json_equal(json_object_get(req, "labels"), json_object_get(d->cl.self, "labels"))) {
+	json_object_del(ours, CLUSTER_GATEWAY_LABEL); /* the admin's, not ours */
+	same = d->cl.self && json_equal(json_object_get(req, "publicKey"), json_object_get(d->cl.self, "publicKey")) &&
+	       json_equal(json_object_get(req, "endpoints"), json_object_get(d->cl.self, "endpoints")) &&
+	       json_equal(json_object_get(req, "labels"), ours ?: json_object_get(req, "labels"));
+	json_decref(ours);
+	if (same) {
 		json_decref(req);
 		return 200;
 	}

@@ -680,6 +680,14 @@ static void *lease_loop(void *arg)
 				pthread_mutex_unlock(&d->gw.lock);
 				weftd_log(d, WG_LOG_ERROR, "gateway: the cluster left the broker");
 			}
+		} else if (status == 403) {
+			/* Not allowed (any more): an admin grants candidacy.
+			 * The error is logged once, when it first comes. */
+			if (d->gw.active)
+				step_down(d, err);
+			pthread_mutex_lock(&d->gw.lock);
+			set_error(d, err);
+			pthread_mutex_unlock(&d->gw.lock);
 		} else if (status == 409) {
 			if (d->gw.active) {
 				step_down(d, err);
@@ -691,7 +699,7 @@ static void *lease_loop(void *arg)
 		} else if (d->gw.active && clock_ms() - last_ok > STEP_DOWN_MS) {
 			/* We cannot renew: by now another node may hold it. */
 			step_down(d, err);
-		} else if (status == 403 || status == 404) {
+		} else if (status == 404) {
 			pthread_mutex_lock(&d->gw.lock);
 			set_error(d, err);
 			pthread_mutex_unlock(&d->gw.lock);

@@ -115,6 +115,15 @@ wait_for() { # SECONDS CMD...: until CMD succeeds
 	return 1
 }
 is_status() { [ "$(conn_status "$1" "$2")" = "$3" ]; }
+registered() { [ "$(status_of "$(api "${1:0:1}" GET "/v1/nodes/$1")")" = 200 ]; }
+grant() { # NODE: once it has joined, its manager's admin allows it to be a gateway
+	wait_for 10 registered "$1" && weft "${1:0:1}" node gateway "$1" --allow >/dev/null
+}
+as_node() { # NODE METHOD PATH [BODY]: with the node's own credential; the body, then the status
+	ip netns exec "$NET" curl -s --cacert "$T/m-${1:0:1}/ca.crt" \
+		-H "Authorization: Bearer $(cat "$T/$1/cluster/credential")" \
+		-X "$2" "$(url "${1:0:1}")$3" ${4:+-d "$4"} -w '\n%{http_code}'
+}
 is_gateway() { [ "$(active_gateway "$1")" = "$2" ]; }
 active_gateway() { # CLUSTER: the lease holder's name, from the manager
 	api "$1" GET /v1/federation | head -n -1 | python3 -c 'import json,sys; g=json.load(sys.stdin).get("gateway"); print(g["node"] if g else "")' 2>/dev/null
@@ -219,10 +228,35 @@ fi
 # --- nodes, gateways, pods ---------------------------------------------------------------
 for n in a1 a2 a3 b1 b2; do add_node $n; done
 start_weftd a1 $(gateway_flags a1)
+start_weftd a3
+# Candidacy is an admin's to grant (issue 14): a node's own credential can
+# neither label itself a gateway nor take the lease.
+check "a1 (weftd --gateway) joins, but is not the gateway until an admin allows it" wait_for 10 registered a1
+check "  its log says so, and how to allow it" wait_for 10 grep -q \
+	"gateway: .*403 node \"a1\" is not allowed to be a gateway: an admin allows it with weft node gateway a1 --allow" \
+	"$LOGS/weft-weftd-$$-a1.log"
+check "  and the manager has no gateway for a" test -z "$(active_gateway a)"
+wait_for 10 test -s "$T/a3/cluster/credential"
+r=$(as_node a3 PATCH /v1/nodes/a3 '{"labels":{"submariner.io/gateway":"true"}}')
+check "a3 labelling itself a gateway with its own credential: 403, naming the grant" \
+	sh -c "[ $(status_of "$r") = 403 ] && echo '$r' | grep -q 'weft node gateway a3 --allow'"
+r=$(as_node a3 PUT /v1/nodes/a3/gateway '{}')
+check "  taking the lease without the grant: 403" test "$(status_of "$r")" = 403
+r=$(as_node a3 PUT /v1/nodes/a3/gateway-candidate '{"allowed":true}')
+check "  granting itself: 403" test "$(status_of "$r")" = 403
+r=$(ip netns exec "$NET" curl -s --cacert "$T/m-a/ca.crt" -H "Authorization: Bearer $(cat "$T/join-a.token")" \
+	-X POST "$(url a)/v1/nodes" -w '\n%{http_code}' \
+	-d '{"name":"a9","publicKey":"'"$(wg genkey | wg pubkey)"'","endpoints":["192.168.97.99:1"],"labels":{"submariner.io/gateway":"true"}}')
+check "  registering with the label, with a join token: 403" test "$(status_of "$r")" = 403
+check "  nothing of that stored: a3 is no candidate, a9 not registered" sh -c \
+	"! echo '$(api a GET /v1/nodes/a3)' | grep -q gateway && echo '$(api a GET /v1/nodes/a9)' | tail -1 | grep -q 404"
+out=$(weft a node gateway a1 --allow)
+check "weft node gateway a1 --allow (the admin)" has "$out" "node a1 may be a gateway now"
 check "a1's gateway takes the lease" wait_for 10 is_gateway a a1
 start_weftd a2 $(gateway_flags a2)
-start_weftd a3
+grant a2
 start_weftd b1 $(gateway_flags b1)
+grant b1
 start_weftd b2
 sleep 2
 check "  a2 stands by (a1 keeps the lease)" is_gateway a a1
@@ -240,9 +274,16 @@ bad=$(matrix a b)
 check "every pod of a reaches every pod of b, IPv4 and IPv6${bad:+:$bad}" test -z "$bad"
 bad=$(matrix b a)
 check "every pod of b reaches every pod of a, IPv4 and IPv6${bad:+:$bad}" test -z "$bad"
-check "  unNATed: b2's pod sees a3's pod address" sh -c \
-	"ip netns exec $PODS-b2-hub timeout 5 tcpdump -c 1 -n -i eth0 icmp and src ${ADDR4[a3-hub]} >/dev/null 2>&1 & sleep 0.5; \
-	 ip netns exec $PODS-a3-hub ping -c 3 -i 0.2 ${ADDR4[b2-hub]} >/dev/null; wait"
+# tcpdump exits 0 once it saw one such packet, 124 (timeout) if none came.
+unnated() {
+	ip netns exec "$PODS-b2-hub" timeout 10 tcpdump -l -c 1 -n -i eth0 "icmp and src ${ADDR4[a3-hub]}" \
+		>"$T/unnat.out" 2>"$T/unnat.err" &
+	local p=$!
+	for _ in $(seq 100); do grep -q listening "$T/unnat.err" && break; sleep 0.05; done
+	ip netns exec "$PODS-a3-hub" ping -c 3 -i 0.2 "${ADDR4[b2-hub]}" >/dev/null
+	wait $p && grep -q "${ADDR4[a3-hub]} >" "$T/unnat.out"
+}
+check "  unNATed: b2's pod sees a3's pod address" unnated
 
 # --- between the gateways only WireGuard ----------------------------------------------
 ip netns exec "$NET" timeout 15 tcpdump -U -n -i br0 -w "$T/underlay.pcap" \
@@ -314,6 +355,7 @@ table ip weft_test {
 NFT
 t0=$(date +%s.%N)
 CE_IPSEC_NATTPORT=4600 start_weftd c1 $(gateway_flags c1)
+grant c1
 check "  a gateway on a node that masquerades warns at start, naming the rule" wait_for 10 grep -q \
 	'gateway: this node NATs some traffic ("ip saddr 198.51.100.0/24 oifname "nothere0" masquerade", from nft).*exempt the other clusters' "$LOGS/weft-weftd-$$-c1.log"
 check "  and one on a node that does not, does not" sh -c "! grep -q 'NATs some traffic' '$LOGS/weft-weftd-$$-a1.log'"
@@ -377,7 +419,11 @@ wait $PINGER 2>/dev/null
 gap=$(awk -F'[][]' '/bytes from/ { t = $2; if (last && t - last > max) max = t - last; last = t } END { printf "%.2f", max }' "$T/failover.ping")
 echo "# failover: the longest gap in replies from a's pod to b's was $gap s"
 wait "${WPID[a1]}" 2>/dev/null
-check "  the link came back (longest gap ${gap} s)" sh -c "awk 'BEGIN { exit !($gap > 0 && $gap < 60) }'"
+# The design (docs/clusters.md): the lease (4 s) runs out, a2 asks within a
+# second, then its key crosses the broker to b1 and the two handshake; 10 s
+# leaves that last part 5 s on a loaded machine.
+check "  the link came back within the lease, a poll and 5 s (longest gap ${gap} s, at most 10)" \
+	sh -c "awk 'BEGIN { exit !($gap > 0 && $gap <= 10) }'"
 unset 'ADDR4[a1-hub]' 'ADDR6[a1-hub]' # its node is down
 bad=$(matrix b a)
 check "  every pod of b reaches every pod of a again (through a2)${bad:+:$bad}" test -z "$bad"
@@ -391,5 +437,12 @@ start_weftd a1 $(gateway_flags a1)
 sleep 3
 check "a1 back: it stands by, a2 keeps the lease" is_gateway a a2
 check "  and a1 has no gateway device" sh -c "! ip -n ${NODE}a1 link show gw${N}a1 2>/dev/null | grep -q ."
+
+# --- an admin takes a gateway's grant back ----------------------------------------------
+out=$(weft a node gateway a2 --deny)
+check "weft node gateway a2 --deny" has "$out" "node a2 may no longer be a gateway"
+check "  a2 steps down at its next renewal, and a1 takes the lease" wait_for 15 is_gateway a a1
+check "  a2's gateway device is gone" wait_for 10 sh -c "! ip -n ${NODE}a2 link show gw${N}a2 2>/dev/null | grep -q ."
+check "  cross-cluster traffic goes through a1" wait_for 20 ip netns exec "$PODS-b2-hub" ping -c 1 -W 1 "${ADDR4[a3-hub]}"
 
 finish

@@ -116,25 +116,54 @@ static void registry(struct kv *kv)
 	CHECK("  and none of these stored anything", revision(kv) == rev);
 
 	req = json_pack("{s:[s,s]}", "endpoints", "192.0.2.11:51820", "192.0.2.12:51820");
-	ret = cluster_node_update(&c, "node-1", req, &got, err, sizeof(err));
+	ret = cluster_node_update(&c, "node-1", req, false, &got, err, sizeof(err));
 	json_decref(req);
 	CHECK("update a node's endpoints", !ret && json_array_size(json_object_get(got, "endpoints")) == 2 &&
 						   !strcmp(subnet(got, 0), "10.244.0.0/24"));
 	json_decref(got);
 	req = json_pack("{s:s}", "publicKey", k2);
 	rev = revision(kv);
-	ret = cluster_node_update(&c, "node-1", req, &got, err, sizeof(err));
+	ret = cluster_node_update(&c, "node-1", req, false, &got, err, sizeof(err));
 	json_decref(req);
 	CHECK("  to another node's key: EEXIST, nothing changed", ret == -EEXIST && revision(kv) == rev);
 	req = json_pack("{s:s}", "name", "node-9");
-	ret = cluster_node_update(&c, "node-1", req, &got, err, sizeof(err));
+	ret = cluster_node_update(&c, "node-1", req, false, &got, err, sizeof(err));
 	json_decref(req);
 	CHECK("  its name: refused", ret == -EINVAL && strstr(err, "node-9"));
 	req = json_pack("{s:s}", "publicKey", pubkey(k4));
-	ret = cluster_node_update(&c, "node-1", req, &got, err, sizeof(err));
+	ret = cluster_node_update(&c, "node-1", req, false, &got, err, sizeof(err));
 	json_decref(req);
 	CHECK("  a new key", !ret);
 	json_decref(got);
+	/* The gateway label is an admin's to grant (issue 14). */
+	req = json_pack("{s:{s:s}}", "labels", CLUSTER_GATEWAY_LABEL, "true");
+	rev = revision(kv);
+	ret = cluster_node_update(&c, "node-1", req, false, &got, err, sizeof(err));
+	CHECK("a node labelling itself a gateway: EPERM, saying who may, nothing stored",
+	      ret == -EPERM && strstr(err, "weft node gateway node-1 --allow") && revision(kv) == rev);
+	ret = cluster_gateway_grant(&c, "node-1", true, &got, err, sizeof(err));
+	CHECK("  an admin allows it", !ret && !strcmp(json_string_value(json_object_get(json_object_get(got, "labels"),
+										       CLUSTER_GATEWAY_LABEL)) ?: "",
+							   "true"));
+	json_decref(got);
+	ret = cluster_node_update(&c, "node-1", req, false, &got, err, sizeof(err));
+	CHECK("  the node sending the label as granted: allowed", !ret);
+	json_decref(got);
+	json_decref(req);
+	req = json_pack("{s:{s:s}}", "labels", "zone", "a");
+	ret = cluster_node_update(&c, "node-1", req, false, &got, err, sizeof(err));
+	json_decref(req);
+	CHECK("  labels sent without it keep it", !ret && json_object_size(json_object_get(got, "labels")) == 2);
+	json_decref(got);
+	req = json_pack("{s:{s:s}}", "labels", CLUSTER_GATEWAY_LABEL, "false");
+	ret = cluster_node_update(&c, "node-1", req, false, &got, err, sizeof(err));
+	json_decref(req);
+	CHECK("  the node cannot drop it either", ret == -EPERM);
+	ret = cluster_gateway_grant(&c, "node-1", false, &got, err, sizeof(err));
+	CHECK("  an admin takes it back", !ret && !json_object_get(json_object_get(got, "labels"), CLUSTER_GATEWAY_LABEL) &&
+					      json_object_get(json_object_get(got, "labels"), "zone"));
+	json_decref(got);
+	CHECK("  of a node that is not there: ENOENT", cluster_gateway_grant(&c, "node-9", true, &got, err, sizeof(err)) == -ENOENT);
 	CHECK("  frees the old one for others", !reg(&c, "node-3", k1, "192.0.2.3:51820", now, &n3));
 
 	CHECK("remove a node", !cluster_node_remove(&c, "node-1", now, err, sizeof(err)));

@@ -538,7 +538,7 @@ TEST(cli_clusters)
 			"  broker: https://b:1\n"
 			"  cable driver: wireguard\n"
 			"  cidrs: 10.244.0.0/16\n"
-			"no active gateway: start weftd --gateway on a node\n"
+			"no active gateway: start weftd --gateway on a node and allow it (weft node gateway NAME --allow)\n"
 			"\n"
 			"CLUSTER  CIDRS          GATEWAY  ENDPOINT  STATUS  ESTABLISHED  HANDSHAKE  TRANSFER\n"
 			"west     10.245.0.0/16  -        -         -       -            -          -\n"));

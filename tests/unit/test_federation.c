@@ -158,7 +158,7 @@ TEST(federation_gateway_report)
 	char err[700];
 
 	CHECK(setup());
-	CHECK(report_refused("plain", "{}", -EPERM, "node \"plain\" is not a gateway"));
+	CHECK(report_refused("plain", "{}", -EPERM, "node \"plain\" is not allowed to be a gateway: an admin allows it with weft node gateway plain --allow"));
 	CHECK(report_refused("gone", "{}", -ENOENT, "no node \"gone\""));
 	CHECK(report_refused("gw", "{\"clusters\": []}", -EINVAL, "clusters: give an object"));
 	CHECK(report_refused("gw", "{\"clusters\": {\"B\": [\"10.92.0.0/16\"]}}", -EINVAL, "\"B\" is not a cluster ID"));

@@ -69,7 +69,6 @@ for n in a1 a2 b1; do
 	ip -n $n link set eth0 up
 	echo 192.168.78.$k >$T/$n.addr
 done
-check "a1's weftd starts (kernel backend, gateway candidate)" start_weftd a1
 gateway_of() { weft_at $1 clusters 2>/dev/null | grep -q "^gateway: $2\$"; }
 wait_for() { # SECONDS CMD...
 	local s=$1
@@ -77,9 +76,17 @@ wait_for() { # SECONDS CMD...
 	for _ in $(seq $((s * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
 	"$@"
 }
+registered() { weft_at ${1:0:1} nodes 2>/dev/null | grep -q "^$1 "; }
+grant() { # NODE: once it has joined, its manager's admin allows it to be a gateway
+	wait_for 30 registered $1 && weft_at ${1:0:1} node gateway $1 --allow
+}
+check "a1's weftd starts (kernel backend, gateway candidate)" start_weftd a1
+check "  an admin allows it to be a gateway (weft node gateway a1 --allow)" grant a1
 check "  a1 is a's gateway" wait_for 20 gateway_of a a1
 check "a2's weftd starts" start_weftd a2
+check "  allowed" grant a2
 check "b1's weftd starts" start_weftd b1
+check "  allowed" grant b1
 check "  b1 is b's gateway" wait_for 20 gateway_of b b1
 check "  a2 stands by: a1 keeps the lease, a2 has no gateway device" sh -c "! ip -n a2 link show gwa2"
 check "a1's gateway device is the kernel's WireGuard, on UDP 4500" sh -c \

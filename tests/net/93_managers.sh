@@ -30,6 +30,7 @@ if ! command -v etcd >/dev/null; then
 fi
 ip netns add "$NS1"
 n1 ip link set lo up
+local_ports "$NS1" 50000 60999 # away from $BASE and on
 for i in 1 2 3; do start_member "$i"; done
 check "a three-member etcd cluster" healthy "$ENDPOINTS"
 

@@ -151,6 +151,12 @@ has() {
 }
 # addr_of RESULT: the first IPv4 host address (/32) in a CNI result.
 addr_of() { echo "$1" | grep -o '"address":"[0-9.]*/32"' | cut -d'"' -f4 | cut -d/ -f1; }
+# local_ports NS LOW HIGH: the ports NS's outgoing connections take
+# (ip_local_port_range, one per namespace). A test that listens on ports of
+# its own inside the default range (32768-60999) moves that range away from
+# them: otherwise a connection already made (etcd's members to each other)
+# can hold the very port a daemon then fails to bind.
+local_ports() { ip netns exec "$1" sysctl -qw net.ipv4.ip_local_port_range="$2 $3"; }
 # wait_socket PATH: until a daemon's UNIX socket appears (5 s at most).
 wait_socket() {
 	for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done

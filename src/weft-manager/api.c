@@ -27,6 +27,7 @@
  */
 #include "manager.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -46,6 +47,12 @@ enum {
 	TOKEN_TTL_DEFAULT = 86400,
 	TOKEN_TTL_MAX = 366 * 86400,
 	THREADS = 4,
+	/* Bad tokens: 20 at once from one source, then one every 3 s. A
+	 * token is 128 bits: guessing was hopeless already; this keeps a
+	 * guesser from costing the store a read per try. */
+	BAD_TOKEN_BURST = 20,
+	BAD_TOKEN_LEAK_MS = 3000,
+	BAD_TOKEN_SOURCES = 4096,
 	CONNECTION_TIMEOUT = 60, /* seconds of silence; a suspended poll does not count */
 	CONNECTION_MEMORY = 16 * 1024, /* per connection: headers (bodies are ours); 32 KiB by default */
 };
@@ -66,11 +73,12 @@ struct reply {
 	json_t *body; /* owned */
 	const char *allow;
 	struct text *text; /* instead of body: a shared answer (a reference) */
+	int64_t retry_after; /* seconds, for a 429 */
 };
 
 static struct reply ok(unsigned status, json_t *body)
 {
-	return (struct reply){ status, body, NULL, NULL };
+	return (struct reply){ status, body, NULL, NULL, 0 };
 }
 
 static struct reply fail(unsigned status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -82,7 +90,7 @@ static struct reply fail(unsigned status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return (struct reply){ status, json_pack("{s:s}", "error", msg), NULL, NULL };
+	return (struct reply){ status, json_pack("{s:s}", "error", msg), NULL, NULL, 0 };
 }
 
 static struct reply method_not_allowed(const char *method, const char *path, const char *allow)
@@ -410,11 +418,33 @@ void api_wake(struct manager *m, bool all)
 
 /* --- routing --------------------------------------------------------------- */
 
+/* Who is asking, as the throttle counts sources: an IPv4 address, or an
+ * IPv6 /64 (one host has a whole one to change addresses in). */
+static void source_of(struct MHD_Connection *conn, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	char buf[INET6_ADDRSTRLEN];
+
+	snprintf(out, len, "?");
+	if (sa && sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof(buf));
+		snprintf(out, len, "%s", buf);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		memset(a.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a, buf, sizeof(buf));
+		snprintf(out, len, "%s/64", buf);
+	}
+}
+
 static struct reply route(struct manager *m, struct request *req, const char *method, const char *url,
 			  bool *suspended)
 {
 	const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	char node[64], seg[3][128] = { "" };
+	char node[64], seg[3][128] = { "" }, from[64];
+	int64_t wait;
 	enum role role;
 	int nseg = 0;
 	const char *p = url;
@@ -450,7 +480,20 @@ static struct reply route(struct manager *m, struct request *req, const char *me
 		return ok(200, json_pack("{s:s, s:I}", "status", "ok", "revision", (json_int_t)rev));
 	}
 
+	/* A source that sent too many bad tokens is told to wait, unless it
+	 * shows one seen valid lately (a node behind the same address). */
+	source_of(req->conn, from, sizeof(from));
+	if (auth && (wait = throttle_wait(&m->bad_tokens, from, clock_ms())) > 0 &&
+	    auth_known(auth, node, sizeof(node)) == ROLE_NONE) {
+		struct reply r = fail(429, "too many bad tokens from %s: try again in %lld s", from,
+				      (long long)((wait + 999) / 1000));
+
+		r.retry_after = (wait + 999) / 1000;
+		return r;
+	}
 	role = auth_check(m, auth, node, sizeof(node));
+	if (role == ROLE_NONE && auth)
+		throttle_fail(&m->bad_tokens, from, clock_ms());
 	if (role == ROLE_NONE)
 		return fail(401, "%s: send \"Authorization: Bearer TOKEN\" with an admin, reader, join or node token",
 			    auth ? "the token is not valid (unknown, expired or revoked)" : "no token");
@@ -593,6 +636,12 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct reply *r)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (r->status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"weft\"");
+	if (r->retry_after > 0) {
+		char secs[24];
+
+		snprintf(secs, sizeof(secs), "%lld", (long long)r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	}
 	if (r->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	ret = MHD_queue_response(conn, r->status, resp);
@@ -687,6 +736,10 @@ int api_start(struct manager *m, char *err, size_t errlen)
 		snprintf(err, errlen, "--listen %s: give ADDRESS:PORT ([::]:7443, 10.0.0.1:7443)", m->listen);
 		return -EINVAL;
 	}
+	if (throttle_init(&m->bad_tokens, BAD_TOKEN_SOURCES, BAD_TOKEN_BURST, BAD_TOKEN_LEAK_MS)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	salen = sa.sa.sa_family == AF_INET ? sizeof(sa.in4) : sizeof(sa.in6);
 	fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
@@ -695,6 +748,7 @@ int api_start(struct manager *m, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot listen on %s: %s", m->listen, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		throttle_free(&m->bad_tokens);
 		return -EADDRNOTAVAIL;
 	}
 	m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ITC |
@@ -710,6 +764,7 @@ int api_start(struct manager *m, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the HTTPS server on %s (is libmicrohttpd built with TLS?)",
 			 addr_format_endpoint(buf, &sa.sa));
 		close(fd);
+		throttle_free(&m->bad_tokens);
 		return -EIO;
 	}
 	return 0;
@@ -738,4 +793,5 @@ void api_stop(struct manager *m)
 	if (fd >= 0)
 		close(fd);
 	m->httpd = NULL;
+	throttle_free(&m->bad_tokens);
 }

@@ -11,6 +11,7 @@
 
 #include "cluster/cluster.h"
 #include "util/list.h"
+#include "util/throttle.h"
 
 #define PATH_MAX_LEN 512
 
@@ -55,6 +56,8 @@ struct manager {
 	struct kv *kv;
 	struct cluster cluster;
 	struct MHD_Daemon *httpd;
+	/* Bad tokens per source (api.c): guessing is slowed to a crawl. */
+	struct throttle bad_tokens;
 
 	/* The nodes as last seen in the store, for watchers: each node's
 	 * record and mod_rev, and who left when. */
@@ -83,6 +86,9 @@ int tls_setup(struct manager *m, char *err, size_t errlen);
 /* auth.c: tokens and credentials, stored hashed (SHA-256). */
 int auth_bootstrap(struct manager *m, char *err, size_t errlen);
 enum role auth_check(struct manager *m, const char *authorization, char *node, size_t nodelen);
+/* The same, from what was checked lately only (no store read): ROLE_NONE
+ * when the token was not seen valid in the last minute. */
+enum role auth_known(const char *authorization, char *node, size_t nodelen);
 /* A new join token valid for ttl seconds: "weftj1:ID:SECRET" into out. */
 int auth_join_token(struct manager *m, int64_t ttl, char *out, size_t outlen, json_t **info);
 /* Uses up nothing: join tokens are reusable until they expire or are deleted. */

@@ -215,6 +215,23 @@ check "no token at all: 401" has "$out" 'no token' '401'
 check "  and none of these stored anything (revision $rev)" test "$(revision)" = "$rev"
 check "plain HTTP gets nowhere" sh -c "! ip netns exec $NET curl -s -m 3 http://192.168.77.1:7443/v1/health | grep -q ok"
 
+# --- token guessing is slowed, for the guesser only ------------------------------------
+guess() { # NS TOKEN: the status
+	ip netns exec "$1" curl -s -o /dev/null --cacert "$T/mgr/ca.crt" -H "Authorization: Bearer $2" "$URL/v1/nodes" \
+		-w '%{http_code}'
+}
+codes=$(for i in $(seq 24); do guess "${NODE}3" "weftr1:guess$i"; echo -n ' '; done)
+# 20 at once, then one every 3 s: the bucket may leak one or two while
+# these go out, but the first 20 are never refused and the last is.
+check "24 bad tokens from node 3's address: 401 for the first 20, then 429 (${codes})" sh -c \
+	"set -- $codes; for i in \$(seq 20); do [ \$1 = 401 ] || exit 1; shift; done; [ \$4 = 429 ] && [ \$3 = 429 ]"
+out=$(ip netns exec "${NODE}3" curl -s -i --cacert "$T/mgr/ca.crt" -H "Authorization: Bearer weftr1:guess25" "$URL/v1/nodes")
+check "  with Retry-After, and the reason naming the source" has "$out" "Retry-After: " "too many bad tokens from 192.168.77.13"
+check "  a token seen valid lately still works from there (the admin's)" \
+	test "$(guess "${NODE}3" "$(cat "$T/mgr/admin.token")")" = 200
+check "  another source's bad token still gets 401, not 429" test "$(guess "$NET" weftr1:other)" = 401
+check "  and its reader token works" test "$(guess "$NET" "$(cat "$T/mgr/reader.token")")" = 200
+
 # --- the manager killed: pods keep talking; restarted: agents resync ------------------------
 ip netns exec "$PODS-2-mesh" ping -c 30 -i 0.1 "${ADDR4[1-hub]}" >"$T/ping-mgr.log" 2>&1 &
 PING=$!

@@ -81,89 +81,52 @@ static void pause_ms(const atomic_bool *flag, int ms)
 
 /* --- the device: peers, routes ------------------------------------------- */
 
-static int route(struct weftd *d, const char *cidr, bool add)
-{
-	return weftd_route(d->gw.dev, cidr, add);
-}
-
-static const char *pub_of(json_t *rec)
-{
-	return json_string_value(json_object_get(rec, "publicKey")) ?: "";
-}
-
 /*
- * Brings the device to `next` (cluster ID -> {publicKey, endpoints,
- * subnets, labels}) from what it has (d->gw.peers): one peer per cluster,
- * routes for its CIDRs. A cluster with a new key (its gateway failed over)
- * is a new peer and a new connection. With d->gw.lock held.
+ * Brings the device from the clusters it had (d->gw.peers) to `next`, one
+ * peer per cluster with routes for its CIDRs, by the plan of
+ * lib/agent/reconcile. A cluster with a new key (its gateway failed over)
+ * is a new peer and a new connection. After a full list, peers that are no
+ * cluster's go (an adopted device's, from before). Takes next on success.
+ * With d->gw.lock held.
  */
-static int apply(struct weftd *d, json_t *next)
+static int apply(struct weftd *d, struct peer_set *next, bool full)
 {
-	struct wg_config *cfg = wg_config_new();
-	struct wgdev_err werr = { "", 0 };
-	const char *id;
-	json_t *rec, *old, *v;
-	uint8_t raw[32];
-	char mine[KEY_B64_LEN];
-	size_t i;
-	int ret = 0;
+	struct reconcile_in in = { .want = next, .have = &d->gw.peers, .keepalive = KEEPALIVE,
+				   .now_ms = clock_ms(), .delay_ms = KEEPALIVE_DELAY_MS, .all_routes = full };
+	uint8_t mine[32], (*device)[32] = NULL;
+	size_t ndevice = 0;
+	struct plan plan;
+	int ret;
 
-	if (!cfg || !d->gw.dev) {
-		wg_config_free(cfg);
-		return -ENOMEM;
+	if (!d->gw.dev)
+		return -ENODEV;
+	weftd_key_public(d, "gateway", mine);
+	in.mine = mine;
+	if (full && !weftd_device_keys(d->gw.dev, &device, &ndevice)) {
+		in.device = device;
+		in.ndevice = ndevice;
 	}
-	weftd_key_public(d, "gateway", raw);
-	key_to_base64(mine, raw);
-	json_object_foreach(d->gw.peers, id, old) {
-		rec = json_object_get(next, id);
-		if (!rec || strcmp(pub_of(old), pub_of(rec))) {
-			weftd_peer_remove(cfg, pub_of(old));
-			json_object_del(d->gw.health, id);
-		}
-	}
-	json_object_foreach(next, id, rec) {
-		bool fresh, first;
-
-		old = json_object_get(d->gw.peers, id);
-		if (old && json_equal(old, rec))
-			continue;
-		fresh = !old || strcmp(pub_of(old), pub_of(rec));
-		first = fresh && strcmp(mine, pub_of(rec)) < 0;
-		weftd_peer_set(cfg, rec, fresh && !first ? 0 : KEEPALIVE);
-		if (fresh && !first)
-			json_object_set_new(d->gw.pending, pub_of(rec), json_integer(clock_ms() + KEEPALIVE_DELAY_MS));
-	}
-	if (cfg->first_peer && wgdev_set(d->gw.dev, cfg, &werr)) {
-		weftd_log(d, WG_LOG_ERROR, "gateway: cannot set the cluster peers on %s: %s", d->gw.device, werr.msg);
-		ret = -EIO;
-	}
-	wg_config_free(cfg);
+	ret = reconcile(&in, &plan);
+	free(device);
 	if (ret)
 		return ret;
-	json_object_foreach(d->gw.peers, id, old) {
-		rec = json_object_get(next, id);
-		if (rec && json_equal(json_object_get(rec, "subnets"), json_object_get(old, "subnets")))
-			continue;
-		json_array_foreach(json_object_get(old, "subnets"), i, v)
-			route(d, json_string_value(v) ?: "", false);
-		if (!rec)
-			weftd_log(d, WG_LOG_ERROR, "gateway: cluster %s left", id);
+	if (!(ret = weftd_plan_apply(d, d->gw.dev, &plan, "gateway"))) {
+		for (size_t i = 0; i < d->gw.peers.n; ++i) {
+			const struct peer_rec *now = peer_set_find(next, d->gw.peers.v[i].name);
+
+			/* A connection is to a key: a new key starts it afresh. */
+			if (!now || memcmp(now->key, d->gw.peers.v[i].key, 32))
+				json_object_del(d->gw.health, d->gw.peers.v[i].name);
+		}
+		for (size_t i = 0; i < plan.nkickoffs; ++i)
+			kickoff_add(&d->gw.pending, &d->gw.npending, &plan.kickoffs[i]);
+		weftd_plan_log(d, &plan, next, "gateway", "cluster");
+		peer_set_clear(&d->gw.peers);
+		d->gw.peers = *next;
+		memset(next, 0, sizeof(*next));
 	}
-	json_object_foreach(next, id, rec) {
-		old = json_object_get(d->gw.peers, id);
-		json_array_foreach(json_object_get(rec, "subnets"), i, v)
-			if ((ret = route(d, json_string_value(v) ?: "", true)))
-				weftd_log(d, WG_LOG_ERROR, "gateway: no route for %s (cluster %s): %s", json_string_value(v),
-					  id, strerror(-ret));
-		ret = 0;
-		if (!old || strcmp(pub_of(old), pub_of(rec)))
-			weftd_log(d, WG_LOG_ERROR, "gateway: cluster %s at %s (%s)", id,
-				  json_string_value(json_array_get(json_object_get(rec, "endpoints"), 0)) ?: "?",
-				  json_string_value(json_object_get(json_object_get(rec, "labels"), "hostname")) ?: "?");
-	}
-	json_decref(d->gw.peers);
-	d->gw.peers = json_incref(next);
-	return 0;
+	plan_free(&plan);
+	return ret;
 }
 
 /* The delayed keepalives (see apply), from the lease loop. With the lock. */
@@ -171,39 +134,25 @@ static void start_keepalives(struct weftd *d)
 {
 	struct wg_config *cfg;
 	struct wgdev_err werr = { "", 0 };
-	int64_t now = clock_ms();
-	const char *pub;
-	json_t *due;
-	void *tmp;
 
-	if (!json_object_size(d->gw.pending) || !d->gw.dev || !(cfg = wg_config_new()))
+	if (!d->gw.npending || !d->gw.dev || !(cfg = wg_config_new()))
 		return;
-	json_object_foreach_safe(d->gw.pending, tmp, pub, due) {
-		struct wg_config_peer *p;
-
-		if (json_integer_value(due) > now)
-			continue;
-		if ((p = wg_config_add_peer(cfg)) && key_from_base64(p->public_key, pub)) {
-			p->flags = WG_PEER_UPDATE_ONLY | WG_PEER_HAS_PERSISTENT_KEEPALIVE;
-			p->persistent_keepalive = KEEPALIVE;
-		}
-		json_object_del(d->gw.pending, pub);
-	}
-	if (cfg->first_peer)
-		wgdev_set(d->gw.dev, cfg, &werr);
+	kickoff_due(d->gw.pending, &d->gw.npending, clock_ms(), KEEPALIVE, cfg);
+	if (cfg->first_peer && wgdev_set(d->gw.dev, cfg, &werr))
+		weftd_log(d, WG_LOG_ERROR, "gateway: cannot start keepalives on %s: %s", d->gw.device, werr.msg);
 	wg_config_free(cfg);
 }
 
 static void gw_log(void *ctx, enum wg_log_level level, const char *msg)
 {
-	fprintf(stdout, "%s: (gateway) %s\n", level == WG_LOG_ERROR ? "ERROR" : "DEBUG", msg);
+	weftd_log(ctx, level, "gateway: %s", msg);
 }
 
 /* The device, adopted if it is there. With the lock. */
 static int device_up(struct weftd *d)
 {
 	struct wgdev_opts opts = { .name = d->gw.device, .backend = d->backend, .load_module = true, .offload = true,
-				   .uapi = true, .log_level = d->log_level, .log = gw_log,
+				   .uapi = true, .log_level = d->log_level, .log = gw_log, .log_ctx = d,
 				   .host = d->gw.host[0] ? d->gw.host : NULL };
 	struct wgdev_err werr = { "", 0 };
 	struct wg_config cfg = { .flags = WG_DEV_HAS_PRIVATE_KEY | WG_DEV_HAS_LISTEN_PORT };
@@ -246,8 +195,9 @@ static int device_up(struct weftd *d)
 		nl_close(&nl);
 	}
 	weftd_enable_forwarding();
-	/* An adopted device keeps its peers: they are ours from before. */
-	json_object_clear(d->gw.peers);
+	/* An adopted device keeps its peers from before: the first (full)
+	 * list from the broker sets them again, and removes the others. */
+	peer_set_clear(&d->gw.peers);
 	weftd_log(d, WG_LOG_ERROR, "gateway: %s %s on UDP port %u (%s%s), endpoint %s", wgdev_adopted(d->gw.dev) ?
 		  "adopted" : "brought up", d->gw.device, d->gw.port, wgdev_backend_name(wgdev_backend(d->gw.dev)),
 		  wgdev_hosted(d->gw.dev) ? ", hosted by weft-wg" : "", d->gw.endpoint);
@@ -258,20 +208,26 @@ static int device_up(struct weftd *d)
 /* The device goes with its routes. With the lock. */
 static void device_down(struct weftd *d)
 {
-	const char *id;
-	json_t *rec, *v;
-	size_t i;
+	struct peer_set none = { 0 };
+	struct reconcile_in in = { .want = &none, .have = &d->gw.peers };
+	struct plan plan;
 
 	if (!d->gw.dev)
 		return;
-	json_object_foreach(d->gw.peers, id, rec)
-		json_array_foreach(json_object_get(rec, "subnets"), i, v)
-			route(d, json_string_value(v) ?: "", false);
+	/* The routes go first: a route into a device being deleted goes with
+	 * it, but one the kernel moved elsewhere would not. */
+	if (!reconcile(&in, &plan)) {
+		wg_config_free(plan.cfg);
+		plan.cfg = wg_config_new(); /* the peers go with the device */
+		if (plan.cfg)
+			weftd_plan_apply(d, d->gw.dev, &plan, "gateway");
+		plan_free(&plan);
+	}
 	wgdev_delete(d->gw.dev);
 	d->gw.dev = NULL;
-	json_object_clear(d->gw.peers);
+	peer_set_clear(&d->gw.peers);
 	json_object_clear(d->gw.health);
-	json_object_clear(d->gw.pending);
+	d->gw.npending = 0;
 	weftd_log(d, WG_LOG_ERROR, "gateway: took %s down", d->gw.device);
 }
 
@@ -283,26 +239,25 @@ static void assess(struct weftd *d)
 	struct wgdev_err werr = { "", 0 };
 	struct wg_config *cfg = d->gw.dev ? wgdev_get(d->gw.dev, &werr) : NULL;
 	int64_t now = time(NULL);
-	const char *id;
-	json_t *rec;
 
-	json_object_foreach(d->gw.peers, id, rec) {
+	for (size_t i = 0; i < d->gw.peers.n; ++i) {
+		const struct peer_rec *rec = &d->gw.peers.v[i];
+		const char *id = rec->name;
 		json_t *h = json_object_get(d->gw.health, id);
 		const struct wg_config_peer *p = NULL;
-		uint8_t want[32];
 		int64_t hs = 0, est, last_rx, configured;
 		uint64_t rx = 0, tx = 0;
-		const char *ep = json_string_value(json_array_get(json_object_get(rec, "endpoints"), 0)) ?: "";
-		char reason[300] = "", status[16];
+		char reason[300] = "", status[16], ep[ADDR_STRLEN] = "";
 
 		if (!h) {
 			h = json_pack("{s:I, s:I, s:I, s:I}", "configured", (json_int_t)now, "lastRx", (json_int_t)now,
 				      "established", (json_int_t)0, "rxBytes", (json_int_t)0);
 			json_object_set_new(d->gw.health, id, h);
 		}
-		if (cfg && key_from_base64(want, pub_of(rec)))
-			for (p = cfg->first_peer; p && memcmp(p->public_key, want, 32); p = p->next)
-				;
+		if (rec->has_endpoint)
+			addr_format_endpoint(ep, &rec->endpoint.sa);
+		for (p = cfg ? cfg->first_peer : NULL; p && memcmp(p->public_key, rec->key, 32); p = p->next)
+			;
 		if (p) {
 			hs = p->last_handshake.tv_sec;
 			rx = p->rx_bytes;
@@ -356,29 +311,31 @@ static void assess(struct weftd *d)
 /* The connections as the manager, `weft status` and /metrics see them. With the lock. */
 static json_t *connections(struct weftd *d)
 {
-	json_t *out = json_array(), *h, *rec;
+	json_t *out = json_array(), *h;
 	const char *id;
 
 	json_object_foreach(d->gw.health, id, h) {
-		rec = json_object_get(d->gw.peers, id);
+		const struct peer_rec *rec = peer_set_find(&d->gw.peers, id);
+		json_t *r;
+
+		if (!rec)
+			continue;
+		r = peer_rec_json(rec);
 		json_array_append_new(
-			out, json_pack("{s:s, s:O?, s:O?, s:s?, s:O?, s:s, s:O?, s:O?, s:O?, s:O?, s:O?}", "cluster", id,
+			out, json_pack("{s:s, s:O?, s:O?, s:O?, s:O?, s:O, s:O?, s:O?, s:O?, s:O?, s:O}", "cluster", id,
 				       "status", json_object_get(h, "status"), "reason", json_object_get(h, "reason"),
-				       "endpoint", json_string_value(json_array_get(json_object_get(rec, "endpoints"), 0)),
-				       "hostname", json_object_get(json_object_get(rec, "labels"), "hostname"), "publicKey",
-				       pub_of(rec), "established", json_object_get(h, "established"), "latestHandshake",
-				       json_object_get(h, "latestHandshake"), "rxBytes", json_object_get(h, "rxBytes"),
-				       "txBytes", json_object_get(h, "txBytes"), "subnets", json_object_get(rec, "subnets")));
+				       "endpoint", json_array_get(json_object_get(r, "endpoints"), 0), "hostname",
+				       json_object_get(json_object_get(r, "labels"), "hostname"), "publicKey",
+				       json_object_get(r, "publicKey"), "established", json_object_get(h, "established"),
+				       "latestHandshake", json_object_get(h, "latestHandshake"), "rxBytes",
+				       json_object_get(h, "rxBytes"), "txBytes", json_object_get(h, "txBytes"), "subnets",
+				       json_object_get(r, "subnets")));
+		json_decref(r);
 	}
 	return out;
 }
 
 /* --- the broker ------------------------------------------------------------------ */
-
-struct follow_args {
-	struct weftd *d;
-	json_t *fed; /* {clusterID, broker, ca, credential} */
-};
 
 /* Our cluster's record at the broker: this gateway's key and endpoint. */
 static json_t *self_record(struct weftd *d)
@@ -392,146 +349,129 @@ static json_t *self_record(struct weftd *d)
 			 "hostname", d->cl.name, "cableDriver", CABLE_DRIVER);
 }
 
-/* Follows the broker while we are the gateway: publishes our record, then
- * long-polls the clusters. */
-static void *follow(void *arg)
+static void set_error_locked(struct weftd *d, const char *msg)
 {
-	struct follow_args *a = arg;
-	struct weftd *d = a->d;
-	const char *id = json_string_value(json_object_get(a->fed, "clusterID")) ?: "";
-	char err[700], path[200];
-	struct api_client *broker;
-	bool told = false;
-	time_t last_beat = 0;
-	int backoff = 1;
-	int64_t rev = 0;
+	pthread_mutex_lock(&d->gw.lock);
+	set_error(d, msg);
+	pthread_mutex_unlock(&d->gw.lock);
+}
 
-	broker = api_client_new(json_string_value(json_object_get(a->fed, "broker")) ?: "",
-				json_string_value(json_object_get(a->fed, "ca")), err, sizeof(err));
-	if (!broker) {
-		pthread_mutex_lock(&d->gw.lock);
-		set_error(d, err);
-		pthread_mutex_unlock(&d->gw.lock);
-		goto out;
+/* The follower's calls (lib/api/follow.h), while we are the gateway. */
+static enum follow_told broker_tell(void *ctx, int why)
+{
+	struct weftd *d = ctx;
+	json_t *self = self_record(d), *reply = NULL;
+	char path[200], err[700], msg[800];
+	int status;
+
+	snprintf(path, sizeof(path), "/v1/nodes/%s", d->gw.cluster_id);
+	status = api_call(d->gw.broker, "PATCH", path, self, 15, &reply, err, sizeof(err));
+	json_decref(self);
+	json_decref(reply);
+	if (status != 200) {
+		snprintf(msg, sizeof(msg), "cannot publish our endpoint at the broker: %s%s", err,
+			 status == 401 || status == 404 ? " (has the cluster left the broker?)" : "");
+		set_error_locked(d, msg);
+		return FOLLOW_LATER;
 	}
-	api_client_token(broker, json_string_value(json_object_get(a->fed, "credential")));
-	api_client_stop_flag(broker, &d->gw.follow_stop);
-	while (!stopping(&d->gw.follow_stop)) {
-		json_t *reply = NULL, *self;
-		int status;
+	weftd_log(d, WG_LOG_INFO, "gateway: published %s as cluster %s's gateway at the broker", d->gw.endpoint,
+		  d->gw.cluster_id);
+	return FOLLOW_TOLD;
+}
 
-		if (!told) {
-			self = self_record(d);
-			snprintf(path, sizeof(path), "/v1/nodes/%s", id);
-			status = api_call(broker, "PATCH", path, self, 15, &reply, err, sizeof(err));
-			json_decref(self);
-			json_decref(reply);
-			reply = NULL;
-			if (status != 200) {
-				char msg[800];
+static void bad_cluster(void *ctx, const char *name, const char *why)
+{
+	weftd_log(ctx, WG_LOG_WARNING, "gateway: ignoring the broker's record of cluster %s: %s", name, why);
+}
 
-				snprintf(msg, sizeof(msg), "cannot publish our endpoint at the broker: %s%s", err,
-					 status == 401 || status == 404 ? " (has the cluster left the broker?)" : "");
-				pthread_mutex_lock(&d->gw.lock);
-				set_error(d, msg);
-				pthread_mutex_unlock(&d->gw.lock);
-				pause_ms(&d->gw.follow_stop, backoff * 1000);
-				backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
-				continue;
-			}
-			weftd_log(d, WG_LOG_ERROR, "gateway: published %s as cluster %s's gateway at the broker",
-				  d->gw.endpoint, id);
-			told = true;
-			last_beat = time(NULL);
-		}
-		if (time(NULL) - last_beat >= HEARTBEAT_EVERY) {
-			snprintf(path, sizeof(path), "/v1/nodes/%s/heartbeat", id);
-			if (api_call(broker, "PUT", path, NULL, 15, &reply, err, sizeof(err)) == 200)
-				last_beat = time(NULL);
-			json_decref(reply);
-			reply = NULL;
-		}
-		snprintf(path, sizeof(path), "/v1/peers?since=%lld&wait=%d", (long long)rev, POLL_WAIT);
-		status = api_call(broker, "GET", path, NULL, POLL_WAIT + 15, &reply, err, sizeof(err));
-		if (status == 200 && json_is_object(reply)) {
-			bool full = json_is_true(json_object_get(reply, "full"));
-			json_t *next, *rec, *v;
-			size_t i;
+static int broker_take(void *ctx, json_t *reply)
+{
+	static const char *const keep[] = { "labels", NULL };
+	struct weftd *d = ctx;
+	/* A cluster without a gateway yet has nothing to peer with. */
+	struct peer_take_opts o = { .self = d->gw.cluster_id, .keep = keep, .need_endpoint = true,
+				    .bad = bad_cluster, .ctx = d };
+	struct peer_set next;
+	json_t *v;
+	size_t i;
+	int ret;
 
-			backoff = 1;
-			pthread_mutex_lock(&d->gw.lock);
-			next = full ? json_object() : json_deep_copy(d->gw.peers);
-			json_array_foreach(json_object_get(reply, "nodes"), i, rec) {
-				const char *name = json_string_value(json_object_get(rec, "name"));
-
-				if (!name || !strcmp(name, id))
-					continue;
-				/* A cluster without a gateway yet has nothing to peer with. */
-				if (!json_is_string(json_object_get(rec, "publicKey")) ||
-				    !json_array_size(json_object_get(rec, "endpoints"))) {
-					json_object_del(next, name);
-					continue;
-				}
-				json_object_set_new(next, name,
-						    json_pack("{s:O, s:O, s:O?, s:O?}", "publicKey",
-							      json_object_get(rec, "publicKey"), "endpoints",
-							      json_object_get(rec, "endpoints"), "subnets",
-							      json_object_get(rec, "subnets"), "labels",
-							      json_object_get(rec, "labels")));
-			}
-			json_array_foreach(json_object_get(reply, "removed"), i, v)
-				json_object_del(next, json_string_value(v) ?: "");
-			if (!stopping(&d->gw.follow_stop) && !apply(d, next))
-				rev = json_integer_value(json_object_get(reply, "revision"));
-			d->gw.broker_connected = true;
-			pthread_mutex_unlock(&d->gw.lock);
-			json_decref(next);
-			/* Our own record went (removed at the broker): publish again. */
-			json_array_foreach(json_object_get(reply, "removed"), i, v)
-				if (!strcmp(json_string_value(v) ?: "", id))
-					told = false;
-		} else if (!stopping(&d->gw.follow_stop)) {
-			pthread_mutex_lock(&d->gw.lock);
-			d->gw.broker_connected = false;
-			set_error(d, err);
-			pthread_mutex_unlock(&d->gw.lock);
-			if (status == 401)
-				told = false;
-			pause_ms(&d->gw.follow_stop, backoff * 1000);
-			backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
-		}
-		json_decref(reply);
+	pthread_mutex_lock(&d->gw.lock);
+	if (follow_stopping(&d->gw.follow))
+		ret = -ECANCELED;
+	else if (!(ret = peer_set_take(&next, &d->gw.peers, reply, &o))) {
+		ret = apply(d, &next, json_is_true(json_object_get(reply, "full")));
+		peer_set_clear(&next);
 	}
-out:
-	api_client_free(broker);
-	json_decref(a->fed);
-	free(a);
+	if (!ret)
+		d->gw.broker_connected = true;
+	pthread_mutex_unlock(&d->gw.lock);
+	if (ret)
+		return ret;
+	/* Our own record went (removed at the broker): publish again. */
+	json_array_foreach(json_object_get(reply, "removed"), i, v)
+		if (!strcmp(json_string_value(v) ?: "", d->gw.cluster_id))
+			return FOLLOW_RETELL;
+	return 0;
+}
+
+static void broker_contact(void *ctx, bool ok, int status, const char *err)
+{
+	struct weftd *d = ctx;
+
+	if (ok)
+		return;
+	pthread_mutex_lock(&d->gw.lock);
+	d->gw.broker_connected = false;
+	set_error(d, err);
+	pthread_mutex_unlock(&d->gw.lock);
+}
+
+static const struct follow_ops broker_ops = { .tell = broker_tell, .take = broker_take, .contact = broker_contact };
+
+static void *follow_broker(void *arg)
+{
+	struct weftd *d = arg;
+
+	follow_run(&d->gw.follow);
 	return NULL;
 }
 
-static void follow_stop(struct weftd *d)
+static void follow_end(struct weftd *d)
 {
 	if (!d->gw.follow_running)
 		return;
-	atomic_store(&d->gw.follow_stop, true);
+	follow_stop(&d->gw.follow);
 	pthread_join(d->gw.follow_thread, NULL);
+	follow_destroy(&d->gw.follow);
+	api_client_free(d->gw.broker);
+	d->gw.broker = NULL;
 	d->gw.follow_running = false;
 	json_decref(d->gw.fed);
 	d->gw.fed = NULL;
 }
 
-static void follow_start(struct weftd *d, json_t *fed)
+/* Follows the broker of fed {clusterID, broker, ca, credential}: publishes
+ * our record, then long-polls the other clusters. */
+static void follow_begin(struct weftd *d, json_t *fed)
 {
-	struct follow_args *a = malloc(sizeof(*a));
+	char err[700], beat[200];
 
-	if (!a)
+	d->gw.broker = api_client_new(json_string_value(json_object_get(fed, "broker")) ?: "",
+				      json_string_value(json_object_get(fed, "ca")), err, sizeof(err));
+	if (!d->gw.broker) {
+		set_error_locked(d, err);
 		return;
-	a->d = d;
-	a->fed = json_deep_copy(fed);
-	atomic_store(&d->gw.follow_stop, false);
-	if (pthread_create(&d->gw.follow_thread, NULL, follow, a)) {
-		json_decref(a->fed);
-		free(a);
+	}
+	api_client_token(d->gw.broker, json_string_value(json_object_get(fed, "credential")));
+	snprintf(d->gw.cluster_id, sizeof(d->gw.cluster_id), "%s",
+		 json_string_value(json_object_get(fed, "clusterID")) ?: "");
+	snprintf(beat, sizeof(beat), "/v1/nodes/%s/heartbeat", d->gw.cluster_id);
+	follow_init(&d->gw.follow, &broker_ops, d, d->gw.broker, beat, 0);
+	if (pthread_create(&d->gw.follow_thread, NULL, follow_broker, d)) {
+		follow_destroy(&d->gw.follow);
+		api_client_free(d->gw.broker);
+		d->gw.broker = NULL;
 		return;
 	}
 	d->gw.follow_running = true;
@@ -545,7 +485,7 @@ static void step_down(struct weftd *d, const char *why)
 {
 	bool was = d->gw.active;
 
-	follow_stop(d);
+	follow_end(d);
 	pthread_mutex_lock(&d->gw.lock);
 	d->gw.active = false;
 	device_down(d);
@@ -630,11 +570,14 @@ static void *lease_loop(void *arg)
 		assess(d);
 		report = json_object();
 		if (d->gw.active) {
-			json_t *clusters = json_object(), *rec;
-			const char *id;
+			json_t *clusters = json_object();
 
-			json_object_foreach(d->gw.peers, id, rec)
-				json_object_set(clusters, id, json_object_get(rec, "subnets"));
+			for (size_t i = 0; i < d->gw.peers.n; ++i) {
+				json_t *r = peer_rec_json(&d->gw.peers.v[i]);
+
+				json_object_set(clusters, d->gw.peers.v[i].name, json_object_get(r, "subnets"));
+				json_decref(r);
+			}
 			json_object_set_new(report, "clusters", clusters);
 			json_object_set_new(report, "connections", connections(d));
 		}
@@ -671,10 +614,10 @@ static void *lease_loop(void *arg)
 			}
 			pthread_mutex_unlock(&d->gw.lock);
 			if (joined && (!d->gw.follow_running || !same_federation(d->gw.fed, fed))) {
-				follow_stop(d);
-				follow_start(d, fed);
+				follow_end(d);
+				follow_begin(d, fed);
 			} else if (!joined && (d->gw.follow_running || d->gw.dev)) {
-				follow_stop(d);
+				follow_end(d);
 				pthread_mutex_lock(&d->gw.lock);
 				device_down(d);
 				pthread_mutex_unlock(&d->gw.lock);
@@ -808,9 +751,7 @@ int gateway_start(struct weftd *d, const struct agent_config *conf, char *err, s
 		snprintf(d->gw.endpoint, sizeof(d->gw.endpoint), "[%s]:%u", addr, d->gw.port);
 	else
 		snprintf(d->gw.endpoint, sizeof(d->gw.endpoint), "%s:%u", addr, d->gw.port);
-	d->gw.peers = json_object();
 	d->gw.health = json_object();
-	d->gw.pending = json_object();
 	if (!(d->gw.mgr = api_client_new(conf->manager, conf->manager_ca[0] ? conf->manager_ca : NULL, err, errlen)))
 		return -EINVAL;
 	api_client_stop_flag(d->gw.mgr, &d->gw.stop);
@@ -830,17 +771,18 @@ void gateway_stop(struct weftd *d)
 	if (!d->gw.enabled)
 		return;
 	atomic_store(&d->gw.stop, true);
+	api_client_wake(d->gw.mgr);
 	if (d->gw.running)
 		pthread_join(d->gw.thread, NULL);
-	follow_stop(d);
+	follow_end(d);
 	pthread_mutex_lock(&d->gw.lock);
 	wgdev_close(d->gw.dev);
 	d->gw.dev = NULL;
 	pthread_mutex_unlock(&d->gw.lock);
 	api_client_free(d->gw.mgr);
-	json_decref(d->gw.peers);
+	peer_set_clear(&d->gw.peers);
 	json_decref(d->gw.health);
-	json_decref(d->gw.pending);
+	free(d->gw.pending);
 	json_decref(d->gw.fed);
 }
 

@@ -26,7 +26,9 @@
 
 #include <linux/rtnetlink.h>
 
+#include "agent/reconcile.h"
 #include "api/client.h"
+#include "api/follow.h"
 #include "cluster/cluster.h"
 #include "crypto/crypto.h"
 #include "nl/nl.h"
@@ -37,9 +39,6 @@
 #include "weftd.h"
 
 enum {
-	POLL_WAIT = 25,		/* seconds a long poll may wait at the manager */
-	HEARTBEAT_EVERY = 30,
-	RETRY_MAX = 8,		/* seconds between tries when the manager is away */
 	KEEPALIVE = 25,		/* between nodes: sessions come back at once after a restart */
 	/* Of two nodes new to each other, the one with the greater key starts
 	 * its keepalive (and so its handshake) this much later (ms): two
@@ -72,247 +71,90 @@ static int save_json(struct weftd *d, const char *name, json_t *v)
 	return ret;
 }
 
-/* A small file's text (a credential, a token): NULL if absent. */
-char *weftd_read_secret(const char *path)
-{
-	char buf[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-	char *s;
-
-	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return NULL;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	s = strdup(buf);
-	crypto_wipe(buf, sizeof(buf));
-	return s;
-}
-
 /* --- the device ---------------------------------------------------------- */
 
-/* A route for prefix into dev (a WireGuard device: its peers' allowed IPs
- * pick the peer). */
-int weftd_route(struct wgdev *dev, const char *prefix, bool add)
+static void bad_record(void *ctx, const char *name, const char *why)
 {
-	struct ipam_prefix p;
-	struct nl_route r = { 0 };
-	struct nl nl;
-	int ret;
-
-	if (ipam_prefix_parse(&p, prefix) || !dev)
-		return -EINVAL;
-	r.family = p.family;
-	memcpy(&r.dst, &p.addr, p.family == AF_INET ? 4 : 16);
-	r.dst_len = p.len;
-	r.oif = wgdev_ifindex(dev);
-	r.scope = RT_SCOPE_LINK;
-	if ((ret = nl_open(&nl, NETLINK_ROUTE, -1)))
-		return ret;
-	ret = add ? nl_route_add(&nl, &r, true) : nl_route_del(&nl, &r);
-	nl_close(&nl);
-	return ret == -ESRCH || ret == -ENOENT ? 0 : ret;
-}
-
-static int route(struct weftd *d, const char *subnet, bool add)
-{
-	return weftd_route(d->hub, subnet, add);
-}
-
-/* The peer for another node (or cluster): its key, its first endpoint,
- * its subnets; keepalive (0 leaves it as it is, or off for a new peer). */
-void weftd_peer_set(struct wg_config *cfg, json_t *rec, uint16_t keepalive)
-{
-	struct wg_config_peer *p = wg_config_add_peer(cfg);
-	union sockaddr_any ep;
-	json_t *v;
-	size_t i;
-
-	if (!p || !key_from_base64(p->public_key, json_string_value(json_object_get(rec, "publicKey")) ?: ""))
-		return;
-	p->flags = WG_PEER_REPLACE_ALLOWEDIPS;
-	if (keepalive) {
-		p->flags |= WG_PEER_HAS_PERSISTENT_KEEPALIVE;
-		p->persistent_keepalive = keepalive;
-	}
-	if (!addr_parse_endpoint(&ep, json_string_value(json_array_get(json_object_get(rec, "endpoints"), 0)) ?: "")) {
-		p->flags |= WG_PEER_HAS_ENDPOINT;
-		memcpy(&p->endpoint, &ep, sizeof(p->endpoint));
-	}
-	json_array_foreach(json_object_get(rec, "subnets"), i, v) {
-		struct ipam_prefix s;
-
-		if (!ipam_prefix_parse(&s, json_string_value(v) ?: ""))
-			wg_config_add_ip(p, s.family, &s.addr, s.len);
-	}
-}
-
-void weftd_peer_remove(struct wg_config *cfg, const char *pub)
-{
-	struct wg_config_peer *p = wg_config_add_peer(cfg);
-
-	if (p && key_from_base64(p->public_key, pub))
-		p->flags = WG_PEER_REMOVE_ME;
-}
-
-static bool same_strings(json_t *a, json_t *b)
-{
-	return json_equal(a, b) || (!a && !b);
+	weftd_log(ctx, WG_LOG_WARNING, "member: ignoring the manager's record of node %s: %s", name, why);
 }
 
 /*
- * Brings the hub to the nodes in `nodes` (name -> record), from what it
- * had (d->cl.nodes): new and changed nodes are set, nodes gone are removed
- * with their routes. A node new to the hub gets its keepalive, which
- * starts a handshake at once, right away if our key is the smaller of the
- * two, else KEEPALIVE_DELAY_MS later (d->cl.pending, the keepalive
- * thread), by when the other side's initiation has made a session. Both
- * sides follow the same rule, so only one initiates first; and whichever
- * restarted initiates within the delay, replacing the session the other
- * side still holds. With d->hub_lock held.
+ * Brings the hub from the nodes it had (d->cl.nodes) to `next`, by the
+ * plan lib/agent/reconcile makes: new and changed nodes set, nodes gone
+ * removed with their routes. A node new to the hub gets its keepalive,
+ * which starts a handshake, at once if our key is the smaller of the two,
+ * else KEEPALIVE_DELAY_MS later (the kickoff thread), by when the other
+ * side's initiation has made a session. Both sides follow the same rule,
+ * so only one initiates first; and whichever restarted initiates within
+ * the delay, replacing the session the other side still holds. After a
+ * full list (`full`), peers of the hub that are neither nodes nor pods go.
+ * Takes next on success. With d->hub_lock held.
  */
-static int apply(struct weftd *d, json_t *nodes)
+static int apply(struct weftd *d, struct peer_set *next, bool full)
 {
-	struct wg_config *cfg = wg_config_new();
-	struct wgdev_err werr = { "", 0 };
-	const char *name;
-	json_t *rec, *old;
-	size_t i;
-	json_t *v;
-	int ret = 0;
+	struct reconcile_in in = { .want = next, .have = &d->cl.nodes, .keepalive = KEEPALIVE,
+				   .now_ms = clock_ms(), .delay_ms = KEEPALIVE_DELAY_MS, .all_routes = full };
+	uint8_t mine[32], (*device)[32] = NULL, (*pods)[32] = NULL;
+	size_t ndevice = 0, npods = 0;
+	struct plan plan;
+	int ret;
 
-	char mine[KEY_B64_LEN];
-	uint8_t raw[32];
+	if (!d->hub)
+		return -ENODEV;
+	hub_public_key(d, mine);
+	in.mine = mine;
+	if (full) {
+		json_t *keys = hub_pod_keys(d);
+		const char *pub;
+		json_t *v;
 
-	if (!cfg || !d->hub) {
-		wg_config_free(cfg);
-		return -ENOMEM;
+		weftd_device_keys(d->hub, &device, &ndevice);
+		pods = calloc(json_object_size(keys) ?: 1, 32);
+		json_object_foreach(keys, pub, v)
+			if (pods && key_from_base64(pods[npods], pub))
+				++npods;
+		json_decref(keys);
+		in.device = device;
+		in.ndevice = device ? ndevice : 0;
+		in.others = pods;
+		in.nothers = npods;
 	}
-	hub_public_key(d, raw);
-	key_to_base64(mine, raw);
-	json_object_foreach(d->cl.nodes, name, old) {
-		const char *pub = json_string_value(json_object_get(old, "publicKey")) ?: "";
-
-		rec = json_object_get(nodes, name);
-		if (!rec || strcmp(pub, json_string_value(json_object_get(rec, "publicKey")) ?: ""))
-			weftd_peer_remove(cfg, pub);
-	}
-	json_object_foreach(nodes, name, rec) {
-		const char *pub = json_string_value(json_object_get(rec, "publicKey")) ?: "";
-		bool fresh, first;
-
-		old = json_object_get(d->cl.nodes, name);
-		if (old && json_equal(old, rec))
-			continue;
-		/* New to the device: a new node, or a node with a new key. */
-		fresh = !old || strcmp(pub, json_string_value(json_object_get(old, "publicKey")) ?: "");
-		first = fresh && strcmp(mine, pub) < 0;
-		weftd_peer_set(cfg, rec, fresh && !first ? 0 : KEEPALIVE);
-		if (fresh && !first)
-			json_object_set_new(d->cl.pending, pub, json_integer(clock_ms() + KEEPALIVE_DELAY_MS));
-	}
-	if (json_object_size(d->cl.pending))
-		pthread_cond_signal(&d->cl.timer);
-	if (cfg->first_peer && wgdev_set(d->hub, cfg, &werr)) {
-		weftd_log(d, WG_LOG_ERROR, "cluster: cannot set the node peers on %s: %s", d->hub_name, werr.msg);
-		ret = -EIO;
-	}
-	wg_config_free(cfg);
+	ret = reconcile(&in, &plan);
+	free(device);
+	free(pods);
 	if (ret)
 		return ret;
-	/* Routes: the old subnets no node has any more, then the new ones. */
-	json_object_foreach(d->cl.nodes, name, old) {
-		rec = json_object_get(nodes, name);
-		if (rec && same_strings(json_object_get(rec, "subnets"), json_object_get(old, "subnets")))
-			continue;
-		json_array_foreach(json_object_get(old, "subnets"), i, v)
-			route(d, json_string_value(v) ?: "", false);
+	if (!(ret = weftd_plan_apply(d, d->hub, &plan, "member"))) {
+		for (size_t i = 0; i < plan.nkickoffs; ++i)
+			kickoff_add(&d->cl.pending, &d->cl.npending, &plan.kickoffs[i]);
+		if (plan.nkickoffs)
+			pthread_cond_signal(&d->cl.timer);
+		weftd_plan_log(d, &plan, next, "member", "node");
+		peer_set_clear(&d->cl.nodes);
+		d->cl.nodes = *next;
+		memset(next, 0, sizeof(*next));
 	}
-	json_object_foreach(nodes, name, rec) {
-		old = json_object_get(d->cl.nodes, name);
-		json_array_foreach(json_object_get(rec, "subnets"), i, v)
-			if ((ret = route(d, json_string_value(v) ?: "", true)))
-				weftd_log(d, WG_LOG_ERROR, "cluster: no route for %s (node %s): %s", json_string_value(v),
-					  name, strerror(-ret));
-		if (!old) {
-			weftd_log(d, WG_LOG_VERBOSE, "cluster: node %s joined (%s)", name,
-				  json_string_value(json_array_get(json_object_get(rec, "subnets"), 0)) ?: "");
-		} else if (!same_strings(json_object_get(rec, "subnets"), json_object_get(old, "subnets"))) {
-			char *subs = json_dumps(json_object_get(rec, "subnets"), JSON_COMPACT);
-
-			weftd_log(d, WG_LOG_VERBOSE, "cluster: node %s now routes %s", name, subs ?: "?");
-			free(subs);
-		}
-	}
-	json_object_foreach(d->cl.nodes, name, old)
-		if (!json_object_get(nodes, name))
-			weftd_log(d, WG_LOG_VERBOSE, "cluster: node %s left", name);
-	return 0;
-}
-
-/* After a full list: any peer of the hub that is neither a node we know
- * nor one of our pods is a leftover (a node that left while we were down,
- * on a device that outlived us). With d->hub_lock held. */
-static void sweep_strays(struct weftd *d)
-{
-	struct wgdev_err werr = { "", 0 };
-	struct wg_config *got = wgdev_get(d->hub, &werr), *rm = wg_config_new();
-	json_t *nodes = cluster_node_keys(d), *pods = hub_pod_keys(d);
-
-	if (got && rm) {
-		for (struct wg_config_peer *p = got->first_peer; p; p = p->next) {
-			char b64[KEY_B64_LEN];
-
-			key_to_base64(b64, p->public_key);
-			if (!json_object_get(nodes, b64) && !json_object_get(pods, b64))
-				weftd_peer_remove(rm, b64);
-		}
-		if (rm->first_peer && !wgdev_set(d->hub, rm, &werr))
-			weftd_log(d, WG_LOG_VERBOSE, "cluster: removed peers no node or pod holds");
-	}
-	json_decref(nodes);
-	json_decref(pods);
-	wg_config_free(got);
-	wg_config_free(rm);
+	plan_free(&plan);
+	return ret;
 }
 
 /* Starts the delayed keepalives when they are due (see apply). */
-static void *keepalives(void *arg)
+static void *kickoffs(void *arg)
 {
 	struct weftd *d = arg;
 
 	pthread_mutex_lock(&d->hub_lock);
-	while (!atomic_load(&d->cl.stop)) {
+	while (!follow_stopping(&d->cl.follow)) {
 		struct wg_config *cfg = wg_config_new();
 		struct wgdev_err werr = { "", 0 };
-		int64_t now = clock_ms(), next = now + 1000;
+		int64_t now = clock_ms(), next;
 		struct timespec until;
-		const char *pub;
-		json_t *due;
-		void *tmp;
 
-		json_object_foreach_safe(d->cl.pending, tmp, pub, due) {
-			struct wg_config_peer *p;
-
-			if (json_integer_value(due) > now) {
-				if (json_integer_value(due) < next)
-					next = json_integer_value(due);
-				continue;
-			}
-			if (cfg && (p = wg_config_add_peer(cfg)) && key_from_base64(p->public_key, pub)) {
-				p->flags = WG_PEER_UPDATE_ONLY | WG_PEER_HAS_PERSISTENT_KEEPALIVE;
-				p->persistent_keepalive = KEEPALIVE;
-			}
-			json_object_del(d->cl.pending, pub);
-		}
+		next = kickoff_due(d->cl.pending, &d->cl.npending, now, KEEPALIVE, cfg);
 		if (cfg && cfg->first_peer && d->hub && wgdev_set(d->hub, cfg, &werr))
-			weftd_log(d, WG_LOG_ERROR, "cluster: cannot start keepalives on %s: %s", d->hub_name, werr.msg);
+			weftd_log(d, WG_LOG_ERROR, "member: cannot start keepalives on %s: %s", d->hub_name, werr.msg);
 		wg_config_free(cfg);
-		until = clock_after_ms(next - now);
+		until = clock_after_ms(next == INT64_MAX || next - now > 1000 ? 1000 : next - now);
 		pthread_cond_timedwait(&d->cl.timer, &d->hub_lock, &until);
 	}
 	pthread_mutex_unlock(&d->hub_lock);
@@ -370,53 +212,37 @@ static void see_gateway(struct weftd *d, json_t *reply, bool full)
 }
 
 /* Takes a list of changes from the manager: {"revision", "full", "nodes",
- * "removed"}. */
-static void take(struct weftd *d, json_t *reply)
+ * "removed"}. Only what the device needs counts: a change elsewhere
+ * (labels, say) does not touch it. */
+static int take(void *ctx, json_t *reply)
 {
-	json_t *next, *rec, *v;
+	struct weftd *d = ctx;
+	struct peer_take_opts o = { .self = d->cl.name, .extra_prefixes = routed_subnets, .bad = bad_record,
+				    .ctx = d };
 	bool full = json_is_true(json_object_get(reply, "full"));
-	const char *self = d->cl.name;
-	size_t i;
+	struct peer_set next;
+	json_t *doc;
+	int ret;
 
-	next = full ? json_object() : json_deep_copy(d->cl.nodes);
 	pthread_mutex_lock(&d->cl.lock);
 	see_gateway(d, reply, full);
 	pthread_mutex_unlock(&d->cl.lock);
-	json_array_foreach(json_object_get(reply, "nodes"), i, rec) {
-		const char *name = json_string_value(json_object_get(rec, "name"));
-
-		if (!name || !strcmp(name, self))
-			continue;
-		/* Only what the device needs: a change elsewhere (labels, say)
-		 * does not touch it. */
-		json_object_set_new(next, name,
-				    json_pack("{s:O?, s:O?, s:o?}", "publicKey", json_object_get(rec, "publicKey"),
-					      "endpoints", json_object_get(rec, "endpoints"), "subnets",
-					      routed_subnets(rec)));
-	}
-	json_array_foreach(json_object_get(reply, "removed"), i, v)
-		json_object_del(next, json_string_value(v) ?: "");
-
 	pthread_mutex_lock(&d->hub_lock);
-	if (!apply(d, next)) {
-		json_decref(d->cl.nodes);
-		d->cl.nodes = next;
-		next = NULL;
-		if (full)
-			sweep_strays(d);
-	}
+	if (!(ret = peer_set_take(&next, &d->cl.nodes, reply, &o)))
+		ret = apply(d, &next, full);
+	peer_set_clear(&next);
+	doc = ret ? NULL : json_pack("{s:I, s:o}", "revision", json_integer_value(json_object_get(reply, "revision")),
+				     "nodes", peer_set_json(&d->cl.nodes));
 	pthread_mutex_unlock(&d->hub_lock);
-	json_decref(next);
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&d->cl.lock);
 	d->cl.rev = json_integer_value(json_object_get(reply, "revision"));
 	pthread_mutex_unlock(&d->cl.lock);
-	{
-		json_t *doc = json_pack("{s:I, s:O}", "revision", (json_int_t)d->cl.rev, "nodes", d->cl.nodes);
-
-		if (save_json(d, "peers.json", doc))
-			weftd_log(d, WG_LOG_ERROR, "cluster: cannot write %s/cluster/peers.json", d->state_dir);
-		json_decref(doc);
-	}
+	if (save_json(d, "peers.json", doc))
+		weftd_log(d, WG_LOG_ERROR, "member: cannot write %s/cluster/peers.json", d->state_dir);
+	json_decref(doc);
+	return 0;
 }
 
 /* --- talking to the manager ------------------------------------------------ */
@@ -476,7 +302,7 @@ static enum join_result join(struct weftd *d)
 	int status;
 
 	if (!token || !*token) {
-		weftd_log(d, WG_LOG_ERROR, "cluster: cannot read the join token %s: %s", d->cl.token_file,
+		weftd_log(d, WG_LOG_ERROR, "member: cannot read the join token %s: %s", d->cl.token_file,
 			  token ? "empty" : strerror(errno));
 		crypto_free_string(token);
 		return d->cl.self ? RETRY : FATAL;
@@ -494,14 +320,14 @@ static enum join_result join(struct weftd *d)
 		if (save(d, "credential", json_string_value(json_object_get(reply, "credential"))) ||
 		    save_json(d, "node.json", json_object_get(reply, "node"))) {
 			cpath(d, path, sizeof(path), "credential");
-			weftd_log(d, WG_LOG_ERROR, "cluster: cannot write %s", path);
+			weftd_log(d, WG_LOG_ERROR, "member: cannot write %s", path);
 			json_decref(reply);
 			return FATAL;
 		}
 		api_client_token(d->cl.api, json_string_value(json_object_get(reply, "credential")));
 		set_self(d, json_object_get(reply, "node"));
 		note(d, true, NULL);
-		weftd_log(d, WG_LOG_ERROR, "cluster: joined as node %s, subnets %s %s", d->cl.name,
+		weftd_log(d, WG_LOG_ERROR, "member: joined as node %s, subnets %s %s", d->cl.name,
 			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 0)) ?: "",
 			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 1)) ?: "");
 		json_decref(reply);
@@ -509,7 +335,7 @@ static enum join_result join(struct weftd *d)
 	}
 	json_decref(reply);
 	note(d, false, err);
-	weftd_log(d, WG_LOG_ERROR, "cluster: cannot join: %s", err);
+	weftd_log(d, WG_LOG_ERROR, "member: cannot join: %s", err);
 	if (status < 0 || status >= 500)
 		return RETRY;
 	/* Refused: a bad or expired token, a name or key taken, no subnet
@@ -541,7 +367,7 @@ static int update_self(struct weftd *d)
 	if (status == 200 && json_is_object(reply)) {
 		set_self(d, reply);
 		save_json(d, "node.json", reply);
-		weftd_log(d, WG_LOG_VERBOSE, "cluster: told the manager our key, endpoint and labels");
+		weftd_log(d, WG_LOG_VERBOSE, "member: told the manager our key, endpoint and labels");
 	} else {
 		note(d, false, err);
 	}
@@ -549,90 +375,54 @@ static int update_self(struct weftd *d)
 	return status;
 }
 
-static bool stopping(struct weftd *d)
+/* What the follower calls to tell the manager who we are: a join when
+ * the manager does not know us (any more), then our key and endpoint. */
+static enum follow_told tell(void *ctx, int why)
 {
-	return atomic_load(&d->cl.stop);
+	struct weftd *d = ctx;
+	int status;
+
+	if (why == 401)
+		d->cl.registered = false;
+	if (!d->cl.registered) {
+		if (join(d) != JOINED)
+			return FOLLOW_LATER;
+		d->cl.registered = true;
+	}
+	status = update_self(d);
+	if (status == 401 || status == 404) {
+		/* Our lease ran out, or an admin removed us: join again,
+		 * asking for the same subnets. */
+		weftd_log(d, WG_LOG_WARNING, "member: the manager does not know node %s any more (%d); joining again",
+			  d->cl.name, status);
+		d->cl.registered = false;
+		return FOLLOW_AGAIN;
+	}
+	return status == 200 ? FOLLOW_TOLD : FOLLOW_LATER;
 }
 
-static void pause_for(struct weftd *d, int seconds)
+static void contact(void *ctx, bool ok, int status, const char *err)
 {
-	for (int i = 0; i < seconds * 10 && !stopping(d); ++i)
-		usleep(100000);
+	struct weftd *d = ctx;
+
+	note(d, ok, err);
+	if (!ok && status != 401)
+		weftd_log(d, WG_LOG_VERBOSE, "member: %s; keeping the last configuration", err);
 }
+
+static const struct follow_ops member_ops = { .tell = tell, .take = take, .contact = contact };
 
 static void *run(void *arg)
 {
 	struct weftd *d = arg;
-	int backoff = 1;
-	time_t last_beat = 0;
-	bool told = false; /* the manager has our key and endpoint */
 
-	while (!stopping(d)) {
-		char path[200], err[700];
-		json_t *reply = NULL;
-		int status;
-
-		if (!d->cl.registered) {
-			enum join_result r = join(d);
-
-			if (r != JOINED) {
-				pause_for(d, backoff);
-				backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
-				continue;
-			}
-			d->cl.registered = true;
-			told = false;
-		}
-		if (!told) {
-			status = update_self(d);
-			if (status == 401 || status == 404) {
-				/* The manager no longer knows us: our lease ran out,
-				 * or an admin removed us. Join again, asking for the
-				 * same subnets. */
-				weftd_log(d, WG_LOG_ERROR, "cluster: the manager does not know node %s any more (%d); "
-							   "joining again", d->cl.name, status);
-				d->cl.registered = false;
-				continue;
-			}
-			if (status != 200) {
-				pause_for(d, backoff);
-				backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
-				continue;
-			}
-			told = true;
-		}
-		if (time(NULL) - last_beat >= HEARTBEAT_EVERY) {
-			snprintf(path, sizeof(path), "/v1/nodes/%s/heartbeat", d->cl.name);
-			status = api_call(d->cl.api, "PUT", path, NULL, 15, &reply, err, sizeof(err));
-			json_decref(reply);
-			reply = NULL;
-			if (status == 200)
-				last_beat = time(NULL);
-		}
-		snprintf(path, sizeof(path), "/v1/peers?since=%lld&wait=%d", (long long)d->cl.rev, POLL_WAIT);
-		status = api_call(d->cl.api, "GET", path, NULL, POLL_WAIT + 15, &reply, err, sizeof(err));
-		if (status == 200 && json_is_object(reply)) {
-			note(d, true, NULL);
-			backoff = 1;
-			take(d, reply);
-		} else if (status == 401) {
-			d->cl.registered = false;
-			told = false;
-		} else if (!stopping(d)) {
-			/* The manager is away: the hub keeps what it has. */
-			note(d, false, err);
-			weftd_log(d, WG_LOG_VERBOSE, "cluster: %s; keeping the last configuration", err);
-			pause_for(d, backoff);
-			backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
-		}
-		json_decref(reply);
-	}
+	follow_run(&d->cl.follow);
 	return NULL;
 }
 
 /* --- start and stop ------------------------------------------------------------ */
 
-int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen)
+int member_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen)
 {
 	char path[600];
 	char *cred;
@@ -652,8 +442,6 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 		snprintf(err, errlen, "the host name \"%s\" is not a valid node name: give --node-name", d->cl.name);
 		return -EINVAL;
 	}
-	d->cl.nodes = json_object();
-	d->cl.pending = json_object();
 	{
 		pthread_condattr_t ca;
 
@@ -664,7 +452,13 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 	}
 	if (!(d->cl.api = api_client_new(conf->manager, conf->manager_ca[0] ? conf->manager_ca : NULL, err, errlen)))
 		return -EINVAL;
-	api_client_stop_flag(d->cl.api, &d->cl.stop);
+	{
+		char beat[200];
+
+		snprintf(beat, sizeof(beat), "/v1/nodes/%s/heartbeat", d->cl.name);
+		follow_init(&d->cl.follow, &member_ops, d, d->cl.api, beat, 0);
+		d->cl.follow_ready = true;
+	}
 	cpath(d, path, sizeof(path), "");
 	if (mkdir(path, 0700) && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
@@ -683,7 +477,7 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 	} else {
 		json_decref(saved);
 		if (saved)
-			weftd_log(d, WG_LOG_ERROR, "cluster: %s belongs to another node name; joining as %s", path,
+			weftd_log(d, WG_LOG_ERROR, "member: %s belongs to another node name; joining as %s", path,
 				  d->cl.name);
 		if (!conf->join_token_file[0]) {
 			crypto_free_string(cred);
@@ -692,18 +486,17 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 			return -EINVAL;
 		}
 		/* A first start: nothing to serve pods with until we have subnets. */
-		for (int backoff = 1;;) {
+		for (;;) {
 			enum join_result r = join(d);
 
 			if (r == JOINED)
 				break;
-			if (r == FATAL || stopping(d)) {
+			if (r == FATAL || follow_stopping(&d->cl.follow)) {
 				crypto_free_string(cred);
 				snprintf(err, errlen, "could not join the cluster%s", r == FATAL ? " (see above)" : "");
 				return -EPERM;
 			}
-			pause_for(d, backoff);
-			backoff = backoff * 2 > RETRY_MAX ? RETRY_MAX : backoff * 2;
+			follow_pause(&d->cl.follow, follow_backoff(&d->cl.follow));
 		}
 		d->cl.registered = true;
 	}
@@ -728,8 +521,16 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 	cpath(d, path, sizeof(path), "peers.json");
 	saved = json_load_file(path, 0, NULL);
 	if (json_is_object(json_object_get(saved, "nodes"))) {
-		d->cl.saved = json_incref(json_object_get(saved, "nodes"));
-		d->cl.rev = json_integer_value(json_object_get(saved, "revision"));
+		size_t skipped;
+
+		if (peer_set_from_json(&d->cl.saved, json_object_get(saved, "nodes"), &skipped))
+			weftd_log(d, WG_LOG_ERROR, "member: out of memory reading %s", path);
+		else if (skipped)
+			weftd_log(d, WG_LOG_WARNING, "member: %zu node records of %s are unreadable: the manager will "
+				  "send them again", skipped, path);
+		d->cl.rev = skipped ? 0 : json_integer_value(json_object_get(saved, "revision"));
+		d->cl.follow.rev = d->cl.rev;
+		d->cl.has_saved = true;
 	}
 	json_decref(saved);
 	return 0;
@@ -737,7 +538,7 @@ int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, s
 
 /* Once the IPAM is open: the hub, with the nodes we knew, then the thread
  * that follows the manager. */
-int cluster_run(struct weftd *d, char *err, size_t errlen)
+int member_run(struct weftd *d, char *err, size_t errlen)
 {
 	struct cni_error cerr;
 	int ret;
@@ -748,19 +549,16 @@ int cluster_run(struct weftd *d, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", cerr.msg, cerr.details);
 		return -EIO;
 	}
-	if (d->cl.saved) {
+	if (d->cl.has_saved) {
 		pthread_mutex_lock(&d->hub_lock);
-		if (!apply(d, d->cl.saved)) {
-			json_decref(d->cl.nodes);
-			d->cl.nodes = json_incref(d->cl.saved);
-		}
+		apply(d, &d->cl.saved, false);
 		pthread_mutex_unlock(&d->hub_lock);
-		json_decref(d->cl.saved);
-		d->cl.saved = NULL;
-		weftd_log(d, WG_LOG_VERBOSE, "cluster: restored %zu node peers from revision %lld",
-			  json_object_size(d->cl.nodes), (long long)d->cl.rev);
+		peer_set_clear(&d->cl.saved);
+		d->cl.has_saved = false;
+		weftd_log(d, WG_LOG_INFO, "member: restored %zu node peers from revision %lld", d->cl.nodes.n,
+			  (long long)d->cl.rev);
 	}
-	if ((ret = pthread_create(&d->cl.timer_thread, NULL, keepalives, d))) {
+	if ((ret = pthread_create(&d->cl.timer_thread, NULL, kickoffs, d))) {
 		snprintf(err, errlen, "cannot start the keepalive thread: %s", strerror(ret));
 		return -ret;
 	}
@@ -773,11 +571,12 @@ int cluster_run(struct weftd *d, char *err, size_t errlen)
 	return 0;
 }
 
-void cluster_stop(struct weftd *d)
+void member_stop(struct weftd *d)
 {
 	if (!d->cl.enabled)
 		return;
-	atomic_store(&d->cl.stop, true); /* also cuts a long poll short */
+	if (d->cl.follow_ready)
+		follow_stop(&d->cl.follow); /* also cuts a long poll short */
 	if (d->cl.running)
 		pthread_join(d->cl.thread, NULL);
 	if (d->cl.timer_running) {
@@ -787,11 +586,13 @@ void cluster_stop(struct weftd *d)
 		pthread_join(d->cl.timer_thread, NULL);
 	}
 	api_client_free(d->cl.api);
+	if (d->cl.follow_ready)
+		follow_destroy(&d->cl.follow);
 	json_decref(d->cl.self);
 	json_decref(d->cl.gateway_seen);
-	json_decref(d->cl.nodes);
-	json_decref(d->cl.saved);
-	json_decref(d->cl.pending);
+	peer_set_clear(&d->cl.nodes);
+	peer_set_clear(&d->cl.saved);
+	free(d->cl.pending);
 }
 
 /* The other clusters, as the gateway's record says (docs/clusters.md):
@@ -815,7 +616,7 @@ static json_t *clusters_seen(struct weftd *d)
 
 /* For "show": the node, the manager, the other clusters, and which peer
  * is which node. */
-void cluster_describe(struct weftd *d, json_t *out)
+void member_describe(struct weftd *d, json_t *out)
 {
 	json_t *clusters;
 
@@ -834,14 +635,14 @@ void cluster_describe(struct weftd *d, json_t *out)
 }
 
 /* The other nodes' public keys -> their names. With d->hub_lock held. */
-json_t *cluster_node_keys(struct weftd *d)
+json_t *member_node_keys(struct weftd *d)
 {
-	json_t *keys = json_object(), *rec;
-	const char *name;
+	json_t *keys = json_object();
+	char b64[KEY_B64_LEN];
 
-	if (d->cl.enabled)
-		json_object_foreach(d->cl.nodes, name, rec)
-			json_object_set_new(keys, json_string_value(json_object_get(rec, "publicKey")) ?: "",
-					    json_string(name));
+	for (size_t i = 0; d->cl.enabled && i < d->cl.nodes.n; ++i) {
+		key_to_base64(b64, d->cl.nodes.v[i].key);
+		json_object_set_new(keys, b64, json_string(d->cl.nodes.v[i].name));
+	}
 	return keys;
 }

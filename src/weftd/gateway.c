@@ -30,6 +30,7 @@
 
 #include <linux/rtnetlink.h>
 
+#include "agent/lease.h"
 #include "api/client.h"
 #include "crypto/crypto.h"
 #include "io/uapi_server.h"
@@ -52,9 +53,6 @@ enum {
 	REJECT_AFTER_TIME = 180,
 	SILENT_AFTER = 25,
 	CONNECTING_FOR = 30,
-	/* Without a renewal for this long we stop: the manager's lease (4 s)
-	 * may pass to another node soon after. */
-	STEP_DOWN_MS = 3000,
 };
 
 #define DEFAULT_PORT 4500
@@ -491,7 +489,7 @@ static void step_down(struct weftd *d, const char *why)
 	device_down(d);
 	pthread_mutex_unlock(&d->gw.lock);
 	if (was)
-		weftd_log(d, WG_LOG_ERROR, "gateway: no longer the gateway: %s", why);
+		weftd_log(d, WG_LOG_WARNING, "gateway: no longer the gateway: %s", why);
 }
 
 /* A kernel gateway device outlives weftd. If another node took the lease
@@ -545,18 +543,67 @@ static char *read_credential(struct weftd *d)
 	return weftd_read_secret(path);
 }
 
+/* What we tell the manager with each renewal: the other clusters' CIDRs
+ * (for every node to route to us) and the connections' health. */
+static json_t *lease_report(struct weftd *d)
+{
+	json_t *report = json_object(), *clusters;
+
+	pthread_mutex_lock(&d->gw.lock);
+	start_keepalives(d);
+	assess(d);
+	if (d->gw.active) {
+		clusters = json_object();
+		for (size_t i = 0; i < d->gw.peers.n; ++i) {
+			json_t *r = peer_rec_json(&d->gw.peers.v[i]);
+
+			json_object_set(clusters, d->gw.peers.v[i].name, json_object_get(r, "subnets"));
+			json_decref(r);
+		}
+		json_object_set_new(report, "clusters", clusters);
+		json_object_set_new(report, "connections", connections(d));
+	}
+	pthread_mutex_unlock(&d->gw.lock);
+	return report;
+}
+
+/* Serving: the device up and the broker followed. False when the device
+ * cannot come up: the lease is then given back for another candidate. */
+static bool serve(struct weftd *d, json_t *fed, const char *path)
+{
+	json_t *reply = NULL;
+	char err[700];
+	bool up;
+
+	pthread_mutex_lock(&d->gw.lock);
+	snprintf(d->gw.cluster, sizeof(d->gw.cluster), "%s", json_string_value(json_object_get(fed, "clusterID")) ?: "");
+	up = !device_up(d);
+	pthread_mutex_unlock(&d->gw.lock);
+	if (!up) {
+		api_call(d->gw.mgr, "DELETE", path, NULL, 5, &reply, err, sizeof(err));
+		json_decref(reply);
+		step_down(d, "its device could not be brought up");
+		return false;
+	}
+	if (!d->gw.follow_running || !same_federation(d->gw.fed, fed)) {
+		follow_end(d);
+		follow_begin(d, fed);
+	}
+	return true;
+}
+
 static void *lease_loop(void *arg)
 {
 	struct weftd *d = arg;
 	char path[200], err[700];
-	int64_t last_ok = 0;
-	bool said_busy = false;
+	int64_t last_ok = clock_ms();
 
 	snprintf(path, sizeof(path), "/v1/nodes/%s/gateway", d->cl.name);
 	while (!stopping(&d->gw.stop)) {
-		int64_t started = clock_ms();
+		int64_t started = clock_ms(), pause = LEASE_EVERY_MS;
 		char *cred = read_credential(d);
 		json_t *report, *reply = NULL, *fed;
+		struct lease_step step;
 		int status;
 
 		if (!cred) { /* not joined yet */
@@ -565,95 +612,60 @@ static void *lease_loop(void *arg)
 		}
 		api_client_token(d->gw.mgr, cred);
 		crypto_free_string(cred);
-		pthread_mutex_lock(&d->gw.lock);
-		start_keepalives(d);
-		assess(d);
-		report = json_object();
-		if (d->gw.active) {
-			json_t *clusters = json_object();
-
-			for (size_t i = 0; i < d->gw.peers.n; ++i) {
-				json_t *r = peer_rec_json(&d->gw.peers.v[i]);
-
-				json_object_set(clusters, d->gw.peers.v[i].name, json_object_get(r, "subnets"));
-				json_decref(r);
-			}
-			json_object_set_new(report, "clusters", clusters);
-			json_object_set_new(report, "connections", connections(d));
-		}
-		pthread_mutex_unlock(&d->gw.lock);
+		report = lease_report(d);
 		status = api_call(d->gw.mgr, "PUT", path, report, 5, &reply, err, sizeof(err));
 		json_decref(report);
+		if (stopping(&d->gw.stop)) {
+			json_decref(reply);
+			break;
+		}
 		fed = json_object_get(reply, "federation");
+		step = lease_next(d->gw.state, lease_answer_of(status, json_is_object(fed)), clock_ms() - last_ok);
 		if (status == 200) {
-			bool joined = json_is_object(fed);
-
 			last_ok = clock_ms();
-			said_busy = false;
-			if (!d->gw.active)
-				weftd_log(d, WG_LOG_ERROR, "gateway: this node is the cluster's gateway%s",
-					  joined ? "" : " (the cluster has not joined a broker yet)");
 			pthread_mutex_lock(&d->gw.lock);
 			d->gw.active = true;
 			d->gw.since = json_integer_value(json_object_get(reply, "since"));
-			d->gw.joined = joined;
-			if (joined) {
-				snprintf(d->gw.cluster, sizeof(d->gw.cluster), "%s",
-					 json_string_value(json_object_get(fed, "clusterID")) ?: "");
-				if (device_up(d)) {
-					pthread_mutex_unlock(&d->gw.lock);
-					json_decref(reply);
-					reply = NULL;
-					/* Let another candidate try. */
-					api_call(d->gw.mgr, "DELETE", path, NULL, 5, &reply, err, sizeof(err));
-					step_down(d, "its device could not be brought up");
-					json_decref(reply);
-					pause_ms(&d->gw.stop, 5 * LEASE_EVERY_MS);
-					continue;
-				}
-			}
+			d->gw.joined = json_is_object(fed);
 			pthread_mutex_unlock(&d->gw.lock);
-			if (joined && (!d->gw.follow_running || !same_federation(d->gw.fed, fed))) {
-				follow_end(d);
-				follow_begin(d, fed);
-			} else if (!joined && (d->gw.follow_running || d->gw.dev)) {
-				follow_end(d);
-				pthread_mutex_lock(&d->gw.lock);
-				device_down(d);
-				pthread_mutex_unlock(&d->gw.lock);
-				weftd_log(d, WG_LOG_ERROR, "gateway: the cluster left the broker");
-			}
-		} else if (status == 403) {
-			/* Not allowed (any more): an admin grants candidacy.
-			 * The error is logged once, when it first comes. */
-			if (d->gw.active)
-				step_down(d, err);
-			pthread_mutex_lock(&d->gw.lock);
-			set_error(d, err);
-			pthread_mutex_unlock(&d->gw.lock);
-		} else if (status == 409) {
-			if (d->gw.active) {
-				step_down(d, err);
-			} else if (!said_busy) {
-				weftd_log(d, WG_LOG_VERBOSE, "gateway: standing by: %s", err);
-				remove_leftover(d);
-			}
-			said_busy = true;
-		} else if (d->gw.active && clock_ms() - last_ok > STEP_DOWN_MS) {
-			/* We cannot renew: by now another node may hold it. */
+		}
+		if (step.new_holder)
+			weftd_log(d, WG_LOG_INFO, "gateway: this node is the cluster's gateway%s",
+				  json_is_object(fed) ? "" : " (the cluster has not joined a broker yet)");
+		if (step.step_down)
 			step_down(d, err);
-		} else if (status == 404) {
+		if (step.unserve && (d->gw.follow_running || d->gw.dev)) {
+			follow_end(d);
+			pthread_mutex_lock(&d->gw.lock);
+			device_down(d);
+			pthread_mutex_unlock(&d->gw.lock);
+			weftd_log(d, WG_LOG_INFO, "gateway: the cluster left the broker");
+		}
+		if (step.look_around) {
+			weftd_log(d, WG_LOG_INFO, "gateway: standing by: %s", err);
+			remove_leftover(d);
+		}
+		if (step.serve && !serve(d, fed, path)) {
+			step.next = LEASE_STANDING_BY;
+			pause = 5 * LEASE_EVERY_MS; /* let another candidate try */
+		}
+		if (step.next == LEASE_REFUSED || status == 404) {
+			/* An admin grants candidacy; the error is logged once,
+			 * when it first comes. */
 			pthread_mutex_lock(&d->gw.lock);
 			set_error(d, err);
 			pthread_mutex_unlock(&d->gw.lock);
 		}
+		if (step.next != d->gw.state)
+			weftd_log(d, WG_LOG_VERBOSE, "gateway: lease %s -> %s", lease_state_name(d->gw.state),
+				  lease_state_name(step.next));
+		pthread_mutex_lock(&d->gw.lock);
+		d->gw.state = step.next;
+		pthread_mutex_unlock(&d->gw.lock);
 		json_decref(reply);
-		{
-			int64_t spent = clock_ms() - started;
-
-			if (spent < LEASE_EVERY_MS)
-				pause_ms(&d->gw.stop, (int)(LEASE_EVERY_MS - spent));
-		}
+		pause -= clock_ms() - started;
+		if (pause > 0)
+			pause_ms(&d->gw.stop, (int)pause);
 	}
 	return NULL;
 }
@@ -797,7 +809,8 @@ void gateway_describe(struct weftd *d, json_t *out)
 	weftd_key_public(d, "gateway", raw);
 	key_to_base64(pub, raw);
 	pthread_mutex_lock(&d->gw.lock);
-	g = json_pack("{s:b, s:b, s:s, s:i, s:s, s:s, s:I, s:b}", "active", d->gw.active, "joined", d->gw.joined,
+	g = json_pack("{s:b, s:s, s:b, s:s, s:i, s:s, s:s, s:I, s:b}", "active", d->gw.active, "lease",
+		      lease_state_name(d->gw.state), "joined", d->gw.joined,
 		      "device", d->gw.device, "port", d->gw.port, "endpoint", d->gw.endpoint, "publicKey", pub, "since",
 		      (json_int_t)d->gw.since, "brokerConnected", d->gw.broker_connected);
 	if (d->gw.cluster[0])

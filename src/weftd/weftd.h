@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "agent/config.h"
+#include "agent/lease.h"
 #include "agent/reconcile.h"
 #include "api/follow.h"
 
@@ -98,6 +99,7 @@ struct weftd_gateway {
 	char cluster_id[64];	   /* ours, at the broker */
 	/* Under lock. */
 	pthread_mutex_t lock;
+	enum lease_state state; /* written by the lease thread */
 	bool active, joined, broker_connected;
 	int64_t since;
 	char cluster[64];

@@ -202,6 +202,25 @@ int gateway_start(struct weftd *d, const struct agent_config *conf, char *err, s
 void gateway_stop(struct weftd *d);
 /* Adds "gateway" to a "show" reply. */
 void gateway_describe(struct weftd *d, json_t *out);
+/* Its error, for "show" (logged when it changes); _locked takes d->gw.lock. */
+void gateway_error(struct weftd *d, const char *msg);
+void gateway_error_locked(struct weftd *d, const char *msg);
+
+/* cable.c: the gateway's device and its peers, the other clusters. All
+ * with d->gw.lock held, except cable_follow and cable_unfollow. */
+/* The device up, adopted if it is there: 0, or an error (in d->gw.error). */
+int cable_up(struct weftd *d);
+/* The device down, with its routes. */
+void cable_down(struct weftd *d);
+/* The keepalives whose time has come. */
+void cable_kickoffs(struct weftd *d);
+/* Each connection's health from the device; and as reported. */
+void cable_assess(struct weftd *d);
+json_t *cable_connections(struct weftd *d);
+/* The broker of fed {clusterID, broker, ca, credential}, followed by a
+ * thread of its own; and no more. */
+void cable_follow(struct weftd *d, json_t *fed);
+void cable_unfollow(struct weftd *d);
 
 /* metrics.c: GET /metrics on listen_on ("" for none). */
 struct MHD_Daemon;

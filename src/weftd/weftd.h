@@ -169,6 +169,10 @@ void attach_free_all(struct weftd *d);
 /* The node routes between its pods (and, later, other nodes). */
 void weftd_enable_forwarding(void);
 
+/* mesh.c: mode "mesh", a veth pair and host routes. */
+int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err);
+void mesh_down(struct weftd *d, struct attachment *a);
+
 /* member.c: the node as a member of a cluster (no-ops without a manager). */
 /* Registers (or reads what the last run registered): sets the pod subnets. */
 int member_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen);

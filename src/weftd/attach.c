@@ -45,7 +45,7 @@ static int save(struct weftd *d, const struct attachment *a, json_t *config)
 {
 	char path[700], *text;
 	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:b, s:I}", "containerID", a->id, "ifname",
-			       a->ifname, "interface", a->iface, "netns", a->netns, "mode", a->mode, "owner",
+			       a->ifname, "interface", a->iface, "netns", a->netns, "mode", cni_mode_name(a->mode), "owner",
 			       cni_owner_json(&a->owner), "config", config, "docker", a->docker, "since",
 			       (json_int_t)a->since);
 	int ret;
@@ -68,11 +68,11 @@ static void teardown(struct weftd *d, struct attachment *a)
 {
 	char path[700];
 
-	if (!strcmp(a->mode, "hub"))
+	if (a->mode == CNI_MODE_HUB)
 		hub_detach(d, a);
 	wgdev_close(a->dev); /* a hosted TUN goes with it */
 	a->dev = NULL;
-	if (!strcmp(a->mode, "mesh"))
+	if (a->mode == CNI_MODE_MESH)
 		mesh_down(d, a);
 	state_path(d, a->id, a->ifname, path, sizeof(path));
 	unlink(path);
@@ -234,8 +234,8 @@ static int attach_make(struct weftd *d, struct attachment *a, json_t *config, js
 	list_add_tail(&a->link, &d->attachments);
 	pthread_mutex_unlock(&d->lock);
 
-	ret = !strcmp(a->mode, "mesh") ? mesh_up(d, a, config, result, err)
-	      : !strcmp(a->mode, "hub") ? hub_attach(d, a, config, result, err)
+	ret = a->mode == CNI_MODE_MESH ? mesh_up(d, a, config, result, err)
+	      : a->mode == CNI_MODE_HUB ? hub_attach(d, a, config, result, err)
 					: static_up(d, a, config, result, err);
 	a->handoff = false; /* from here on, Docker's to move */
 	if (!ret && (ret = save(d, a, config))) {
@@ -247,7 +247,7 @@ static int attach_make(struct weftd *d, struct attachment *a, json_t *config, js
 		finish(d, a, true);
 		return ret;
 	}
-	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, a->mode);
+	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, cni_mode_name(a->mode));
 	finish(d, a, false);
 	return 0;
 }
@@ -257,6 +257,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 	const char *id, *ifname, *netns, *mode = json_string_value(json_object_get(req, "mode"));
 	json_t *config = json_object_get(req, "config");
 	struct attachment *a;
+	enum cni_mode kind;
 	int ret;
 
 	if ((ret = fields(req, &id, &ifname, &netns, err)))
@@ -266,7 +267,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 				netns ? netns : "(none)");
 	if (!json_is_object(config))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "no configuration");
-	if (!mode || (strcmp(mode, "static") && strcmp(mode, "mesh") && strcmp(mode, "hub")))
+	if (cni_mode_parse(mode, &kind))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 				"mode \"%s\" is not served by this agent yet", mode ? mode : "(none)");
 	a = calloc(1, sizeof(*a));
@@ -275,7 +276,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 	snprintf(a->id, sizeof(a->id), "%s", id);
 	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
 	snprintf(a->netns, sizeof(a->netns), "%s", netns);
-	snprintf(a->mode, sizeof(a->mode), "%s", mode);
+	a->mode = kind;
 	snprintf(a->network, sizeof(a->network), "%s", json_string_value(json_object_get(config, "name")) ?: "");
 	cni_owner_from_json(json_object_get(req, "owner"), &a->owner);
 	if ((ret = dev_name(req, ifname, a->iface, err))) {
@@ -295,7 +296,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 	return ret;
 }
 
-int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, const char *mode,
+int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, enum cni_mode mode,
 		  unsigned mtu, const char *src, struct cni_error *err)
 {
 	struct attachment *a = calloc(1, sizeof(*a));
@@ -308,12 +309,12 @@ int attach_docker(struct weftd *d, const char *id, const char *netns, const char
 	snprintf(a->ifname, sizeof(a->ifname), "%s", ATTACH_DOCKER_IFNAME);
 	snprintf(a->iface, sizeof(a->iface), "%s", src);
 	snprintf(a->netns, sizeof(a->netns), "%s", netns);
-	snprintf(a->mode, sizeof(a->mode), "%s", mode);
+	a->mode = mode;
 	snprintf(a->network, sizeof(a->network), "%s", network);
 	a->docker = a->handoff = true;
 	/* What its record keeps, in the shape of a CNI configuration. */
 	config = json_pack("{s:s, s:s, s:s, s:s}", "cniVersion", CNI_VERSION_LATEST, "name", network, "type", "weft",
-			   "mode", mode);
+			   "mode", cni_mode_name(mode));
 	if (config && mtu)
 		json_object_set_new(config, "mtu", json_integer(mtu));
 	ret = config ? attach_make(d, a, config, NULL, err) : (free(a), cni_fail(err, CNI_ERR_IO, "out of memory", NULL));
@@ -367,7 +368,7 @@ static int check_link(struct weftd *d, struct attachment *a, struct cni_error *e
 	struct nl nl;
 	char buf[64];
 	int ns, ret = 0;
-	bool mesh = !strcmp(a->mode, "mesh");
+	bool mesh = a->mode == CNI_MODE_MESH;
 
 	ns = netns_open(a->netns);
 	if (ns < 0)
@@ -383,7 +384,7 @@ static int check_link(struct weftd *d, struct attachment *a, struct cni_error *e
 			       a->netns, l.kind[0] ? l.kind : "unknown", mesh ? "veth" : "WireGuard");
 	} else if (!(l.flags & IFF_UP)) {
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface down", "%s in %s is down", a->iface, a->netns);
-	} else if (strcmp(a->mode, "static") && d->ipam_open && !ipam_find(&d->ipam, a->id, a->ifname, &lease)) {
+	} else if (a->mode != CNI_MODE_STATIC && d->ipam_open && !ipam_find(&d->ipam, a->id, a->ifname, &lease)) {
 		for (int f = 0; f < 2 && !ret; ++f) {
 			struct ipam_prefix host = lease.addr[f];
 
@@ -420,7 +421,7 @@ int attach_check(struct weftd *d, json_t *req, struct cni_error *err)
 	if (!a)
 		return cni_fail(err, CNI_ERR_PLUGIN, "not attached", "the agent has no %s for container %s", ifname, id);
 	ret = check_link(d, a, err);
-	if (!ret && !strcmp(a->mode, "hub"))
+	if (!ret && a->mode == CNI_MODE_HUB)
 		ret = hub_check(d, a, err);
 	finish(d, a, false);
 	return ret;
@@ -582,6 +583,7 @@ void attach_restore(struct weftd *d)
 		struct stat nst;
 		json_t *st;
 		const char *id, *ifname, *netns, *mode;
+		enum cni_mode kind;
 		size_t n = strlen(de->d_name);
 
 		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
@@ -592,7 +594,7 @@ void attach_restore(struct weftd *d)
 		ifname = json_string_value(json_object_get(st, "ifname"));
 		netns = json_string_value(json_object_get(st, "netns"));
 		mode = json_string_value(json_object_get(st, "mode"));
-		if (!id || !ifname || !netns || !mode || strlen(ifname) >= IF_NAMESIZE) {
+		if (!id || !ifname || !netns || cni_mode_parse(mode, &kind) || strlen(ifname) >= IF_NAMESIZE) {
 			weftd_log(d, WG_LOG_ERROR, "%s: not an attachment record, left alone", path);
 			json_decref(st);
 			continue;
@@ -601,7 +603,7 @@ void attach_restore(struct weftd *d)
 		snprintf(a->id, sizeof(a->id), "%s", id);
 		snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
 		snprintf(a->netns, sizeof(a->netns), "%s", netns);
-		snprintf(a->mode, sizeof(a->mode), "%s", mode);
+		a->mode = kind;
 		snprintf(a->network, sizeof(a->network), "%s",
 			 json_string_value(json_object_get(json_object_get(st, "config"), "name")) ?: "");
 		cni_owner_from_json(json_object_get(st, "owner"), &a->owner);
@@ -624,13 +626,13 @@ void attach_restore(struct weftd *d)
 			/* The container went while we were away: whatever it
 			 * held (addresses, the node's veth end) goes too. */
 			weftd_log(d, WG_LOG_VERBOSE, "%s/%s: its namespace is gone, dropping it", id, ifname);
-			if (!strcmp(a->mode, "mesh"))
+			if (a->mode == CNI_MODE_MESH)
 				mesh_down(d, a);
-			if (!strcmp(a->mode, "hub"))
+			if (a->mode == CNI_MODE_HUB)
 				hub_detach(d, a);
 			unlink(path);
 			free(a);
-		} else if (!strcmp(a->mode, "mesh") || (a->docker && docker_hub_find(a, a->iface))) {
+		} else if (a->mode == CNI_MODE_MESH || (a->docker && docker_hub_find(a, a->iface))) {
 			/* The veth and its routes are the kernel's: they outlived
 			 * us; so did a kernel WireGuard interface. */
 			list_add_tail(&a->link, &d->attachments);
@@ -639,7 +641,7 @@ void attach_restore(struct weftd *d)
 			 * if ours died with us, and for hub the hub's peer again.
 			 * One that cannot be rebuilt stays known, without its
 			 * device: CHECK reports it, DEL releases what it holds. */
-			int ret = !strcmp(a->mode, "hub") ? hub_attach(d, a, json_object_get(st, "config"), NULL, &err)
+			int ret = a->mode == CNI_MODE_HUB ? hub_attach(d, a, json_object_get(st, "config"), NULL, &err)
 							  : static_up(d, a, json_object_get(st, "config"), NULL, &err);
 
 			if (ret)

@@ -60,7 +60,7 @@ static json_t *pods_json(struct weftd *d)
 
 		json_array_append_new(pods, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "containerID", a->id,
 						      "ifname", a->ifname, "interface", a->iface, "netns", a->netns, "mode",
-						      a->mode, "network", a->network, "owner", cni_owner_json(&a->owner)));
+						      cni_mode_name(a->mode), "network", a->network, "owner", cni_owner_json(&a->owner)));
 	}
 	pthread_mutex_unlock(&d->lock);
 	/* Their addresses, from the node's IPAM (outside the list's lock). */

@@ -43,7 +43,7 @@ struct attachment {
 	 * made afresh at the same path. */
 	ino_t ns_ino;
 	dev_t ns_dev;
-	char mode[8];
+	enum cni_mode mode;
 	char network[128]; /* the CNI network's name: GC is per network */
 	struct wgdev *dev; /* a userspace device we host, or NULL */
 	/* An operation is under way on it (outside the lock): others on the
@@ -157,7 +157,7 @@ int attach_remove(struct weftd *d, const char *id, const char *ifname, struct cn
  * move into the container at netns. Keyed (id, ATTACH_DOCKER_IFNAME), as
  * its addresses are in the IPAM. */
 #define ATTACH_DOCKER_IFNAME "docker"
-int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, const char *mode,
+int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, enum cni_mode mode,
 		  unsigned mtu, const char *src, struct cni_error *err);
 /* Rebuilds what the state directory describes (after a restart). */
 void attach_restore(struct weftd *d);

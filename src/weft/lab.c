@@ -26,7 +26,7 @@
 #include <sodium.h>
 
 #include "agent/agent.h"
-#include "io/netns.h"
+#include "util/netns.h"
 #include "proc.h"
 
 enum {

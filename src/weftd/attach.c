@@ -18,7 +18,7 @@
 
 #include "cni/wgcfg.h"
 #include "crypto/crypto.h"
-#include "io/netns.h"
+#include "util/netns.h"
 #include "nl/nl.h"
 #include "util/file.h"
 #include "weftd.h"

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/netns.h"
+#include "util/netns.h"
 #include "nl/nl.h"
 #include "weftd.h"
 

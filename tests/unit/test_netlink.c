@@ -12,7 +12,7 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include "io/netns.h"
+#include "util/netns.h"
 #include "nl/nl.h"
 #include "nl/wgnl.h"
 

@@ -19,6 +19,13 @@
  * managers racing on etcd. A subnet comes back to the pool when its node
  * is removed (or its lease expired long enough to be removed), and is handed
  * out again only once `reuse_after` seconds have passed since.
+ *
+ * The files, one a concept: pool.c the pool's arithmetic and the checks on
+ * prefixes (nothing there touches the store); nodes.c the settings and the
+ * node registry; broker.c a broker's store, whose nodes are clusters;
+ * lease.c the gateway lease and the report that comes with a claim;
+ * federation.c the broker-info and the join request. Their shared helpers
+ * are in internal.h.
  */
 #ifndef WEFT_CLUSTER_H
 #define WEFT_CLUSTER_H

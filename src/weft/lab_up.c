@@ -21,6 +21,7 @@
 #include "agent/agent.h"
 #include "io/netns.h"
 #include "proc.h"
+#include "util/file.h"
 
 enum {
 	MANAGER_WAIT_S = 20,
@@ -40,22 +41,6 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 	putchar('\n');
 	fflush(stdout);
-}
-
-static int write_text(const char *path, const char *text, mode_t mode)
-{
-	FILE *f;
-	int ret = 0;
-
-	unlink(path);
-	if (!(f = fopen(path, "wxe")))
-		return -errno;
-	fchmod(fileno(f), mode);
-	if (fputs(text, f) < 0)
-		ret = -EIO;
-	if (fclose(f) && !ret)
-		ret = -errno;
-	return ret;
 }
 
 static int save(struct lab *l)
@@ -187,7 +172,7 @@ static int join_token(struct lab *l)
 		return failure(l->o, "cannot make a join token: %s", ret < 0 || ret >= 400 ? err : "no token in the answer");
 	}
 	snprintf(text, sizeof(text), "%s\n", tok);
-	ret = write_text(lab_path(l, path, sizeof(path), "join.token"), text, 0600);
+	ret = file_replace(lab_path(l, path, sizeof(path), "join.token"), text, strlen(text), 0600);
 	sodium_memzero(text, sizeof(text));
 	json_decref(reply);
 	return ret ? failure(l->o, "cannot write %s: %s", path, strerror(-ret)) : -1;
@@ -223,7 +208,7 @@ static int start_node(struct lab *l, unsigned k)
 		      jstr(m, "ca"), "joinTokenFile", token, "nodeName", name, "endpoint", endpoint);
 	text = json_dumps(c, JSON_INDENT(2));
 	json_decref(c);
-	ret = text ? write_text(conf, text, 0600) : -ENOMEM;
+	ret = text ? file_replace(conf, text, strlen(text), 0600) : -ENOMEM;
 	free(text);
 	if (ret)
 		return failure(l->o, "cannot write %s: %s", conf, strerror(-ret));
@@ -398,7 +383,7 @@ static int write_cli_config(struct lab *l)
 	json_t *c = json_pack("{s:s, s:s, s:s}", "manager", jstr(m, "url"), "ca", jstr(m, "ca"), "tokenFile",
 			      jstr(m, "adminToken"));
 	char path[PATH_MAX], *text = json_dumps(c, JSON_INDENT(2));
-	int ret = text ? write_text(lab_path(l, path, sizeof(path), "cli.json"), text, 0600) : -ENOMEM;
+	int ret = text ? file_replace(lab_path(l, path, sizeof(path), "cli.json"), text, strlen(text), 0600) : -ENOMEM;
 
 	free(text);
 	json_decref(c);
@@ -408,6 +393,7 @@ static int write_cli_config(struct lab *l)
 /* DIR: new, or empty, or a lab's own (its marker); never someone's files. */
 static int prepare_dir(struct lab *l)
 {
+	static const char note[] = "made by weft lab up; weft lab down removes this directory\n";
 	char marker[PATH_MAX];
 	struct stat st;
 	DIR *d;
@@ -428,7 +414,7 @@ static int prepare_dir(struct lab *l)
 				   l->dir);
 	if (n > 2)
 		return failure(l->o, "%s holds a lab already (weft lab down --dir %s removes it)", l->dir, l->dir);
-	return write_text(marker, "made by weft lab up; weft lab down removes this directory\n", 0600)
+	return file_replace(marker, note, sizeof(note) - 1, 0600)
 		       ? failure(l->o, "cannot write in %s", l->dir)
 		       : -1;
 }

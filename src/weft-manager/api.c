@@ -20,6 +20,9 @@
  *   GET    /v1/federation                  node, reader, admin
  *   DELETE /v1/federation                  admin: leave the broker
  *
+ * The table `routes` below says the same to the program: each endpoint's
+ * method, path, who may call it and its handler.
+ *
  * libmicrohttpd runs the connections on a few threads with epoll. A long
  * poll with nothing new is suspended, not parked on a thread: the watch
  * (watch.c) resumes it when the nodes change or its time is up, so a
@@ -71,14 +74,14 @@ struct request {
 struct reply {
 	unsigned status;
 	json_t *body; /* owned */
-	const char *allow;
+	char allow[40]; /* for a 405: the methods there are, "GET, POST" */
 	struct text *text; /* instead of body: a shared answer (a reference) */
 	int64_t retry_after; /* seconds, for a 429 */
 };
 
 static struct reply ok(unsigned status, json_t *body)
 {
-	return (struct reply){ status, body, NULL, NULL, 0 };
+	return (struct reply){ .status = status, .body = body };
 }
 
 static struct reply fail(unsigned status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -90,15 +93,7 @@ static struct reply fail(unsigned status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return (struct reply){ status, json_pack("{s:s}", "error", msg), NULL, NULL, 0 };
-}
-
-static struct reply method_not_allowed(const char *method, const char *path, const char *allow)
-{
-	struct reply r = fail(405, "%s %s: use %s", method, path, allow);
-
-	r.allow = allow;
-	return r;
+	return (struct reply){ .status = status, .body = json_pack("{s:s}", "error", msg) };
 }
 
 /* An errno from lib/cluster as a status. */
@@ -139,15 +134,20 @@ static struct reply parse_body(struct request *req, json_t **out)
 	return ok(0, NULL);
 }
 
-static bool may_read(enum role role)
-{
-	return role == ROLE_NODE || role == ROLE_READER || role == ROLE_ADMIN;
-}
+/* One request as its handler sees it (route() below). */
+struct call {
+	struct request *req;
+	enum role role;
+	const char *node; /* ROLE_NODE: whose credential it is */
+	const char *name; /* what the path's "*" stands for: a node's NAME, a token's ID */
+	bool *suspended;  /* set by a long poll that waits */
+};
 
 /* --- tokens ---------------------------------------------------------------- */
 
-static struct reply tokens_create(struct manager *m, struct request *req)
+static struct reply tokens_create(struct manager *m, const struct call *c)
 {
+	struct request *req = c->req;
 	json_t *body = NULL, *info = NULL, *ttl;
 	struct reply r;
 	char token[160];
@@ -178,7 +178,7 @@ static struct reply tokens_create(struct manager *m, struct request *req)
 	return ok(201, info);
 }
 
-static struct reply tokens_list(struct manager *m)
+static struct reply tokens_list(struct manager *m, const struct call *c)
 {
 	struct kv_list l;
 	json_t *list;
@@ -198,8 +198,9 @@ static struct reply tokens_list(struct manager *m)
 	return ok(200, json_pack("{s:o}", "tokens", list));
 }
 
-static struct reply tokens_delete(struct manager *m, const char *id)
+static struct reply tokens_delete(struct manager *m, const struct call *c)
 {
+	const char *id = c->name;
 	char key[192];
 	struct kv_item it;
 	int ret;
@@ -218,14 +219,15 @@ static struct reply tokens_delete(struct manager *m, const char *id)
 
 /* --- nodes ----------------------------------------------------------------- */
 
-static struct reply nodes_register(struct manager *m, struct request *req, enum role role)
+static struct reply nodes_register(struct manager *m, const struct call *c)
 {
+	enum role role = c->role;
 	char cred[160], hash[65], err[512];
 	json_t *body, *rec;
 	struct reply r;
 	int ret;
 
-	if ((r = parse_body(req, &body)).status)
+	if ((r = parse_body(c->req, &body)).status)
 		return r;
 	/* A join token lets a node in, not make itself a gateway. */
 	if (role != ROLE_ADMIN && json_object_get(json_object_get(body, "labels"), CLUSTER_GATEWAY_LABEL)) {
@@ -250,7 +252,7 @@ static struct reply nodes_register(struct manager *m, struct request *req, enum 
 	return r;
 }
 
-static struct reply nodes_list(struct manager *m)
+static struct reply nodes_list(struct manager *m, const struct call *c)
 {
 	struct kv_list hb;
 	json_t *nodes, *rec;
@@ -279,8 +281,9 @@ static struct reply nodes_list(struct manager *m)
 	return ok(200, json_pack("{s:I, s:o}", "revision", (json_int_t)rev, "nodes", nodes));
 }
 
-static struct reply node_get(struct manager *m, const char *name)
+static struct reply node_get(struct manager *m, const struct call *c)
 {
+	const char *name = c->name;
 	json_t *rec;
 	int ret = cluster_node_get(&m->cluster, name, &rec);
 
@@ -291,16 +294,17 @@ static struct reply node_get(struct manager *m, const char *name)
 	return ok(200, rec);
 }
 
-static struct reply node_update(struct manager *m, struct request *req, const char *name, enum role role)
+static struct reply node_update(struct manager *m, const struct call *c)
 {
+	const char *name = c->name;
 	char err[512];
 	json_t *body, *rec;
 	struct reply r;
 	int ret;
 
-	if ((r = parse_body(req, &body)).status)
+	if ((r = parse_body(c->req, &body)).status)
 		return r;
-	ret = cluster_node_update(&m->cluster, name, body, role == ROLE_ADMIN, &rec, err, sizeof(err));
+	ret = cluster_node_update(&m->cluster, name, body, c->role == ROLE_ADMIN, &rec, err, sizeof(err));
 	json_decref(body);
 	if (ret)
 		return fail(status_of(ret), "%s", err);
@@ -309,14 +313,15 @@ static struct reply node_update(struct manager *m, struct request *req, const ch
 }
 
 /* {"allowed": true|false}: whether the node may take the gateway lease. */
-static struct reply gateway_candidate(struct manager *m, struct request *req, const char *name)
+static struct reply gateway_candidate(struct manager *m, const struct call *c)
 {
+	const char *name = c->name;
 	char err[512];
 	json_t *body, *rec, *allowed;
 	struct reply r;
 	int ret;
 
-	if ((r = parse_body(req, &body)).status)
+	if ((r = parse_body(c->req, &body)).status)
 		return r;
 	allowed = json_object_get(body, "allowed");
 	if (!json_is_boolean(allowed) || json_object_size(body) != 1) {
@@ -331,8 +336,9 @@ static struct reply gateway_candidate(struct manager *m, struct request *req, co
 	return ok(200, rec);
 }
 
-static struct reply node_heartbeat(struct manager *m, const char *name)
+static struct reply node_heartbeat(struct manager *m, const struct call *c)
 {
+	const char *name = c->name;
 	int ret = cluster_heartbeat(&m->cluster, name, time(NULL));
 
 	if (ret == -ENOENT)
@@ -342,21 +348,23 @@ static struct reply node_heartbeat(struct manager *m, const char *name)
 	return ok(200, json_pack("{s:I}", "lastSeen", (json_int_t)time(NULL)));
 }
 
-static struct reply node_remove(struct manager *m, const char *name, enum role role)
+static struct reply node_remove(struct manager *m, const struct call *c)
 {
+	const char *name = c->name;
 	char err[512];
 	int ret = cluster_node_remove(&m->cluster, name, time(NULL), err, sizeof(err));
 
 	if (ret)
 		return fail(status_of(ret), "%s", err);
-	manager_log(m, "removed node %s, by %s", name, role == ROLE_ADMIN ? "an admin" : "itself");
+	manager_log(m, "removed node %s, by %s", name, c->role == ROLE_ADMIN ? "an admin" : "itself");
 	return ok(200, json_pack("{s:s}", "removed", name));
 }
 
 /* --- the long poll --------------------------------------------------------- */
 
-static struct reply peers(struct manager *m, struct request *req, bool *suspended)
+static struct reply peers(struct manager *m, const struct call *c)
 {
+	struct request *req = c->req;
 	const char *since_s = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "since");
 	const char *wait_s = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "wait");
 	uint64_t since = 0, wait = WAIT_DEFAULT;
@@ -378,7 +386,7 @@ static struct reply peers(struct manager *m, struct request *req, bool *suspende
 		list_add_tail(&req->waiter, &m->waiters);
 		MHD_suspend_connection(req->conn);
 		pthread_mutex_unlock(&m->lock);
-		*suspended = true;
+		*c->suspended = true;
 		return ok(0, NULL);
 	}
 	r.text = watch_changes_text(m, req->since);
@@ -416,7 +424,248 @@ void api_wake(struct manager *m, bool all)
 	}
 }
 
+/* --- the rest of the endpoints --------------------------------------------- */
+
+static struct reply health(struct manager *m, const struct call *c)
+{
+	int64_t rev;
+
+	pthread_mutex_lock(&m->lock);
+	rev = m->rev;
+	pthread_mutex_unlock(&m->lock);
+	return ok(200, json_pack("{s:s, s:I}", "status", "ok", "revision", (json_int_t)rev));
+}
+
+static struct reply federation_show(struct manager *m, const struct call *c)
+{
+	json_t *body = NULL;
+	unsigned status = federation_get(m, false, &body);
+
+	return ok(status, body);
+}
+
+/* federation.c's two endpoints with a body: joining a broker (POST
+ * /v1/federation), taking the gateway lease (PUT /v1/nodes/NAME/gateway). */
+static struct reply federation_body(struct manager *m, const struct call *c, bool lease)
+{
+	json_t *body = NULL, *answer = NULL;
+	struct reply r = parse_body(c->req, &body);
+	unsigned status;
+
+	if (r.status)
+		return r;
+	status = lease ? gateway_claim(m, c->name, body, &answer) : federation_join(m, body, &answer);
+	json_decref(body);
+	return ok(status, answer);
+}
+
+static struct reply federation_enter(struct manager *m, const struct call *c)
+{
+	return federation_body(m, c, false);
+}
+
+static struct reply federation_exit(struct manager *m, const struct call *c)
+{
+	json_t *body = NULL;
+	unsigned status = federation_leave(m, &body);
+
+	return ok(status, body);
+}
+
+static struct reply lease_claim(struct manager *m, const struct call *c)
+{
+	return federation_body(m, c, true);
+}
+
+static struct reply lease_release(struct manager *m, const struct call *c)
+{
+	json_t *body = NULL;
+	unsigned status = gateway_release(m, c->name, &body);
+
+	return ok(status, body);
+}
+
 /* --- routing --------------------------------------------------------------- */
+
+/* A request's method as a bit; the table's methods are sets of them. */
+enum {
+	M_GET = 1 << 0,
+	M_POST = 1 << 1,
+	M_PUT = 1 << 2,
+	M_PATCH = 1 << 3,
+	M_DELETE = 1 << 4,
+	M_OTHER = 1 << 5, /* HEAD, OPTIONS and the rest: no endpoint takes them */
+	M_ANY = (1 << 6) - 1,
+	M_CHANGE = M_ANY & ~M_GET,
+};
+
+static const char *const method_names[] = { "GET", "POST", "PUT", "PATCH", "DELETE" };
+
+/* Who may: the roles of auth.c as bits; BY_SELF is a node's credential for
+ * the node the path names; BY_ANYONE takes no token at all. */
+enum {
+	BY_JOIN = 1 << ROLE_JOIN,
+	BY_NODE = 1 << ROLE_NODE,
+	BY_READER = 1 << ROLE_READER,
+	BY_ADMIN = 1 << ROLE_ADMIN,
+	BY_SELF = 1 << 5,
+	BY_ANYONE = 1 << 6,
+	BY_READERS = BY_NODE | BY_READER | BY_ADMIN,
+};
+
+struct route {
+	unsigned methods; /* M_*: an endpoint's one, or a check's several */
+	const char *path; /* after /v1/; "*" is one segment: NAME, ID */
+	unsigned by;	  /* BY_*: who may; anyone else is refused (403) */
+	struct reply (*handler)(struct manager *m, const struct call *c); /* NULL: a check only */
+	const char *refusal; /* the 403's text; NULL: which node may change which */
+};
+
+static const char join_only[] = "a join token may only register a node";
+
+/*
+ * The API (docs/manager.md). Of the entries whose path is the request's,
+ * in order, the first whose methods take the request's and whose `by`
+ * leaves the caller out refuses it (403); else the first of them with a
+ * handler answers. An entry without a handler is a check on the path,
+ * made before its methods are: tokens are an admin's whatever the
+ * method, and a change under nodes/NAME is that node's own or an admin's.
+ * A path with no entry for the method: 405, with the methods it has; a
+ * path with no entry at all: 404. Only a path open to anyone (BY_ANYONE)
+ * is answered without a token; every other asks for one first (401).
+ */
+static const struct route routes[] = {
+	{ M_GET, "health", BY_ANYONE, health, NULL },
+
+	{ M_ANY, "tokens", BY_ADMIN, NULL, "tokens are for admins only" },
+	{ M_GET, "tokens", BY_ADMIN, tokens_list, NULL },
+	{ M_POST, "tokens", BY_ADMIN, tokens_create, NULL },
+	{ M_ANY, "tokens/*", BY_ADMIN, NULL, "tokens are for admins only" },
+	{ M_DELETE, "tokens/*", BY_ADMIN, tokens_delete, NULL },
+
+	{ M_GET, "peers", BY_READERS, peers, join_only },
+
+	{ M_GET, "federation", BY_READERS, federation_show, join_only },
+	{ M_POST, "federation", BY_ADMIN, federation_enter, "joining and leaving a broker are for admins only" },
+	{ M_DELETE, "federation", BY_ADMIN, federation_exit, "joining and leaving a broker are for admins only" },
+
+	{ M_GET, "nodes", BY_READERS, nodes_list, join_only },
+	{ M_POST, "nodes", BY_JOIN | BY_ADMIN, nodes_register, "registering a node takes a join token (weft token create)" },
+	{ M_CHANGE, "nodes/*", BY_SELF | BY_ADMIN, NULL, NULL },
+	{ M_GET, "nodes/*", BY_READERS, node_get, join_only },
+	{ M_PATCH, "nodes/*", BY_SELF | BY_ADMIN, node_update, NULL },
+	{ M_DELETE, "nodes/*", BY_SELF | BY_ADMIN, node_remove, NULL },
+	{ M_CHANGE, "nodes/*/heartbeat", BY_SELF | BY_ADMIN, NULL, NULL },
+	{ M_PUT, "nodes/*/heartbeat", BY_SELF | BY_ADMIN, node_heartbeat, NULL },
+	{ M_PUT, "nodes/*/gateway-candidate", BY_ADMIN, gateway_candidate, "only an admin allows a node to be a gateway" },
+	{ M_CHANGE, "nodes/*/gateway", BY_SELF | BY_ADMIN, NULL, NULL },
+	{ M_ANY, "nodes/*/gateway", BY_NODE, NULL,
+	  "the gateway lease is taken by the gateway node itself, with its credential" },
+	{ M_PUT, "nodes/*/gateway", BY_SELF, lease_claim, NULL },
+	{ M_DELETE, "nodes/*/gateway", BY_SELF, lease_release, NULL },
+};
+
+enum { SEGMENTS = 3, SEGMENT_MAX = 128 };
+
+static unsigned method_bit(const char *method)
+{
+	for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); ++i)
+		if (!strcmp(method, method_names[i]))
+			return 1u << i;
+	return M_OTHER;
+}
+
+/* Is the path seg[0..nseg) the pattern's? *star is what its "*" matched. */
+static bool path_is(const char *pattern, char seg[][SEGMENT_MAX], int nseg, const char **star)
+{
+	const char *p = pattern;
+	int i;
+
+	for (i = 0; *p; ++i) {
+		size_t n = strcspn(p, "/");
+
+		if (i == nseg)
+			return false;
+		if (n == 1 && *p == '*')
+			*star = seg[i];
+		else if (strlen(seg[i]) != n || strncmp(seg[i], p, n))
+			return false;
+		p += n + (p[n] == '/');
+	}
+	return i == nseg;
+}
+
+/* Does the path need a token? Unless every entry for it is open to anyone. */
+static bool needs_token(char seg[][SEGMENT_MAX], int nseg)
+{
+	const char *star;
+	bool some = false;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); ++i)
+		if (path_is(routes[i].path, seg, nseg, &star)) {
+			if (!(routes[i].by & BY_ANYONE))
+				return true;
+			some = true;
+		}
+	return !some;
+}
+
+/* Authorization, all of it: may this caller pass this entry? */
+static bool may(const struct route *e, const struct call *c)
+{
+	return (e->by & BY_ANYONE) || (e->by & (1u << c->role)) ||
+	       ((e->by & BY_SELF) && c->role == ROLE_NODE && c->name && !strcmp(c->node, c->name));
+}
+
+static struct reply refuse(const struct route *e, const struct call *c)
+{
+	if (e->refusal)
+		return fail(403, "%s", e->refusal);
+	return fail(403, c->role == ROLE_NODE ? "node \"%s\" may change only its own record, not \"%s\""
+					   : "%s may not change node \"%s\"",
+		    c->role == ROLE_NODE ? c->node : c->role == ROLE_JOIN ? "a join token" : "a reader", c->name);
+}
+
+static struct reply method_not_allowed(const char *method, const char *path, unsigned methods)
+{
+	char allow[sizeof(((struct reply *)0)->allow)] = "";
+	struct reply r;
+
+	for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); ++i)
+		if (methods & (1u << i))
+			snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", *allow ? ", " : "",
+				 method_names[i]);
+	r = fail(405, "%s %s: use %s", method, path, allow);
+	memcpy(r.allow, allow, sizeof(allow));
+	return r;
+}
+
+/* The request to the table's entries for its path (the comment above it). */
+static struct reply dispatch(struct manager *m, struct call *c, const char *method, const char *url,
+			     char seg[][SEGMENT_MAX], int nseg)
+{
+	unsigned bit = method_bit(method), methods = 0;
+	bool found = false;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); ++i) {
+		const struct route *e = &routes[i];
+
+		if (!path_is(e->path, seg, nseg, &c->name))
+			continue;
+		found = true;
+		if (e->handler)
+			methods |= e->methods;
+		if (!(e->methods & bit))
+			continue;
+		if (!may(e, c))
+			return refuse(e, c);
+		if (e->handler)
+			return e->handler(m, c);
+	}
+	if (!found)
+		return fail(404, "%.100s: no such resource", url);
+	return method_not_allowed(method, url, methods);
+}
 
 /* Who is asking, as the throttle counts sources: an IPv4 address, or an
  * IPv6 /64 (one host has a whole one to change addresses in). */
@@ -443,17 +692,16 @@ static struct reply route(struct manager *m, struct request *req, const char *me
 			  bool *suspended)
 {
 	const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	char node[64], seg[3][128] = { "" }, from[64];
+	char node[64] = "", seg[SEGMENTS][SEGMENT_MAX] = { "" }, from[64];
+	struct call c = { .req = req, .role = ROLE_NONE, .node = node, .suspended = suspended };
 	int64_t wait;
-	enum role role;
 	int nseg = 0;
 	const char *p = url;
-	bool get = !strcmp(method, "GET");
 
 	/* /v1/a/b/c: at most three segments after the version. */
 	if (strncmp(p, "/v1/", 4))
 		return fail(404, "%.100s: the API lives under /v1/ (docs/manager.md)", url);
-	for (p += 4; *p && nseg < 3; ++nseg) {
+	for (p += 4; *p && nseg < SEGMENTS; ++nseg) {
 		size_t n = strcspn(p, "/");
 
 		if (!n || n >= sizeof(seg[0]))
@@ -468,17 +716,8 @@ static struct reply route(struct manager *m, struct request *req, const char *me
 	}
 	if (*p)
 		return fail(404, "%.100s: no such resource", url);
-
-	if (nseg == 1 && !strcmp(seg[0], "health")) {
-		int64_t rev;
-
-		if (!get)
-			return method_not_allowed(method, url, "GET");
-		pthread_mutex_lock(&m->lock);
-		rev = m->rev;
-		pthread_mutex_unlock(&m->lock);
-		return ok(200, json_pack("{s:s, s:I}", "status", "ok", "revision", (json_int_t)rev));
-	}
+	if (!needs_token(seg, nseg))
+		return dispatch(m, &c, method, url, seg, nseg);
 
 	/* A source that sent too many bad tokens is told to wait, unless it
 	 * shows one seen valid lately (a node behind the same address). */
@@ -491,113 +730,13 @@ static struct reply route(struct manager *m, struct request *req, const char *me
 		r.retry_after = (wait + 999) / 1000;
 		return r;
 	}
-	role = auth_check(m, auth, node, sizeof(node));
-	if (role == ROLE_NONE && auth)
+	c.role = auth_check(m, auth, node, sizeof(node));
+	if (c.role == ROLE_NONE && auth)
 		throttle_fail(&m->bad_tokens, from, clock_ms());
-	if (role == ROLE_NONE)
+	if (c.role == ROLE_NONE)
 		return fail(401, "%s: send \"Authorization: Bearer TOKEN\" with an admin, reader, join or node token",
 			    auth ? "the token is not valid (unknown, expired or revoked)" : "no token");
-
-	if (!strcmp(seg[0], "tokens") && nseg <= 2) {
-		if (role != ROLE_ADMIN)
-			return fail(403, "tokens are for admins only");
-		if (nseg == 1 && !strcmp(method, "POST"))
-			return tokens_create(m, req);
-		if (nseg == 1 && get)
-			return tokens_list(m);
-		if (nseg == 2 && !strcmp(method, "DELETE"))
-			return tokens_delete(m, seg[1]);
-		return method_not_allowed(method, url, nseg == 1 ? "GET, POST" : "DELETE");
-	}
-	if (!strcmp(seg[0], "peers") && nseg == 1) {
-		if (!get)
-			return method_not_allowed(method, url, "GET");
-		if (!may_read(role))
-			return fail(403, "a join token may only register a node");
-		return peers(m, req, suspended);
-	}
-	if (!strcmp(seg[0], "federation") && nseg == 1) {
-		json_t *body = NULL;
-		struct reply r;
-		unsigned status;
-
-		if (get) {
-			if (!may_read(role))
-				return fail(403, "a join token may only register a node");
-			status = federation_get(m, false, &body);
-			return ok(status, body);
-		}
-		if (strcmp(method, "POST") && strcmp(method, "DELETE"))
-			return method_not_allowed(method, url, "GET, POST, DELETE");
-		if (role != ROLE_ADMIN)
-			return fail(403, "joining and leaving a broker are for admins only");
-		if (!strcmp(method, "DELETE")) {
-			status = federation_leave(m, &body);
-			return ok(status, body);
-		}
-		r = parse_body(req, &body);
-		if (r.status)
-			return r;
-		status = federation_join(m, body, &r.body);
-		json_decref(body);
-		return ok(status, r.body);
-	}
-	if (strcmp(seg[0], "nodes"))
-		return fail(404, "%.100s: no such resource", url);
-	if (nseg == 1) {
-		if (!strcmp(method, "POST")) {
-			if (role != ROLE_JOIN && role != ROLE_ADMIN)
-				return fail(403, "registering a node takes a join token (weft token create)");
-			return nodes_register(m, req, role);
-		}
-		if (!get)
-			return method_not_allowed(method, url, "GET, POST");
-		if (!may_read(role))
-			return fail(403, "a join token may only register a node");
-		return nodes_list(m);
-	}
-	if (nseg == 3 && strcmp(seg[2], "heartbeat") && strcmp(seg[2], "gateway") && strcmp(seg[2], "gateway-candidate"))
-		return fail(404, "%.100s: no such resource", url);
-	if (nseg == 3 && !strcmp(seg[2], "gateway-candidate")) {
-		if (strcmp(method, "PUT"))
-			return method_not_allowed(method, url, "PUT");
-		if (role != ROLE_ADMIN)
-			return fail(403, "only an admin allows a node to be a gateway");
-		return gateway_candidate(m, req, seg[1]);
-	}
-	if (!get && role != ROLE_ADMIN && (role != ROLE_NODE || strcmp(node, seg[1])))
-		return fail(403, role == ROLE_NODE ? "node \"%s\" may change only its own record, not \"%s\""
-						   : "%s may not change node \"%s\"",
-			    role == ROLE_NODE ? node : role == ROLE_JOIN ? "a join token" : "a reader", seg[1]);
-	if (nseg == 3 && !strcmp(seg[2], "gateway")) {
-		json_t *body = NULL;
-		struct reply r;
-		unsigned status;
-
-		if (role != ROLE_NODE)
-			return fail(403, "the gateway lease is taken by the gateway node itself, with its credential");
-		if (!strcmp(method, "DELETE")) {
-			status = gateway_release(m, seg[1], &body);
-			return ok(status, body);
-		}
-		if (strcmp(method, "PUT"))
-			return method_not_allowed(method, url, "PUT, DELETE");
-		r = parse_body(req, &body);
-		if (r.status)
-			return r;
-		status = gateway_claim(m, seg[1], body, &r.body);
-		json_decref(body);
-		return ok(status, r.body);
-	}
-	if (nseg == 3)
-		return !strcmp(method, "PUT") ? node_heartbeat(m, seg[1]) : method_not_allowed(method, url, "PUT");
-	if (get)
-		return may_read(role) ? node_get(m, seg[1]) : fail(403, "a join token may only register a node");
-	if (!strcmp(method, "PATCH"))
-		return node_update(m, req, seg[1], role);
-	if (!strcmp(method, "DELETE"))
-		return node_remove(m, seg[1], role);
-	return method_not_allowed(method, url, "GET, PATCH, DELETE");
+	return dispatch(m, &c, method, url, seg, nseg);
 }
 
 static void release_text(void *cls)
@@ -642,7 +781,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct reply *r)
 		snprintf(secs, sizeof(secs), "%lld", (long long)r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
 	}
-	if (r->allow)
+	if (r->allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);

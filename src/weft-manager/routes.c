@@ -514,10 +514,11 @@ static unsigned method_bit(const char *method)
 	return M_OTHER;
 }
 
-/* Is the path seg[0..nseg) the pattern's? *star is what its "*" matched. */
+/* Is the path seg[0..nseg) the pattern's? Then *star is what its "*"
+ * stands for (NULL: it has none). */
 static bool path_is(const char *pattern, char seg[][SEGMENT_MAX], int nseg, const char **star)
 {
-	const char *p = pattern;
+	const char *p = pattern, *found = NULL;
 	int i;
 
 	for (i = 0; *p; ++i) {
@@ -526,12 +527,15 @@ static bool path_is(const char *pattern, char seg[][SEGMENT_MAX], int nseg, cons
 		if (i == nseg)
 			return false;
 		if (n == 1 && *p == '*')
-			*star = seg[i];
+			found = seg[i];
 		else if (strlen(seg[i]) != n || strncmp(seg[i], p, n))
 			return false;
 		p += n + (p[n] == '/');
 	}
-	return i == nseg;
+	if (i != nseg)
+		return false;
+	*star = found;
+	return true;
 }
 
 /* Does the path need a token? Unless every entry for it is open to anyone. */

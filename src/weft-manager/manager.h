@@ -56,7 +56,7 @@ struct manager {
 	struct kv *kv;
 	struct cluster cluster;
 	struct MHD_Daemon *httpd;
-	/* Bad tokens per source (api.c): guessing is slowed to a crawl. */
+	/* Bad tokens per source (api.c, routes.c): guessing is slowed to a crawl. */
 	struct throttle bad_tokens;
 
 	/* The nodes as last seen in the store, for watchers: each node's
@@ -98,7 +98,7 @@ void auth_hash(const char *secret, char hex[65]);
 void auth_forget_node(const char *name);
 void auth_free(void);
 
-/* api.c */
+/* api.c (routes.c answers the requests) */
 int api_start(struct manager *m, char *err, size_t errlen);
 void api_stop(struct manager *m);
 /* Resumes the long polls that have news or whose time is up (all: every

@@ -146,8 +146,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	/* Changes and refusals; heartbeats and reads only when verbose. */
 	if (m->verbose || r.status >= 400 || (strcmp(method, "GET") && strcmp(method, "PUT")))
-		manager_log(m, "%s %s: %u%s%s", method, url, r.status, r.status >= 400 ? " " : "",
-			    r.status >= 400 ? json_string_value(json_object_get(r.body, "error")) : "");
+		manager_logl(m, r.status >= 500 ? LOG_ERROR : r.status >= 400 ? LOG_WARNING : LOG_INFO, "%s %s: %u%s%s",
+			     method, url, r.status, r.status >= 400 ? " " : "",
+			     r.status >= 400 ? json_string_value(json_object_get(r.body, "error")) : "");
 	return respond(conn, &r);
 }
 
@@ -178,8 +179,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	if (m->verbose)
-		manager_log(m, "http: %s", msg);
+	manager_logl(m, LOG_VERBOSE, "http: %s", msg);
 }
 
 int api_start(struct manager *m, char *err, size_t errlen)

@@ -50,8 +50,9 @@ struct manager {
 	unsigned len4, len6;
 	int64_t reuse_after, expire_after;
 	int64_t gateway_lease; /* seconds a gateway lease lasts unless renewed */
-	bool verbose;
-	bool broker; /* --role broker */
+	int log_level; /* enum manager_level: what is logged, up to it */
+	bool verbose;  /* log_level is LOG_VERBOSE */
+	bool broker;   /* --role broker */
 
 	struct kv *kv;
 	struct cluster cluster;
@@ -78,7 +79,13 @@ struct manager {
 	bool stopping; /* under lock */
 };
 
-void manager_log(struct manager *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The log, one line an event, as weftd's: "LEVEL: (weft-manager)
+ * YYYY/MM/DD HH:MM:SS message", levels up to --log-level (info unless
+ * said). manager_log is info: a normal event. */
+enum manager_level { LOG_ERROR = 1, LOG_WARNING, LOG_INFO, LOG_VERBOSE };
+void manager_logl(struct manager *m, enum manager_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define manager_log(m, ...) manager_logl((m), LOG_INFO, __VA_ARGS__)
 
 /* tls.c */
 int tls_setup(struct manager *m, char *err, size_t errlen);

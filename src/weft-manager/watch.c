@@ -109,7 +109,7 @@ static void *run(void *arg)
 		kv_events_free(&ev);
 		api_wake(m, false); /* the changed, and those whose time is up */
 		if (ret && ret != -ERANGE) {
-			manager_log(m, "watching the store: %s; retrying", kv_error());
+			manager_logl(m, LOG_WARNING, "watching the store: %s; retrying", kv_error());
 			sleep(1);
 		}
 	}

@@ -38,6 +38,24 @@ check() {
 	if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name"; fi
 }
 skip() { echo "SKIP $*"; }
+# none PATTERN CMD...: CMD succeeds and no line of what it prints matches
+# the extended regex PATTERN ("." : it prints nothing). For "nothing is
+# left" checks: a listing that fails (a directory, a namespace, a device or
+# a daemon gone) must not pass for one that found nothing.
+none() {
+	local re=$1 out
+	shift
+	out=$("$@") || { echo "failed: $*"; return 1; }
+	if echo "$out" | grep -qE -- "$re"; then
+		echo "found: $(echo "$out" | grep -E -- "$re" | head -5)"
+		return 1
+	fi
+}
+# same A B: A and B are equal, and not empty: two commands that both failed
+# print the same nothing.
+same() {
+	[ -n "$1" ] && [ "$1" = "$2" ] || { echo "'$1' and '$2'"; return 1; }
+}
 
 n1() { ip netns exec "$NS1" "$@"; }
 n2() { ip netns exec "$NS2" "$@"; }

@@ -52,7 +52,7 @@ ip netns exec "weft-t$$-c2" iperf3 -s -1 -p 5210 >/dev/null 2>&1 &
 PIDS+=($!)
 wait_listen "weft-t$$-c2" tcp 5210 >/dev/null
 mbit=$(ip netns exec "weft-t$$-c1" timeout 20 iperf3 -c "$a2" -p 5210 -t 1 -J 2>/dev/null |
-	python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null)
+	python3 -c 'import json,sys; b=json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]; assert b > 0; print(round(b/1e6))' 2>/dev/null)
 if [ -n "$mbit" ]; then pass "iperf3 pod to pod ($mbit Mbit/s)"; else fail "iperf3 pod to pod"; fi
 cni_check() { echo "$CONF" | sed "s|^{|{\"prevResult\":$r1,|" | ip netns exec "$NS1" env CNI_COMMAND=CHECK CNI_CONTAINERID=ctr-1 \
 	CNI_NETNS="/var/run/netns/weft-t$$-c1" CNI_IFNAME=eth0 "$CNI"; }

@@ -199,7 +199,9 @@ ping62() { n2 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 # iperf3 TCP for a second from NS1 to NS2 over the tunnel; prints Mbit/s.
 iperf_tcp() { iperf_between "$NS1" "$NS2" "${1:-192.168.241.2}" "${2:-1}"; }
 
-# iperf_between CLIENT_NS SERVER_NS DST [SECS] [PORT]: prints Mbit/s.
+# iperf_between CLIENT_NS SERVER_NS DST [SECS] [PORT]: prints Mbit/s; nothing
+# when iperf3 failed or nothing arrived (a run that connected and then
+# stalled reports 0 bits per second).
 iperf_between() {
 	local cns=$1 sns=$2 dst=$3 secs=${4:-1} port=${5:-5201} out spid
 	ip netns exec "$sns" iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
@@ -209,7 +211,7 @@ iperf_between() {
 	out=$(ip netns exec "$cns" timeout $((secs + 15)) iperf3 -c "$dst" -p "$port" -t "$secs" --connect-timeout 3000 -J 2>/dev/null)
 	kill $spid 2>/dev/null
 	wait $spid 2>/dev/null
-	echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["end"]["sum_received"]["bits_per_second"]/1e6, 1))' 2>/dev/null
+	echo "$out" | python3 -c 'import json,sys; b=json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]; assert b > 0; print(round(b/1e6, 1))' 2>/dev/null
 }
 
 # wg_field NS IFNAME FIELD: one column of `wg show dump`'s peer line.

@@ -215,7 +215,10 @@ check "the reader removing a node: 403" has "$out" '403'
 out=$(ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" -X POST "$URL/v1/nodes" -d '{}' -w '\n%{http_code}')
 check "no token at all: 401" has "$out" 'no token' '401'
 check "  and none of these stored anything (revision $rev)" same "$rev" "$(revision)"
-check "plain HTTP gets nowhere" sh -c "! ip netns exec $NET curl -s -m 3 http://192.168.77.1:7443/v1/health | grep -q ok"
+# The same request over HTTPS, as the control: a manager that is down
+# answers plain HTTP with nothing too.
+check "plain HTTP gets nowhere (HTTPS does)" sh -c "ip netns exec $NET curl -s -m 3 --cacert $T/mgr/ca.crt $URL/v1/health | grep -q ok &&
+	! ip netns exec $NET curl -s -m 3 http://192.168.77.1:7443/v1/health | grep -q ok"
 
 # --- token guessing is slowed, for the guesser only ------------------------------------
 guess() { # NS TOKEN: the status

@@ -297,12 +297,80 @@ static int claim_subnet(struct cluster *c, int f, uint64_t index, const char *na
 	return ret;
 }
 
-int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash, int64_t now, json_t **out, char *err,
-			  size_t errlen)
+/* The registration secret a request may carry: its hash into reg_hash
+ * ("" for none), and the request without it into *fields. */
+static int registration_secret(json_t *req, json_t **fields, char reg_hash[65], char *err, size_t errlen)
 {
-	const char *name = json_string_value(json_object_get(req, "name"));
-	char node_key[128], pub_key[128], cred_key[128], sub_key[2][64], buf[64];
-	json_t *rec = NULL;
+	json_t *secret = json_object_get(req, "registrationSecret");
+	const char *s = json_string_value(secret);
+
+	*reg_hash = '\0';
+	*fields = json_copy(req);
+	if (!secret)
+		return 0;
+	json_object_del(*fields, "registrationSecret");
+	/* Never quoted: it is a secret. */
+	if (!s || strlen(s) < 32 || strlen(s) > 128 || strspn(s, "0123456789abcdef") != strlen(s))
+		return cluster_invalid(err, errlen, "registrationSecret: give 32 to 128 lower-case hex digits "
+						    "(random, made once by the node)");
+	cluster_hash(s, reg_hash);
+	return 0;
+}
+
+/* The same registrant asking again, its first answer lost: a node of this
+ * name, key (rec's) and registration secret. Its credential is replaced,
+ * since the one made before never reached it. *out is the stored record. */
+static int register_again(struct cluster *c, json_t *rec, const char reg_hash[65], const char *cred_hash,
+			  json_t **out)
+{
+	const char *name = json_string_value(json_object_get(rec, "name")), *had;
+	char node_key[128], cred_key[128], *text = NULL;
+	json_t *have = NULL, *doc = NULL;
+	int64_t node_rev, cred_rev;
+	int ret;
+
+	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
+	snprintf(cred_key, sizeof(cred_key), CLUSTER_PREFIX "credentials/%s", name);
+	if ((ret = cluster_node_read(c, name, &have, &node_rev)) ||
+	    (ret = cluster_secret_read(c->kv, cred_key, &doc, &cred_rev)))
+		goto out;
+	had = json_string_value(json_object_get(doc, "registration"));
+	if (!json_equal(json_object_get(have, "publicKey"), json_object_get(rec, "publicKey")) || !had ||
+	    strlen(had) != 64 || sodium_memcmp(had, reg_hash, 64)) {
+		ret = -EEXIST;
+		goto out;
+	}
+	json_object_set_new(doc, "hash", json_string(cred_hash));
+	json_object_del(doc, "next");
+	if (!(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	{
+		struct kv_cond conds[2] = { { node_key, node_rev }, { cred_key, cred_rev } };
+		struct kv_op op = { KV_PUT, cred_key, text, strlen(text) };
+
+		/* Changed meanwhile (removed, say): not the same node any more. */
+		if ((ret = kv_txn(c->kv, conds, 2, &op, 1, NULL)) == -ECANCELED)
+			ret = -EEXIST;
+	}
+out:
+	free(text);
+	json_decref(doc);
+	if (!ret)
+		*out = have;
+	else
+		json_decref(have);
+	return ret;
+}
+
+int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_hash, int64_t now, json_t **out,
+			  char *err, size_t errlen)
+{
+	const char *name = json_string_value(json_object_get(req_in, "name"));
+	char node_key[128], pub_key[128], cred_key[128], sub_key[2][64], buf[64], reg_hash[65];
+	json_t *rec = NULL, *req = NULL, *cred_doc;
+	char *cred_text = NULL;
 	int64_t want[2];
 	int ret;
 
@@ -312,11 +380,23 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 				       "name \"%s\": give a DNS label (1 to 63 of a-z, 0-9 and '-', not at either end)",
 				       name ? name : "(missing)");
 	if (c->broker)
-		return cluster_broker_register(c, req, cred_hash, now, out, err, errlen);
+		return cluster_broker_register(c, req_in, cred_hash, now, out, err, errlen);
 	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 	snprintf(cred_key, sizeof(cred_key), CLUSTER_PREFIX "credentials/%s", name);
-	if ((ret = wanted_subnets(c, req, want, err, errlen)))
+	if ((ret = registration_secret(req_in, &req, reg_hash, err, errlen)) ||
+	    (ret = wanted_subnets(c, req, want, err, errlen))) {
+		json_decref(req);
 		return ret;
+	}
+	cred_doc = json_pack("{s:s}", "hash", cred_hash);
+	if (*reg_hash)
+		json_object_set_new(cred_doc, "registration", json_string(reg_hash));
+	cred_text = json_dumps(cred_doc, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(cred_doc);
+	if (!cred_text) {
+		json_decref(req);
+		return -ENOMEM;
+	}
 	pthread_mutex_lock(&c->register_lock);
 	for (int attempt = 0; attempt < RETRIES; ++attempt) {
 		struct kv_cond conds[4];
@@ -377,7 +457,7 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 		texts[2] = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
 		ops[no++] = (struct kv_op){ KV_PUT, node_key, texts[2], strlen(texts[2]) };
 		ops[no++] = (struct kv_op){ KV_PUT, pub_key, name, strlen(name) };
-		ops[no++] = (struct kv_op){ KV_PUT, cred_key, cred_hash, strlen(cred_hash) };
+		ops[no++] = (struct kv_op){ KV_PUT, cred_key, cred_text, strlen(cred_text) };
 		ret = kv_txn(c->kv, conds, nc, ops, no, NULL);
 		for (int i = 0; i < 4; ++i)
 			free(texts[i]);
@@ -388,7 +468,15 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 			struct kv_item it;
 
 			if (!kv_get(c->kv, node_key, &it)) {
+				json_t *again = NULL;
+
 				kv_item_free(&it);
+				if (*reg_hash && !(ret = register_again(c, rec, reg_hash, cred_hash, &again))) {
+					json_decref(rec);
+					rec = again;
+					ret = CLUSTER_REGISTERED_AGAIN;
+					goto out;
+				}
 				snprintf(err, errlen, "node \"%s\" is registered already: remove it first, or pick another name",
 					 name);
 				ret = -EEXIST;
@@ -409,7 +497,9 @@ int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash,
 		snprintf(err, errlen, "%s", kv_error());
 out:
 	pthread_mutex_unlock(&c->register_lock);
-	if (!ret)
+	free(cred_text);
+	json_decref(req);
+	if (ret >= 0)
 		*out = rec;
 	else
 		json_decref(rec);

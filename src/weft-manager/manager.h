@@ -100,6 +100,11 @@ enum role auth_known(const char *authorization, char *node, size_t nodelen);
 int auth_join_token(struct manager *m, int64_t ttl, char *out, size_t outlen, json_t **info);
 /* Uses up nothing: join tokens are reusable until they expire or are deleted. */
 int auth_new_credential(const char *node, char *out, size_t outlen, char hash[65]);
+/* A new admin or reader token into out, pending until first used (the
+ * old one works until then); STATE/ROLE.token gets it if there is one. */
+int auth_rotate(struct manager *m, enum role role, char *out, size_t outlen);
+/* A new credential for node into out, pending until first used. */
+int auth_rotate_credential(struct manager *m, const char *node, char *out, size_t outlen);
 void auth_hash(const char *secret, char hex[65]);
 /* Drops what is remembered of a node's credential (it was removed). */
 void auth_forget_node(const char *name);

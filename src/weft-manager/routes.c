@@ -6,12 +6,15 @@
  *   POST   /v1/tokens         {"ttl"}      admin: a join token
  *   GET    /v1/tokens                      admin
  *   DELETE /v1/tokens/ID                   admin
+ *   POST   /v1/tokens/rotate  {"role"}     admin: a new admin or reader token
  *   POST   /v1/nodes          {...}        join token or admin: register
  *   GET    /v1/nodes                       node, reader, admin
  *   GET    /v1/nodes/NAME                  node, reader, admin
  *   PATCH  /v1/nodes/NAME     {...}        the node itself or admin
  *   PUT    /v1/nodes/NAME/heartbeat        the node itself or admin
  *   DELETE /v1/nodes/NAME                  the node itself or admin
+ *   POST   /v1/nodes/NAME/credential-rotation  admin: asks the node to rotate
+ *   POST   /v1/nodes/NAME/credentials      the node itself: a new credential
  *   GET    /v1/peers?since=REV&wait=SEC    node, reader, admin: a long poll
  *   PUT    /v1/nodes/NAME/gateway-candidate {"allowed"}  admin: may it be a gateway
  *   PUT    /v1/nodes/NAME/gateway          the node itself: the gateway lease
@@ -29,6 +32,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,12 +187,41 @@ static struct reply tokens_delete(struct manager *m, const struct call *c)
 	return ok(200, json_pack("{s:s}", "deleted", id));
 }
 
+/* {"role": "admin"|"reader"}: a new token, pending beside the old until
+ * its first use. */
+static struct reply tokens_rotate(struct manager *m, const struct call *c)
+{
+	json_t *body;
+	const char *name;
+	struct reply r;
+	enum role role;
+	char token[160];
+
+	if ((r = parse_body(c->req, &body)).status)
+		return r;
+	name = json_string_value(json_object_get(body, "role"));
+	if (!name || (strcmp(name, "admin") && strcmp(name, "reader")) || json_object_size(body) != 1) {
+		json_decref(body);
+		return fail(400, "give {\"role\": \"admin\"} or {\"role\": \"reader\"}");
+	}
+	role = !strcmp(name, "admin") ? ROLE_ADMIN : ROLE_READER;
+	json_decref(body);
+	if (auth_rotate(m, role, token, sizeof(token)))
+		return fail(503, "the store: %s", kv_error());
+	manager_log(m, "made a new %s token, pending until first used", role == ROLE_ADMIN ? "admin" : "reader");
+	r = ok(201, json_pack("{s:s, s:s, s:b}", "role", role == ROLE_ADMIN ? "admin" : "reader", "token", token,
+			      "pending", true));
+	sodium_memzero(token, sizeof(token));
+	return r;
+}
+
 /* --- nodes ----------------------------------------------------------------- */
 
 static struct reply nodes_register(struct manager *m, const struct call *c)
 {
 	enum role role = c->role;
 	char cred[160], hash[65], err[512];
+	const char *secret;
 	json_t *body, *rec;
 	struct reply r;
 	int ret;
@@ -205,13 +238,18 @@ static struct reply nodes_register(struct manager *m, const struct call *c)
 	}
 	auth_new_credential(json_string_value(json_object_get(body, "name")) ?: "", cred, sizeof(cred), hash);
 	ret = cluster_node_register(&m->cluster, body, hash, time(NULL), &rec, err, sizeof(err));
+	if ((secret = json_string_value(json_object_get(body, "registrationSecret"))))
+		sodium_memzero((char *)secret, strlen(secret));
 	json_decref(body);
-	if (ret) {
+	if (ret < 0) {
 		explicit_bzero(cred, sizeof(cred));
 		return fail(status_of(ret), "%s", err);
 	}
-	manager_log(m, "registered node %s (%s), by %s", json_string_value(json_object_get(rec, "name")),
+	if (ret == CLUSTER_REGISTERED_AGAIN)
+		auth_forget_node(json_string_value(json_object_get(rec, "name")));
+	manager_log(m, "registered node %s (%s)%s, by %s", json_string_value(json_object_get(rec, "name")),
 		    json_string_value(json_array_get(json_object_get(rec, "subnets"), 0)),
+		    ret == CLUSTER_REGISTERED_AGAIN ? " again: its first answer was lost" : "",
 		    role == ROLE_ADMIN ? "an admin" : "a join token");
 	r = ok(201, json_pack("{s:o, s:s}", "node", rec, "credential", cred));
 	explicit_bzero(cred, sizeof(cred));
@@ -324,6 +362,38 @@ static struct reply node_remove(struct manager *m, const struct call *c)
 		return fail(status_of(ret), "%s", err);
 	manager_log(m, "removed node %s, by %s", name, c->role == ROLE_ADMIN ? "an admin" : "itself");
 	return ok(200, json_pack("{s:s}", "removed", name));
+}
+
+/* An admin asks a node to rotate its credential: its agent sees its
+ * record change and fetches a new one (node_credentials). */
+static struct reply credential_rotation(struct manager *m, const struct call *c)
+{
+	char err[512];
+	json_t *rec;
+	int ret = cluster_credential_request(&m->cluster, c->name, time(NULL), &rec, err, sizeof(err));
+
+	if (ret)
+		return fail(status_of(ret), "%s", err);
+	manager_log(m, "asked node %s to rotate its credential, by an admin", c->name);
+	return ok(202, rec);
+}
+
+/* The node itself, with its current credential: a new one, pending until
+ * the node's first request with it. */
+static struct reply node_credentials(struct manager *m, const struct call *c)
+{
+	char cred[160];
+	struct reply r;
+	int ret = auth_rotate_credential(m, c->name, cred, sizeof(cred));
+
+	if (ret == -ENOENT)
+		return fail(404, "no node \"%.63s\"", c->name);
+	if (ret)
+		return fail(503, "the store: %s", kv_error());
+	manager_log(m, "node %s took a new credential, pending until it uses it", c->name);
+	r = ok(201, json_pack("{s:s, s:b}", "credential", cred, "pending", true));
+	sodium_memzero(cred, sizeof(cred));
+	return r;
 }
 
 /* --- the long poll --------------------------------------------------------- */
@@ -481,6 +551,7 @@ static const struct route routes[] = {
 	{ M_POST, "tokens", BY_ADMIN, tokens_create, NULL },
 	{ M_ANY, "tokens/*", BY_ADMIN, NULL, "tokens are for admins only" },
 	{ M_DELETE, "tokens/*", BY_ADMIN, tokens_delete, NULL },
+	{ M_POST, "tokens/rotate", BY_ADMIN, tokens_rotate, NULL },
 
 	{ M_GET, "peers", BY_READERS, peers, join_only },
 
@@ -497,6 +568,11 @@ static const struct route routes[] = {
 	{ M_CHANGE, "nodes/*/heartbeat", BY_SELF | BY_ADMIN, NULL, NULL },
 	{ M_PUT, "nodes/*/heartbeat", BY_SELF | BY_ADMIN, node_heartbeat, NULL },
 	{ M_PUT, "nodes/*/gateway-candidate", BY_ADMIN, gateway_candidate, "only an admin allows a node to be a gateway" },
+	{ M_POST, "nodes/*/credential-rotation", BY_ADMIN, credential_rotation,
+	  "only an admin asks a node to rotate its credential" },
+	{ M_POST, "nodes/*/credentials", BY_SELF, node_credentials,
+	  "a node's new credential goes to that node only, with its current credential (an admin asks for one with "
+	  "weft node credentials rotate NAME)" },
 	{ M_CHANGE, "nodes/*/gateway", BY_SELF | BY_ADMIN, NULL, NULL },
 	{ M_ANY, "nodes/*/gateway", BY_NODE, NULL,
 	  "the gateway lease is taken by the gateway node itself, with its credential" },

@@ -211,9 +211,24 @@ static void see_gateway(struct weftd *d, json_t *reply, bool full)
 	}
 }
 
+static void rotate_credential(struct weftd *d);
+
+/* Does our own record, among the changes, ask for a new credential? */
+static bool rotation_asked(struct weftd *d, json_t *reply)
+{
+	json_t *rec;
+	size_t i;
+
+	json_array_foreach(json_object_get(reply, "nodes"), i, rec)
+		if (!strcmp(json_string_value(json_object_get(rec, "name")) ?: "", d->cl.name))
+			return json_object_get(json_object_get(rec, "credentialRotation"), "requested");
+	return false;
+}
+
 /* Takes a list of changes from the manager: {"revision", "full", "nodes",
  * "removed"}. Only what the device needs counts: a change elsewhere
- * (labels, say) does not touch it. */
+ * (labels, say) does not touch it; our own record is looked at for a
+ * request to rotate our credential. */
 static int take(void *ctx, json_t *reply)
 {
 	struct weftd *d = ctx;
@@ -242,6 +257,12 @@ static int take(void *ctx, json_t *reply)
 	if (save_json(d, "peers.json", doc))
 		weftd_log(d, WG_LOG_ERROR, "member: cannot write %s/cluster/peers.json", d->state_dir);
 	json_decref(doc);
+	/* Once asked, tried at each answer until done: an answer does not
+	 * carry our record again unless it changes. */
+	if (rotation_asked(d, reply))
+		d->cl.rotate = true;
+	if (d->cl.rotate)
+		rotate_credential(d);
 	return 0;
 }
 
@@ -290,6 +311,73 @@ static json_t *self_request(struct weftd *d, bool with_name)
 	return req;
 }
 
+/*
+ * A new credential, asked for with the current one: written to
+ * STATE/cluster/credential before it is used, so that a crash in between
+ * leaves a credential that works (the old one still does while the new
+ * one is pending, and the new one from the file confirms it). Our next
+ * call, with it, confirms it at the manager; the old one is then refused.
+ */
+static void rotate_credential(struct weftd *d)
+{
+	char path[200], err[700];
+	json_t *reply = NULL;
+	const char *cred;
+	int status;
+
+	snprintf(path, sizeof(path), "/v1/nodes/%s/credentials", d->cl.name);
+	status = api_call(d->cl.api, "POST", path, NULL, 15, &reply, err, sizeof(err));
+	cred = json_string_value(json_object_get(reply, "credential"));
+	if (status != 201 || !cred) {
+		weftd_log(d, WG_LOG_ERROR, "member: cannot get a new credential (%d %s); trying again at the next answer",
+			  status, status == 201 ? "without a credential" : err);
+	} else if (save(d, "credential", cred)) {
+		cpath(d, err, sizeof(err), "credential");
+		weftd_log(d, WG_LOG_ERROR, "member: cannot write %s: keeping the old credential, trying again at the "
+			  "next answer", err);
+	} else {
+		api_client_token(d->cl.api, cred);
+		d->cl.rotate = false;
+		weftd_log(d, WG_LOG_INFO, "member: took a new credential; the next call confirms it");
+	}
+	if (cred)
+		crypto_wipe((char *)cred, strlen(cred));
+	json_decref(reply);
+}
+
+enum { REGISTRATION_SECRET_BYTES = 32 };
+
+/*
+ * The secret that makes our registration safe to send again
+ * (STATE/cluster/registration, 0600): made once, written before the
+ * first request carries it, so that a registration whose answer was lost
+ * (the manager died after committing it) is answered again instead of
+ * refused as a name taken. The manager keeps only its hash. NULL when it
+ * cannot be read or written.
+ */
+static char *registration_secret(struct weftd *d)
+{
+	uint8_t raw[REGISTRATION_SECRET_BYTES];
+	char path[600], *hex;
+
+	cpath(d, path, sizeof(path), "registration");
+	if ((hex = weftd_read_secret(path)) && strlen(hex) == 2 * sizeof(raw))
+		return hex;
+	crypto_free_string(hex);
+	if (!(hex = malloc(2 * sizeof(raw) + 1)))
+		return NULL;
+	crypto_random(raw, sizeof(raw));
+	for (size_t i = 0; i < sizeof(raw); ++i)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	crypto_wipe(raw, sizeof(raw));
+	if (save(d, "registration", hex)) {
+		weftd_log(d, WG_LOG_ERROR, "member: cannot write %s: %s", path, strerror(errno));
+		crypto_free_string(hex);
+		return NULL;
+	}
+	return hex;
+}
+
 enum join_result { JOINED, RETRY, FATAL };
 
 /* Registers with the join token: a first start, or a node the manager
@@ -297,7 +385,7 @@ enum join_result { JOINED, RETRY, FATAL };
 static enum join_result join(struct weftd *d)
 {
 	char path[600], err[700];
-	char *token = weftd_read_secret(d->cl.token_file);
+	char *token = weftd_read_secret(d->cl.token_file), *secret;
 	json_t *req, *reply = NULL, *subs;
 	int status;
 
@@ -307,13 +395,21 @@ static enum join_result join(struct weftd *d)
 		crypto_free_string(token);
 		return d->cl.self ? RETRY : FATAL;
 	}
+	if (!(secret = registration_secret(d))) {
+		crypto_free_string(token);
+		return d->cl.self ? RETRY : FATAL;
+	}
 	req = self_request(d, true);
 	if (d->cl.self && (subs = json_object_get(d->cl.self, "subnets")))
 		json_object_set(req, "subnets", subs);
+	json_object_set_new(req, "registrationSecret", json_string(secret));
+	crypto_free_string(secret);
 	api_client_token(d->cl.api, token);
 	crypto_free_string(token);
 	status = api_call(d->cl.api, "POST", "/v1/nodes", req, 30, &reply, err, sizeof(err));
 	api_client_token(d->cl.api, NULL);
+	secret = (char *)json_string_value(json_object_get(req, "registrationSecret"));
+	crypto_wipe(secret, strlen(secret));
 	json_decref(req);
 	if (status == 201 && json_is_string(json_object_get(reply, "credential")) &&
 	    json_is_object(json_object_get(reply, "node"))) {

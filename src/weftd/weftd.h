@@ -69,6 +69,7 @@ struct weftd_member {
 	bool connected;
 	int64_t last_contact;
 	char error[700];
+	bool rotate; /* our record asks for a new credential, not fetched yet; the member thread's */
 	/* The other nodes as the hub has them. Under the hub's lock; written
 	 * only by the member thread. */
 	struct peer_set nodes;

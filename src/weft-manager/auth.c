@@ -167,7 +167,7 @@ static bool confirm(struct manager *m, const char *key, const char *secret, enum
 	sodium_memzero(hash, sizeof(hash));
 	if (ret) {
 		/* Still pending: it works, and the next request tries again. */
-		manager_log(m, "cannot confirm the new %s: %s", role == ROLE_NODE ? "credential" : "token",
+		manager_logl(m, LOG_ERROR, "cannot confirm the new %s: %s", role == ROLE_NODE ? "credential" : "token",
 			    ret == -ESTALE ? "replaced by a newer rotation" : kv_error());
 		return false;
 	}
@@ -334,7 +334,7 @@ int auth_rotate(struct manager *m, enum role role, char *out, size_t outlen)
 		ret = file_replace(path, out, n + 1, 0600);
 		out[n] = '\0';
 		if (ret)
-			manager_log(m, "cannot write the new %s token to %s: %s", name, path, strerror(-ret));
+			manager_logl(m, LOG_ERROR, "cannot write the new %s token to %s: %s", name, path, strerror(-ret));
 		ret = 0;
 	}
 out:

@@ -11,8 +11,10 @@
  * record, the other nodes at the last revision seen), so a restarted agent
  * brings the device back as it was before it hears from the manager, and a
  * manager that is down changes nothing: the nodes keep forwarding with what
- * they have. Changes arrive by long poll (GET /v1/peers?since=REV), so a
- * new node is a peer everywhere within about a second.
+ * they have. Changes arrive by long poll (GET /v1/peers?since=REV, the
+ * follower of lib/api/follow.h), so a new node is a peer everywhere within
+ * about a second; the hub is brought to them by lib/agent/reconcile.h.
+ * Registration, our record and our credential are join.c's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,30 +48,6 @@ enum {
 	 * for a retry. */
 	KEEPALIVE_DELAY_MS = 500,
 };
-
-/* --- files under STATE/cluster/ --------------------------------------------- */
-
-static void cpath(struct weftd *d, char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/cluster/%s", d->state_dir, name);
-}
-
-static int save(struct weftd *d, const char *name, const char *text)
-{
-	char path[600];
-
-	cpath(d, path, sizeof(path), name);
-	return file_replace(path, text, strlen(text), 0600);
-}
-
-static int save_json(struct weftd *d, const char *name, json_t *v)
-{
-	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-	int ret = text ? save(d, name, text) : -ENOMEM;
-
-	free(text);
-	return ret;
-}
 
 /* --- the device ---------------------------------------------------------- */
 
@@ -211,8 +189,6 @@ static void see_gateway(struct weftd *d, json_t *reply, bool full)
 	}
 }
 
-static void rotate_credential(struct weftd *d);
-
 /* Does our own record, among the changes, ask for a new credential? */
 static bool rotation_asked(struct weftd *d, json_t *reply)
 {
@@ -254,7 +230,7 @@ static int take(void *ctx, json_t *reply)
 	pthread_mutex_lock(&d->cl.lock);
 	d->cl.rev = json_integer_value(json_object_get(reply, "revision"));
 	pthread_mutex_unlock(&d->cl.lock);
-	if (save_json(d, "peers.json", doc))
+	if (member_save_json(d, "peers.json", doc))
 		weftd_log(d, WG_LOG_ERROR, "member: cannot write %s/cluster/peers.json", d->state_dir);
 	json_decref(doc);
 	/* Once asked, tried at each answer until done: an answer does not
@@ -262,213 +238,8 @@ static int take(void *ctx, json_t *reply)
 	if (rotation_asked(d, reply))
 		d->cl.rotate = true;
 	if (d->cl.rotate)
-		rotate_credential(d);
+		member_rotate_credential(d);
 	return 0;
-}
-
-/* --- talking to the manager ------------------------------------------------ */
-
-/* Our record as the manager has it. The thread that follows the manager
- * is the only writer; "show" reads it under d->cl.lock. */
-static void set_self(struct weftd *d, json_t *rec)
-{
-	pthread_mutex_lock(&d->cl.lock);
-	json_decref(d->cl.self);
-	d->cl.self = json_incref(rec);
-	pthread_mutex_unlock(&d->cl.lock);
-}
-
-static void note(struct weftd *d, bool ok, const char *err)
-{
-	pthread_mutex_lock(&d->cl.lock);
-	d->cl.connected = ok;
-	if (ok)
-		d->cl.last_contact = time(NULL);
-	snprintf(d->cl.error, sizeof(d->cl.error), "%s", ok ? "" : err);
-	pthread_mutex_unlock(&d->cl.lock);
-}
-
-static json_t *self_request(struct weftd *d, bool with_name)
-{
-	char pub[KEY_B64_LEN], ep[96];
-	uint8_t raw[32];
-	json_t *req;
-
-	hub_public_key(d, raw);
-	key_to_base64(pub, raw);
-	/* An endpoint without a port takes the hub's. */
-	if (strchr(d->cl.endpoint, ']') || (strchr(d->cl.endpoint, '.') && strchr(d->cl.endpoint, ':')))
-		snprintf(ep, sizeof(ep), "%s", d->cl.endpoint);
-	else if (strchr(d->cl.endpoint, ':'))
-		snprintf(ep, sizeof(ep), "[%s]:%u", d->cl.endpoint, d->hub_port);
-	else
-		snprintf(ep, sizeof(ep), "%s:%u", d->cl.endpoint, d->hub_port);
-	/* No gateway label: an admin grants that (weft node gateway NAME
-	 * --allow), and the manager keeps it whatever labels we send. */
-	req = json_pack("{s:s, s:[s], s:{}}", "publicKey", pub, "endpoints", ep, "labels");
-	if (with_name)
-		json_object_set_new(req, "name", json_string(d->cl.name));
-	return req;
-}
-
-/*
- * A new credential, asked for with the current one: written to
- * STATE/cluster/credential before it is used, so that a crash in between
- * leaves a credential that works (the old one still does while the new
- * one is pending, and the new one from the file confirms it). Our next
- * call, with it, confirms it at the manager; the old one is then refused.
- */
-static void rotate_credential(struct weftd *d)
-{
-	char path[200], err[700];
-	json_t *reply = NULL;
-	const char *cred;
-	int status;
-
-	snprintf(path, sizeof(path), "/v1/nodes/%s/credentials", d->cl.name);
-	status = api_call(d->cl.api, "POST", path, NULL, 15, &reply, err, sizeof(err));
-	cred = json_string_value(json_object_get(reply, "credential"));
-	if (status != 201 || !cred) {
-		weftd_log(d, WG_LOG_ERROR, "member: cannot get a new credential (%d %s); trying again at the next answer",
-			  status, status == 201 ? "without a credential" : err);
-	} else if (save(d, "credential", cred)) {
-		cpath(d, err, sizeof(err), "credential");
-		weftd_log(d, WG_LOG_ERROR, "member: cannot write %s: keeping the old credential, trying again at the "
-			  "next answer", err);
-	} else {
-		api_client_token(d->cl.api, cred);
-		d->cl.rotate = false;
-		weftd_log(d, WG_LOG_INFO, "member: took a new credential; the next call confirms it");
-	}
-	if (cred)
-		crypto_wipe((char *)cred, strlen(cred));
-	json_decref(reply);
-}
-
-enum { REGISTRATION_SECRET_BYTES = 32 };
-
-/*
- * The secret that makes our registration safe to send again
- * (STATE/cluster/registration, 0600): made once, written before the
- * first request carries it, so that a registration whose answer was lost
- * (the manager died after committing it) is answered again instead of
- * refused as a name taken. The manager keeps only its hash. NULL when it
- * cannot be read or written.
- */
-static char *registration_secret(struct weftd *d)
-{
-	uint8_t raw[REGISTRATION_SECRET_BYTES];
-	char path[600], *hex;
-
-	cpath(d, path, sizeof(path), "registration");
-	if ((hex = weftd_read_secret(path)) && strlen(hex) == 2 * sizeof(raw))
-		return hex;
-	crypto_free_string(hex);
-	if (!(hex = malloc(2 * sizeof(raw) + 1)))
-		return NULL;
-	crypto_random(raw, sizeof(raw));
-	for (size_t i = 0; i < sizeof(raw); ++i)
-		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-	crypto_wipe(raw, sizeof(raw));
-	if (save(d, "registration", hex)) {
-		weftd_log(d, WG_LOG_ERROR, "member: cannot write %s: %s", path, strerror(errno));
-		crypto_free_string(hex);
-		return NULL;
-	}
-	return hex;
-}
-
-enum join_result { JOINED, RETRY, FATAL };
-
-/* Registers with the join token: a first start, or a node the manager
- * removed (its lease ran out) coming back, asking for its old subnets. */
-static enum join_result join(struct weftd *d)
-{
-	char path[600], err[700];
-	char *token = weftd_read_secret(d->cl.token_file), *secret;
-	json_t *req, *reply = NULL, *subs;
-	int status;
-
-	if (!token || !*token) {
-		weftd_log(d, WG_LOG_ERROR, "member: cannot read the join token %s: %s", d->cl.token_file,
-			  token ? "empty" : strerror(errno));
-		crypto_free_string(token);
-		return d->cl.self ? RETRY : FATAL;
-	}
-	if (!(secret = registration_secret(d))) {
-		crypto_free_string(token);
-		return d->cl.self ? RETRY : FATAL;
-	}
-	req = self_request(d, true);
-	if (d->cl.self && (subs = json_object_get(d->cl.self, "subnets")))
-		json_object_set(req, "subnets", subs);
-	json_object_set_new(req, "registrationSecret", json_string(secret));
-	crypto_free_string(secret);
-	api_client_token(d->cl.api, token);
-	crypto_free_string(token);
-	status = api_call(d->cl.api, "POST", "/v1/nodes", req, 30, &reply, err, sizeof(err));
-	api_client_token(d->cl.api, NULL);
-	secret = (char *)json_string_value(json_object_get(req, "registrationSecret"));
-	crypto_wipe(secret, strlen(secret));
-	json_decref(req);
-	if (status == 201 && json_is_string(json_object_get(reply, "credential")) &&
-	    json_is_object(json_object_get(reply, "node"))) {
-		if (save(d, "credential", json_string_value(json_object_get(reply, "credential"))) ||
-		    save_json(d, "node.json", json_object_get(reply, "node"))) {
-			cpath(d, path, sizeof(path), "credential");
-			weftd_log(d, WG_LOG_ERROR, "member: cannot write %s", path);
-			json_decref(reply);
-			return FATAL;
-		}
-		api_client_token(d->cl.api, json_string_value(json_object_get(reply, "credential")));
-		set_self(d, json_object_get(reply, "node"));
-		note(d, true, NULL);
-		weftd_log(d, WG_LOG_ERROR, "member: joined as node %s, subnets %s %s", d->cl.name,
-			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 0)) ?: "",
-			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 1)) ?: "");
-		json_decref(reply);
-		return JOINED;
-	}
-	json_decref(reply);
-	note(d, false, err);
-	weftd_log(d, WG_LOG_ERROR, "member: cannot join: %s", err);
-	if (status < 0 || status >= 500)
-		return RETRY;
-	/* Refused: a bad or expired token, a name or key taken, no subnet
-	 * left. Trying again changes nothing until someone acts. */
-	return d->cl.self ? RETRY : FATAL;
-}
-
-/* Tells the manager our key and endpoint if they differ from its record. */
-static int update_self(struct weftd *d)
-{
-	char path[80], err[700];
-	json_t *req = self_request(d, false), *reply = NULL;
-	json_t *ours = json_deep_copy(json_object_get(d->cl.self, "labels"));
-	bool same;
-	int status;
-
-	json_object_del(ours, CLUSTER_GATEWAY_LABEL); /* the admin's, not ours */
-	same = d->cl.self && json_equal(json_object_get(req, "publicKey"), json_object_get(d->cl.self, "publicKey")) &&
-	       json_equal(json_object_get(req, "endpoints"), json_object_get(d->cl.self, "endpoints")) &&
-	       json_equal(json_object_get(req, "labels"), ours ?: json_object_get(req, "labels"));
-	json_decref(ours);
-	if (same) {
-		json_decref(req);
-		return 200;
-	}
-	snprintf(path, sizeof(path), "/v1/nodes/%s", d->cl.name);
-	status = api_call(d->cl.api, "PATCH", path, req, 30, &reply, err, sizeof(err));
-	json_decref(req);
-	if (status == 200 && json_is_object(reply)) {
-		set_self(d, reply);
-		save_json(d, "node.json", reply);
-		weftd_log(d, WG_LOG_VERBOSE, "member: told the manager our key, endpoint and labels");
-	} else {
-		note(d, false, err);
-	}
-	json_decref(reply);
-	return status;
 }
 
 /* What the follower calls to tell the manager who we are: a join when
@@ -481,11 +252,11 @@ static enum follow_told tell(void *ctx, int why)
 	if (why == 401)
 		d->cl.registered = false;
 	if (!d->cl.registered) {
-		if (join(d) != JOINED)
+		if (member_join(d) != JOINED)
 			return FOLLOW_LATER;
 		d->cl.registered = true;
 	}
-	status = update_self(d);
+	status = member_update_self(d);
 	if (status == 401 || status == 404) {
 		/* Our lease ran out, or an admin removed us: join again,
 		 * asking for the same subnets. */
@@ -501,7 +272,7 @@ static void contact(void *ctx, bool ok, int status, const char *err)
 {
 	struct weftd *d = ctx;
 
-	note(d, ok, err);
+	member_note(d, ok, err);
 	if (!ok && status != 401)
 		weftd_log(d, WG_LOG_VERBOSE, "member: %s; keeping the last configuration", err);
 }
@@ -555,16 +326,16 @@ int member_start(struct weftd *d, const struct agent_config *conf, char *err, si
 		follow_init(&d->cl.follow, &member_ops, d, d->cl.api, beat, 0);
 		d->cl.follow_ready = true;
 	}
-	cpath(d, path, sizeof(path), "");
+	member_path(d, path, sizeof(path), "");
 	if (mkdir(path, 0700) && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
 		return -errno;
 	}
 
 	/* What we knew before: the device comes back as it was, manager or not. */
-	cpath(d, path, sizeof(path), "node.json");
+	member_path(d, path, sizeof(path), "node.json");
 	saved = json_load_file(path, 0, NULL);
-	cpath(d, path, sizeof(path), "credential");
+	member_path(d, path, sizeof(path), "credential");
 	cred = weftd_read_secret(path);
 	if (json_is_object(saved) && cred && !strcmp(json_string_value(json_object_get(saved, "name")) ?: "", d->cl.name)) {
 		d->cl.self = saved;
@@ -583,7 +354,7 @@ int member_start(struct weftd *d, const struct agent_config *conf, char *err, si
 		}
 		/* A first start: nothing to serve pods with until we have subnets. */
 		for (;;) {
-			enum join_result r = join(d);
+			enum join_result r = member_join(d);
 
 			if (r == JOINED)
 				break;
@@ -614,7 +385,7 @@ int member_start(struct weftd *d, const struct agent_config *conf, char *err, si
 			snprintf(strchr(s, ':') ? d->pod_subnet6 : d->pod_subnet, sizeof(d->pod_subnet), "%s", s);
 		}
 	}
-	cpath(d, path, sizeof(path), "peers.json");
+	member_path(d, path, sizeof(path), "peers.json");
 	saved = json_load_file(path, 0, NULL);
 	if (json_is_object(json_object_get(saved, "nodes"))) {
 		size_t skipped;

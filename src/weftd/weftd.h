@@ -186,6 +186,24 @@ void member_describe(struct weftd *d, json_t *out);
 /* The other nodes' public keys (base64) -> names; with hub_lock held. */
 json_t *member_node_keys(struct weftd *d);
 
+/* join.c: the node's standing with its manager (files, registration, our
+ * record, our credential), for member.c. */
+void member_path(struct weftd *d, char *buf, size_t len, const char *name);
+int member_save(struct weftd *d, const char *name, const char *text);
+int member_save_json(struct weftd *d, const char *name, json_t *v);
+/* Whether the manager answered, for "show". */
+void member_note(struct weftd *d, bool ok, const char *err);
+enum join_result { JOINED, RETRY, FATAL };
+/* Registers with the join token (a first start, or coming back after
+ * removal, asking for the old subnets). */
+enum join_result member_join(struct weftd *d);
+/* Tells the manager our key and endpoint if its record differs: the HTTP
+ * status (200 when nothing needed telling). */
+int member_update_self(struct weftd *d);
+/* Fetches and saves a new credential (an admin asked); tried again at the
+ * next answer when it fails. */
+void member_rotate_credential(struct weftd *d);
+
 /* peers.c: shared by member.c and gateway.c. */
 /* A small secret file's first line (a credential, a token), or NULL. */
 char *weftd_read_secret(const char *path);

@@ -24,7 +24,8 @@
  *
  * The files, one a concept: pool.c the pool's arithmetic and the checks on
  * prefixes (nothing there touches the store); nodes.c the settings and the
- * node registry; broker.c a broker's store, whose nodes are clusters;
+ * node registry; register.c a node's registration and the subnets it
+ * claims; broker.c a broker's store, whose nodes are clusters;
  * lease.c the gateway lease and the report that comes with a claim;
  * credentials.c the secrets that rotate (credentials, admin tokens);
  * federation.c the broker-info and the join request. Their shared helpers

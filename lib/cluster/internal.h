@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/cluster's own helpers, shared by its files (pool.c, nodes.c,
- * broker.c, lease.c: see cluster.h); not for use outside lib/cluster.
+ * register.c, broker.c, lease.c: see cluster.h); not for use outside
+ * lib/cluster.
  */
 #ifndef WEFT_CLUSTER_INTERNAL_H
 #define WEFT_CLUSTER_INTERNAL_H
@@ -31,6 +32,9 @@ int cluster_bind_settings(struct cluster *c, char *err, size_t errlen);
 int cluster_node_fields(json_t *req, json_t *rec, bool partial, char *err, size_t errlen);
 /* The store key of a public key (/weft/keys/...); pub may be NULL. */
 void cluster_key_path(char *buf, size_t len, const char *pub);
+/* The store key of the index-th node subnet of family f (0: IPv4, 1: IPv6):
+ * /weft/subnets/4/INDEX or /weft/subnets/6/INDEX. */
+void cluster_subnet_path(char *buf, size_t len, int f, uint64_t index);
 /* A node's record and its revision (mod_rev may be NULL), or -ENOENT. */
 int cluster_node_read(struct cluster *c, const char *name, json_t **rec, int64_t *mod_rev);
 /* The gateway label of a record or a request's labels, or NULL. */

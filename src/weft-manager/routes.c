@@ -25,19 +25,18 @@
  *
  * The table `routes` below says the same to the program: each endpoint's
  * method, path, who may call it and its handler; route() finds a
- * request's entry and checks the token. api.c serves the HTTP.
+ * request's entry and checks the token. The handlers of /v1/tokens are in
+ * tokens.c, those of /v1/nodes in nodes.c (but the gateway lease's), the
+ * rest here; api.c serves the HTTP.
  */
 #include "api.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
-#include <sodium.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "util/addr.h"
 #include "util/clock.h"
@@ -45,17 +44,16 @@
 enum {
 	WAIT_DEFAULT = 30,	/* seconds a long poll waits unless told */
 	WAIT_MAX = 300,
-	TOKEN_TTL_DEFAULT = 86400,
-	TOKEN_TTL_MAX = 366 * 86400,
 };
 
-static struct reply ok(unsigned status, json_t *body)
+/* --- replies, for every handler -------------------------------------------- */
+
+struct reply route_ok(unsigned status, json_t *body)
 {
 	return (struct reply){ .status = status, .body = body };
 }
 
-static struct reply fail(unsigned status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static struct reply fail(unsigned status, const char *fmt, ...)
+struct reply route_fail(unsigned status, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -67,7 +65,7 @@ static struct reply fail(unsigned status, const char *fmt, ...)
 }
 
 /* An errno from lib/cluster as a status. */
-static unsigned status_of(int ret)
+unsigned route_status(int ret)
 {
 	switch (ret) {
 	case -EINVAL:
@@ -85,315 +83,23 @@ static unsigned status_of(int ret)
 	}
 }
 
-static struct reply parse_body(struct request *req, json_t **out)
+struct reply route_parse_body(struct request *req, json_t **out)
 {
 	json_error_t jerr;
 
 	*out = NULL;
 	if (!req->len)
-		return fail(400, "the request has no body: send a JSON object");
+		return route_fail(400, "the request has no body: send a JSON object");
 	*out = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!*out)
-		return fail(400, "the body is not valid JSON (line %d, column %d): %s", jerr.line, jerr.column,
-			    jerr.text);
+		return route_fail(400, "the body is not valid JSON (line %d, column %d): %s", jerr.line, jerr.column,
+				  jerr.text);
 	if (!json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
-		return fail(400, "the body must be a JSON object");
+		return route_fail(400, "the body must be a JSON object");
 	}
-	return ok(0, NULL);
-}
-
-/* One request as its handler sees it (route() below). */
-struct call {
-	struct request *req;
-	enum role role;
-	const char *node; /* ROLE_NODE: whose credential it is */
-	const char *name; /* what the path's "*" stands for: a node's NAME, a token's ID */
-	bool *suspended;  /* set by a long poll that waits */
-};
-
-/* --- tokens ---------------------------------------------------------------- */
-
-static struct reply tokens_create(struct manager *m, const struct call *c)
-{
-	struct request *req = c->req;
-	json_t *body = NULL, *info = NULL, *ttl;
-	struct reply r;
-	char token[160];
-	int64_t seconds = TOKEN_TTL_DEFAULT;
-	int ret;
-
-	if (req->len) {
-		if ((r = parse_body(req, &body)).status)
-			return r;
-		ttl = json_object_get(body, "ttl");
-		if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 60 ||
-			    json_integer_value(ttl) > TOKEN_TTL_MAX)) {
-			json_decref(body);
-			return fail(400, "ttl: give seconds, from 60 to %d", TOKEN_TTL_MAX);
-		}
-		if (ttl)
-			seconds = json_integer_value(ttl);
-		if (json_object_size(body) > (ttl ? 1 : 0)) {
-			json_decref(body);
-			return fail(400, "a token takes only \"ttl\"");
-		}
-		json_decref(body);
-	}
-	if ((ret = auth_join_token(m, seconds, token, sizeof(token), &info)))
-		return fail(503, "the store: %s", kv_error());
-	json_object_set_new(info, "token", json_string(token));
-	manager_log(m, "made join token %s", json_string_value(json_object_get(info, "id")));
-	return ok(201, info);
-}
-
-static struct reply tokens_list(struct manager *m, const struct call *c)
-{
-	struct kv_list l;
-	json_t *list;
-	const char *prefix = CLUSTER_PREFIX "tokens/";
-
-	if (kv_range(m->kv, prefix, &l))
-		return fail(503, "the store: %s", kv_error());
-	list = json_array();
-	for (size_t i = 0; i < l.n; ++i) {
-		json_t *v = json_loads(l.items[i].value, 0, NULL);
-
-		json_array_append_new(list, json_pack("{s:s, s:O?}", "id", l.items[i].key + strlen(prefix), "expires",
-						      json_object_get(v, "expires")));
-		json_decref(v);
-	}
-	kv_list_free(&l);
-	return ok(200, json_pack("{s:o}", "tokens", list));
-}
-
-static struct reply tokens_delete(struct manager *m, const struct call *c)
-{
-	const char *id = c->name;
-	char key[192];
-	struct kv_item it;
-	int ret;
-
-	if (strlen(id) > 32 || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(id))
-		return fail(404, "no token \"%.40s\"", id);
-	snprintf(key, sizeof(key), CLUSTER_PREFIX "tokens/%s", id);
-	if ((ret = kv_get(m->kv, key, &it)) == -ENOENT)
-		return fail(404, "no token \"%s\"", id);
-	if (ret || kv_delete(m->kv, key, NULL))
-		return fail(503, "the store: %s", kv_error());
-	kv_item_free(&it);
-	manager_log(m, "deleted join token %s", id);
-	return ok(200, json_pack("{s:s}", "deleted", id));
-}
-
-/* {"role": "admin"|"reader"}: a new token, pending beside the old until
- * its first use. */
-static struct reply tokens_rotate(struct manager *m, const struct call *c)
-{
-	json_t *body;
-	const char *name;
-	struct reply r;
-	enum role role;
-	char token[160];
-
-	if ((r = parse_body(c->req, &body)).status)
-		return r;
-	name = json_string_value(json_object_get(body, "role"));
-	if (!name || (strcmp(name, "admin") && strcmp(name, "reader")) || json_object_size(body) != 1) {
-		json_decref(body);
-		return fail(400, "give {\"role\": \"admin\"} or {\"role\": \"reader\"}");
-	}
-	role = !strcmp(name, "admin") ? ROLE_ADMIN : ROLE_READER;
-	json_decref(body);
-	if (auth_rotate(m, role, token, sizeof(token)))
-		return fail(503, "the store: %s", kv_error());
-	manager_log(m, "made a new %s token, pending until first used", role == ROLE_ADMIN ? "admin" : "reader");
-	r = ok(201, json_pack("{s:s, s:s, s:b}", "role", role == ROLE_ADMIN ? "admin" : "reader", "token", token,
-			      "pending", true));
-	sodium_memzero(token, sizeof(token));
-	return r;
-}
-
-/* --- nodes ----------------------------------------------------------------- */
-
-static struct reply nodes_register(struct manager *m, const struct call *c)
-{
-	enum role role = c->role;
-	char cred[160], hash[65], err[512];
-	const char *secret;
-	json_t *body, *rec;
-	struct reply r;
-	int ret;
-
-	if ((r = parse_body(c->req, &body)).status)
-		return r;
-	/* A join token lets a node in, not make itself a gateway. */
-	if (role != ROLE_ADMIN && json_object_get(json_object_get(body, "labels"), CLUSTER_GATEWAY_LABEL)) {
-		r = fail(403, "label %s: an admin allows a node to be a gateway, once it has joined (weft node gateway "
-			      "NAME --allow)",
-			 CLUSTER_GATEWAY_LABEL);
-		json_decref(body);
-		return r;
-	}
-	auth_new_credential(json_string_value(json_object_get(body, "name")) ?: "", cred, sizeof(cred), hash);
-	ret = cluster_node_register(&m->cluster, body, hash, time(NULL), &rec, err, sizeof(err));
-	if ((secret = json_string_value(json_object_get(body, "registrationSecret"))))
-		sodium_memzero((char *)secret, strlen(secret));
-	json_decref(body);
-	if (ret < 0) {
-		explicit_bzero(cred, sizeof(cred));
-		return fail(status_of(ret), "%s", err);
-	}
-	if (ret == CLUSTER_REGISTERED_AGAIN)
-		auth_forget_node(json_string_value(json_object_get(rec, "name")));
-	manager_log(m, "registered node %s (%s)%s, by %s", json_string_value(json_object_get(rec, "name")),
-		    json_string_value(json_array_get(json_object_get(rec, "subnets"), 0)),
-		    ret == CLUSTER_REGISTERED_AGAIN ? " again: its first answer was lost" : "",
-		    role == ROLE_ADMIN ? "an admin" : "a join token");
-	r = ok(201, json_pack("{s:o, s:s}", "node", rec, "credential", cred));
-	explicit_bzero(cred, sizeof(cred));
-	return r;
-}
-
-static struct reply nodes_list(struct manager *m, const struct call *c)
-{
-	struct kv_list hb;
-	json_t *nodes, *rec;
-	int64_t rev;
-	size_t i;
-	const char *prefix = CLUSTER_PREFIX "heartbeats/";
-
-	if (cluster_nodes(&m->cluster, &nodes, &rev))
-		return fail(503, "the store: %s", kv_error());
-	if (kv_range(m->kv, prefix, &hb)) {
-		json_decref(nodes);
-		return fail(503, "the store: %s", kv_error());
-	}
-	/* Both lists are sorted by name. */
-	for (i = 0; i < json_array_size(nodes); ++i) {
-		const char *name;
-		size_t j;
-
-		rec = json_array_get(nodes, i);
-		name = json_string_value(json_object_get(rec, "name"));
-		for (j = 0; j < hb.n; ++j)
-			if (!strcmp(hb.items[j].key + strlen(prefix), name ?: ""))
-				json_object_set_new(rec, "lastSeen", json_integer(strtoll(hb.items[j].value, NULL, 10)));
-	}
-	kv_list_free(&hb);
-	return ok(200, json_pack("{s:I, s:o}", "revision", (json_int_t)rev, "nodes", nodes));
-}
-
-static struct reply node_get(struct manager *m, const struct call *c)
-{
-	const char *name = c->name;
-	json_t *rec;
-	int ret = cluster_node_get(&m->cluster, name, &rec);
-
-	if (ret == -ENOENT)
-		return fail(404, "no node \"%.63s\"", name);
-	if (ret)
-		return fail(503, "the store: %s", kv_error());
-	return ok(200, rec);
-}
-
-static struct reply node_update(struct manager *m, const struct call *c)
-{
-	const char *name = c->name;
-	char err[512];
-	json_t *body, *rec;
-	struct reply r;
-	int ret;
-
-	if ((r = parse_body(c->req, &body)).status)
-		return r;
-	ret = cluster_node_update(&m->cluster, name, body, c->role == ROLE_ADMIN, &rec, err, sizeof(err));
-	json_decref(body);
-	if (ret)
-		return fail(status_of(ret), "%s", err);
-	manager_log(m, "updated node %s", name);
-	return ok(200, rec);
-}
-
-/* {"allowed": true|false}: whether the node may take the gateway lease. */
-static struct reply gateway_candidate(struct manager *m, const struct call *c)
-{
-	const char *name = c->name;
-	char err[512];
-	json_t *body, *rec, *allowed;
-	struct reply r;
-	int ret;
-
-	if ((r = parse_body(c->req, &body)).status)
-		return r;
-	allowed = json_object_get(body, "allowed");
-	if (!json_is_boolean(allowed) || json_object_size(body) != 1) {
-		json_decref(body);
-		return fail(400, "give {\"allowed\": true} or {\"allowed\": false}");
-	}
-	ret = cluster_gateway_grant(&m->cluster, name, json_is_true(allowed), &rec, err, sizeof(err));
-	json_decref(body);
-	if (ret)
-		return fail(status_of(ret), "%s", err);
-	manager_log(m, "node %s %s to be a gateway, by an admin", name, json_is_true(allowed) ? "allowed" : "no longer allowed");
-	return ok(200, rec);
-}
-
-static struct reply node_heartbeat(struct manager *m, const struct call *c)
-{
-	const char *name = c->name;
-	int ret = cluster_heartbeat(&m->cluster, name, time(NULL));
-
-	if (ret == -ENOENT)
-		return fail(404, "no node \"%.63s\"", name);
-	if (ret)
-		return fail(503, "the store: %s", kv_error());
-	return ok(200, json_pack("{s:I}", "lastSeen", (json_int_t)time(NULL)));
-}
-
-static struct reply node_remove(struct manager *m, const struct call *c)
-{
-	const char *name = c->name;
-	char err[512];
-	int ret = cluster_node_remove(&m->cluster, name, time(NULL), err, sizeof(err));
-
-	if (ret)
-		return fail(status_of(ret), "%s", err);
-	manager_log(m, "removed node %s, by %s", name, c->role == ROLE_ADMIN ? "an admin" : "itself");
-	return ok(200, json_pack("{s:s}", "removed", name));
-}
-
-/* An admin asks a node to rotate its credential: its agent sees its
- * record change and fetches a new one (node_credentials). */
-static struct reply credential_rotation(struct manager *m, const struct call *c)
-{
-	char err[512];
-	json_t *rec;
-	int ret = cluster_credential_request(&m->cluster, c->name, time(NULL), &rec, err, sizeof(err));
-
-	if (ret)
-		return fail(status_of(ret), "%s", err);
-	manager_log(m, "asked node %s to rotate its credential, by an admin", c->name);
-	return ok(202, rec);
-}
-
-/* The node itself, with its current credential: a new one, pending until
- * the node's first request with it. */
-static struct reply node_credentials(struct manager *m, const struct call *c)
-{
-	char cred[160];
-	struct reply r;
-	int ret = auth_rotate_credential(m, c->name, cred, sizeof(cred));
-
-	if (ret == -ENOENT)
-		return fail(404, "no node \"%.63s\"", c->name);
-	if (ret)
-		return fail(503, "the store: %s", kv_error());
-	manager_log(m, "node %s took a new credential, pending until it uses it", c->name);
-	r = ok(201, json_pack("{s:s, s:b}", "credential", cred, "pending", true));
-	sodium_memzero(cred, sizeof(cred));
-	return r;
+	return route_ok(0, NULL);
 }
 
 /* --- the long poll --------------------------------------------------------- */
@@ -408,10 +114,11 @@ static struct reply peers(struct manager *m, const struct call *c)
 
 	if (!req->waiting && !req->woken) {
 		if (since_s && addr_parse_u64(since_s, INT64_MAX, &since))
-			return fail(400, "since \"%.40s\": give a revision from an earlier answer (an integer, 0 for all)",
-				    since_s);
+			return route_fail(
+				400, "since \"%.40s\": give a revision from an earlier answer (an integer, 0 for all)",
+				since_s);
 		if (wait_s && addr_parse_u64(wait_s, WAIT_MAX, &wait))
-			return fail(400, "wait \"%.40s\": give seconds, from 0 to %d", wait_s, WAIT_MAX);
+			return route_fail(400, "wait \"%.40s\": give seconds, from 0 to %d", wait_s, WAIT_MAX);
 		req->since = (int64_t)since;
 		req->deadline = clock_ms() + (int64_t)wait * 1000;
 	}
@@ -423,12 +130,12 @@ static struct reply peers(struct manager *m, const struct call *c)
 		MHD_suspend_connection(req->conn);
 		pthread_mutex_unlock(&m->lock);
 		*c->suspended = true;
-		return ok(0, NULL);
+		return route_ok(0, NULL);
 	}
 	r.text = watch_changes_text(m, req->since);
 	pthread_mutex_unlock(&m->lock);
 	if (!r.text)
-		return fail(500, "out of memory");
+		return route_fail(500, "out of memory");
 	r.status = 200;
 	return r;
 }
@@ -442,7 +149,7 @@ static struct reply health(struct manager *m, const struct call *c)
 	pthread_mutex_lock(&m->lock);
 	rev = m->rev;
 	pthread_mutex_unlock(&m->lock);
-	return ok(200, json_pack("{s:s, s:I}", "status", "ok", "revision", (json_int_t)rev));
+	return route_ok(200, json_pack("{s:s, s:I}", "status", "ok", "revision", (json_int_t)rev));
 }
 
 static struct reply federation_show(struct manager *m, const struct call *c)
@@ -450,7 +157,7 @@ static struct reply federation_show(struct manager *m, const struct call *c)
 	json_t *body = NULL;
 	unsigned status = federation_get(m, false, &body);
 
-	return ok(status, body);
+	return route_ok(status, body);
 }
 
 /* federation.c's two endpoints with a body: joining a broker (POST
@@ -458,14 +165,14 @@ static struct reply federation_show(struct manager *m, const struct call *c)
 static struct reply federation_body(struct manager *m, const struct call *c, bool lease)
 {
 	json_t *body = NULL, *answer = NULL;
-	struct reply r = parse_body(c->req, &body);
+	struct reply r = route_parse_body(c->req, &body);
 	unsigned status;
 
 	if (r.status)
 		return r;
 	status = lease ? gateway_claim(m, c->name, body, &answer) : federation_join(m, body, &answer);
 	json_decref(body);
-	return ok(status, answer);
+	return route_ok(status, answer);
 }
 
 static struct reply federation_enter(struct manager *m, const struct call *c)
@@ -478,7 +185,7 @@ static struct reply federation_exit(struct manager *m, const struct call *c)
 	json_t *body = NULL;
 	unsigned status = federation_leave(m, &body);
 
-	return ok(status, body);
+	return route_ok(status, body);
 }
 
 static struct reply lease_claim(struct manager *m, const struct call *c)
@@ -491,7 +198,7 @@ static struct reply lease_release(struct manager *m, const struct call *c)
 	json_t *body = NULL;
 	unsigned status = gateway_release(m, c->name, &body);
 
-	return ok(status, body);
+	return route_ok(status, body);
 }
 
 /* --- routing --------------------------------------------------------------- */
@@ -567,8 +274,9 @@ static const struct route routes[] = {
 	{ M_DELETE, "nodes/*", BY_SELF | BY_ADMIN, node_remove, NULL },
 	{ M_CHANGE, "nodes/*/heartbeat", BY_SELF | BY_ADMIN, NULL, NULL },
 	{ M_PUT, "nodes/*/heartbeat", BY_SELF | BY_ADMIN, node_heartbeat, NULL },
-	{ M_PUT, "nodes/*/gateway-candidate", BY_ADMIN, gateway_candidate, "only an admin allows a node to be a gateway" },
-	{ M_POST, "nodes/*/credential-rotation", BY_ADMIN, credential_rotation,
+	{ M_PUT, "nodes/*/gateway-candidate", BY_ADMIN, node_gateway_candidate,
+	  "only an admin allows a node to be a gateway" },
+	{ M_POST, "nodes/*/credential-rotation", BY_ADMIN, node_credential_rotation,
 	  "only an admin asks a node to rotate its credential" },
 	{ M_POST, "nodes/*/credentials", BY_SELF, node_credentials,
 	  "a node's new credential goes to that node only, with its current credential (an admin asks for one with "
@@ -639,10 +347,11 @@ static bool may(const struct route *e, const struct call *c)
 static struct reply refuse(const struct route *e, const struct call *c)
 {
 	if (e->refusal)
-		return fail(403, "%s", e->refusal);
-	return fail(403, c->role == ROLE_NODE ? "node \"%s\" may change only its own record, not \"%s\""
-					   : "%s may not change node \"%s\"",
-		    c->role == ROLE_NODE ? c->node : c->role == ROLE_JOIN ? "a join token" : "a reader", c->name);
+		return route_fail(403, "%s", e->refusal);
+	return route_fail(403, c->role == ROLE_NODE ? "node \"%s\" may change only its own record, not \"%s\""
+						 : "%s may not change node \"%s\"",
+			  c->role == ROLE_NODE ? c->node : c->role == ROLE_JOIN ? "a join token" : "a reader",
+			  c->name);
 }
 
 static struct reply method_not_allowed(const char *method, const char *path, unsigned methods)
@@ -654,7 +363,7 @@ static struct reply method_not_allowed(const char *method, const char *path, uns
 		if (methods & (1u << i))
 			snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", *allow ? ", " : "",
 				 method_names[i]);
-	r = fail(405, "%s %s: use %s", method, path, allow);
+	r = route_fail(405, "%s %s: use %s", method, path, allow);
 	memcpy(r.allow, allow, sizeof(allow));
 	return r;
 }
@@ -682,7 +391,7 @@ static struct reply dispatch(struct manager *m, struct call *c, const char *meth
 			return e->handler(m, c);
 	}
 	if (!found)
-		return fail(404, "%.100s: no such resource", url);
+		return route_fail(404, "%.100s: no such resource", url);
 	return method_not_allowed(method, url, methods);
 }
 
@@ -717,15 +426,15 @@ struct reply route(struct manager *m, struct request *req, const char *method, c
 	const char *p = url;
 
 	if (req->too_big)
-		return fail(413, "the body is over %d bytes", BODY_MAX);
+		return route_fail(413, "the body is over %d bytes", BODY_MAX);
 	/* /v1/a/b/c: at most three segments after the version. */
 	if (strncmp(p, "/v1/", 4))
-		return fail(404, "%.100s: the API lives under /v1/ (docs/manager.md)", url);
+		return route_fail(404, "%.100s: the API lives under /v1/ (docs/manager.md)", url);
 	for (p += 4; *p && nseg < SEGMENTS; ++nseg) {
 		size_t n = strcspn(p, "/");
 
 		if (!n || n >= sizeof(seg[0]))
-			return fail(404, "%.100s: no such resource", url);
+			return route_fail(404, "%.100s: no such resource", url);
 		memcpy(seg[nseg], p, n);
 		seg[nseg][n] = '\0';
 		p += n;
@@ -735,7 +444,7 @@ struct reply route(struct manager *m, struct request *req, const char *method, c
 			++p;
 	}
 	if (*p)
-		return fail(404, "%.100s: no such resource", url);
+		return route_fail(404, "%.100s: no such resource", url);
 	if (!needs_token(seg, nseg))
 		return dispatch(m, &c, method, url, seg, nseg);
 
@@ -744,8 +453,8 @@ struct reply route(struct manager *m, struct request *req, const char *method, c
 	source_of(req->conn, from, sizeof(from));
 	if (auth && (wait = throttle_wait(&m->bad_tokens, from, clock_ms())) > 0 &&
 	    auth_known(auth, node, sizeof(node)) == ROLE_NONE) {
-		struct reply r = fail(429, "too many bad tokens from %s: try again in %lld s", from,
-				      (long long)((wait + 999) / 1000));
+		struct reply r = route_fail(429, "too many bad tokens from %s: try again in %lld s", from,
+					    (long long)((wait + 999) / 1000));
 
 		r.retry_after = (wait + 999) / 1000;
 		return r;
@@ -754,7 +463,8 @@ struct reply route(struct manager *m, struct request *req, const char *method, c
 	if (c.role == ROLE_NONE && auth)
 		throttle_fail(&m->bad_tokens, from, clock_ms());
 	if (c.role == ROLE_NONE)
-		return fail(401, "%s: send \"Authorization: Bearer TOKEN\" with an admin, reader, join or node token",
-			    auth ? "the token is not valid (unknown, expired or revoked)" : "no token");
+		return route_fail(401,
+				  "%s: send \"Authorization: Bearer TOKEN\" with an admin, reader, join or node token",
+				  auth ? "the token is not valid (unknown, expired or revoked)" : "no token");
 	return dispatch(m, &c, method, url, seg, nseg);
 }

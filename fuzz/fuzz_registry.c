@@ -69,7 +69,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kv_revision(kv, &rev0);
 	if (!cluster_node_register(&cl, req, "hash", 2, &rec, err, sizeof(err))) {
 		const char *name = json_string_value(json_object_get(rec, "name"));
+		json_t *again = NULL;
+		int ret;
 
+		/* Sent again, its answer lost: the same record if the request
+		 * has a registration secret, else refused without a write. */
+		kv_revision(kv, &rev0);
+		ret = cluster_node_register(&cl, req, "hash2", 3, &again, err, sizeof(err));
+		kv_revision(kv, &rev1);
+		if (json_object_get(req, "registrationSecret") ? ret != CLUSTER_REGISTERED_AGAIN || !json_equal(rec, again)
+							       : ret != -EEXIST || rev1 != rev0)
+			abort();
+		json_decref(again);
 		if (!name || cluster_node_remove(&cl, name, 2, err, sizeof(err)))
 			abort();
 	} else {

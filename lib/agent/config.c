@@ -42,7 +42,7 @@ void agent_config_defaults(struct agent_config *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/weft");
 	snprintf(c->socket_path, sizeof(c->socket_path), "%s", AGENT_SOCKET_DEFAULT);
 	c->backend = WGDEV_AUTO;
-	c->log_level = WG_LOG_ERROR;
+	c->log_level = WG_LOG_INFO;
 	snprintf(c->hub_name, sizeof(c->hub_name), "weft-hub");
 	c->hub_port = 51821;
 	snprintf(c->gateway_device, sizeof(c->gateway_device), "submariner");
@@ -143,10 +143,14 @@ static int set(struct agent_config *c, const char *name, const char *label, cons
 	if (!strcmp(name, "log-level")) {
 		if (!strcmp(value, "error") || !strcmp(value, "silent"))
 			c->log_level = WG_LOG_ERROR;
+		else if (!strcmp(value, "warning"))
+			c->log_level = WG_LOG_WARNING;
+		else if (!strcmp(value, "info"))
+			c->log_level = WG_LOG_INFO;
 		else if (!strcmp(value, "verbose") || !strcmp(value, "debug"))
 			c->log_level = WG_LOG_VERBOSE;
 		else {
-			snprintf(err, errlen, "%s \"%s\": error or verbose", label, value);
+			snprintf(err, errlen, "%s \"%s\": give error, warning, info or verbose", label, value);
 			return -EINVAL;
 		}
 		return 0;

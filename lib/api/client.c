@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ struct api_client {
 	char *ca;
 	char *auth; /* "Authorization: Bearer ..." */
 	CURL *curl;
+	CURLM *multi; /* runs curl's one transfer, so that a stop can wake it */
 	const atomic_bool *stop;
 };
 
@@ -65,7 +67,8 @@ struct api_client *api_client_new(const char *urls, const char *ca, char *err, s
 	}
 	c->ca = ca && *ca ? strdup(ca) : NULL;
 	c->curl = curl_easy_init();
-	if (!c->curl) {
+	c->multi = curl_multi_init();
+	if (!c->curl || !c->multi) {
 		snprintf(err, errlen, "cannot start libcurl");
 		api_client_free(c);
 		return NULL;
@@ -83,6 +86,8 @@ void api_client_free(struct api_client *c)
 	crypto_free_string(c->auth);
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	if (c->multi)
+		curl_multi_cleanup(c->multi);
 	free(c);
 }
 
@@ -99,11 +104,48 @@ void api_client_stop_flag(struct api_client *c, const atomic_bool *flag)
 	c->stop = flag;
 }
 
-static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+void api_client_wake(struct api_client *c)
 {
-	const atomic_bool *stop = arg;
+	if (c && c->multi)
+		curl_multi_wakeup(c->multi);
+}
 
-	return atomic_load(stop) ? 1 : 0;
+static bool stopped(const struct api_client *c)
+{
+	return c->stop && atomic_load(c->stop);
+}
+
+/* The transfer, in the client's multi handle: it sleeps in curl_multi_poll,
+ * which api_client_wake cuts short. */
+static CURLcode perform(struct api_client *c, CURL *h)
+{
+	CURLcode rc = CURLE_OK;
+	CURLMcode mc;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (curl_multi_add_handle(c->multi, h) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	while (running) {
+		if ((mc = curl_multi_perform(c->multi, &running)) != CURLM_OK) {
+			rc = CURLE_RECV_ERROR;
+			break;
+		}
+		if (stopped(c)) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (running && curl_multi_poll(c->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+			rc = CURLE_RECV_ERROR;
+			break;
+		}
+	}
+	if (!running)
+		while ((msg = curl_multi_info_read(c->multi, &left)))
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+				rc = msg->data.result;
+	curl_multi_remove_handle(c->multi, h);
+	return rc;
 }
 
 static size_t collect(char *data, size_t size, size_t n, void *arg)
@@ -155,12 +197,7 @@ static int call_one(struct api_client *c, const char *url, const char *method, c
 	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-	if (c->stop) {
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->stop);
-	}
-	rc = curl_easy_perform(h);
+	rc = stopped(c) ? CURLE_ABORTED_BY_CALLBACK : perform(c, h);
 	curl_slist_free_all(hdr);
 	if (rc == CURLE_ABORTED_BY_CALLBACK) {
 		snprintf(err, errlen, "%s: cancelled", url);

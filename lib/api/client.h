@@ -24,9 +24,11 @@ void api_client_free(struct api_client *c);
 /* The bearer token for later calls (copied; wiped when replaced). */
 void api_client_token(struct api_client *c, const char *token);
 
-/* Calls under way give up (-ECANCELED) soon after *flag turns true: a
- * long poll need not run out before its thread can stop. */
+/* Calls give up (-ECANCELED) once *flag is true: at once when the one who
+ * set it then calls api_client_wake (from any thread), else within a
+ * second. A long poll need not run out before its thread can stop. */
 void api_client_stop_flag(struct api_client *c, const atomic_bool *flag);
+void api_client_wake(struct api_client *c);
 
 /* METHOD path (with any query), body (may be NULL), waiting at most
  * timeout_s. Returns the HTTP status, with *reply the JSON answer (NULL if

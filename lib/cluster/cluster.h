@@ -9,7 +9,9 @@
  *   /weft/keys/PUBKEY          which node holds a public key (unique)
  *   /weft/subnets/F/INDEX      the INDEXth node subnet of family F (4, 6):
  *                              {"node": NAME} or {"released": UNIXTIME}
- *   /weft/credentials/NAME     the hash of a node's credential
+ *   /weft/credentials/NAME     the hashes of a node's credential (and
+ *                              of one pending, while it rotates) and of
+ *                              its registration secret
  *   /weft/heartbeats/NAME      a node's last heartbeat (not watched by
  *                              agents: heartbeats must not wake them)
  *   /weft/tokens/ID            a join token's hash and expiry
@@ -19,6 +21,15 @@
  * managers racing on etcd. A subnet comes back to the pool when its node
  * is removed (or its lease expired long enough to be removed), and is handed
  * out again only once `reuse_after` seconds have passed since.
+ *
+ * The files, one a concept: pool.c the pool's arithmetic and the checks on
+ * prefixes (nothing there touches the store); nodes.c the settings and the
+ * node registry; register.c a node's registration and the subnets it
+ * claims; broker.c a broker's store, whose nodes are clusters;
+ * lease.c the gateway lease and the report that comes with a claim;
+ * credentials.c the secrets that rotate (credentials, admin tokens);
+ * federation.c the broker-info and the join request. Their shared helpers
+ * are in internal.h.
  */
 #ifndef WEFT_CLUSTER_H
 #define WEFT_CLUSTER_H
@@ -77,11 +88,19 @@ int cluster_init_broker(struct cluster *c, struct kv *kv, char *err, size_t errl
  * with '-'. */
 bool cluster_name_valid(const char *name);
 
+/* What cluster_node_register returns beside 0 (registered): the node was
+ * registered already by this same registrant, whose answer was lost. */
+#define CLUSTER_REGISTERED_AGAIN 1
+
 /* Registers a node described by `req` ({"name", "publicKey", "endpoints",
- * "labels"}), with the hash of the credential it will use. On success *out
- * is the stored record (with its subnets and tunnel addresses). Errors:
- * -EINVAL (err names the field), -EEXIST (name or key taken), -ENOSPC (no
- * subnet left), -EIO (the store; err says how). */
+ * "labels", "registrationSecret"?}), with the hash of the credential it
+ * will use. On success *out is the stored record (with its subnets and
+ * tunnel addresses). A registration secret (its hash is kept with the
+ * node) makes a repeated request safe: for a node of that name, key and
+ * secret, the same record is answered again (CLUSTER_REGISTERED_AGAIN)
+ * and cred_hash replaces its credential, which was never received.
+ * Errors: -EINVAL (err names the field), -EEXIST (name or key taken),
+ * -ENOSPC (no subnet left), -EIO (the store; err says how). */
 int cluster_node_register(struct cluster *c, json_t *req, const char *cred_hash, int64_t now, json_t **out, char *err,
 			  size_t errlen);
 /* Changes a node's public key, endpoints or labels (nothing else). The
@@ -159,5 +178,32 @@ struct cluster_join {
  * nothing to free. */
 int cluster_join_parse(const struct cluster *c, json_t *req, struct cluster_join *j, char *err, size_t errlen);
 void cluster_join_free(struct cluster_join *j);
+
+/* --- credentials.c: secrets that rotate ---------------------------------- */
+
+/* SHA-256 of a secret, in hex: what the store keeps instead. */
+void cluster_hash(const char *secret, char hex[65]);
+/* A secret's document at key ({"hash", "next"?, ...}; a plain hash is
+ * read as {"hash"}), and its mod_rev (may be NULL). -ENOENT if absent. */
+int cluster_secret_read(struct kv *kv, const char *key, json_t **doc, int64_t *mod_rev);
+enum cluster_match {
+	CLUSTER_MATCH_NONE,
+	CLUSTER_MATCH_CURRENT, /* the secret in use */
+	CLUSTER_MATCH_NEXT,    /* the pending one: using it confirms it */
+};
+/* Which of doc's hashes is `hash`, compared in constant time. */
+enum cluster_match cluster_secret_match(json_t *doc, const char hash[65]);
+/* Stores hash as the pending secret at key (replacing one pending). */
+int cluster_secret_next(struct kv *kv, const char *key, const char hash[65]);
+/* The pending secret `hash` becomes the current one, the old one is
+ * refused from then on. With node, the node's record says so in the same
+ * transaction ("credentialRotation": {"rotated": now}). 0 also when it was
+ * confirmed already; -ESTALE when hash is no longer pending. */
+int cluster_secret_confirm(struct kv *kv, const char *key, const char hash[65], const char *node, int64_t now);
+/* An admin asks node `name` to rotate its credential: its record gets
+ * "credentialRotation": {"requested": now}, which its agent follows.
+ * *out is the record. -ENOENT for no node. */
+int cluster_credential_request(struct cluster *c, const char *name, int64_t now, json_t **out, char *err,
+			       size_t errlen);
 
 #endif

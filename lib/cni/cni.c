@@ -297,3 +297,26 @@ void cni_print_version(const char *v)
 	fflush(stdout);
 	json_decref(o);
 }
+
+int cni_mode_parse(const char *name, enum cni_mode *out)
+{
+	for (enum cni_mode m = CNI_MODE_STATIC; m <= CNI_MODE_HUB; ++m)
+		if (name && !strcmp(name, cni_mode_name(m))) {
+			*out = m;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *cni_mode_name(enum cni_mode mode)
+{
+	switch (mode) {
+	case CNI_MODE_STATIC:
+		return "static";
+	case CNI_MODE_MESH:
+		return "mesh";
+	case CNI_MODE_HUB:
+		return "hub";
+	}
+	return "?";
+}

@@ -90,4 +90,16 @@ void cni_print_result(json_t *res, const char *v);
 void cni_print_error(const struct cni_error *err, const char *v);
 void cni_print_version(const char *v);
 
+/* How weft gives a container its network (docs/cni.md): the "mode" of a
+ * weft network's configuration. */
+enum cni_mode {
+	CNI_MODE_STATIC, /* a WireGuard interface configured from the configuration */
+	CNI_MODE_MESH,	 /* a veth and an address from the node's pod subnet */
+	CNI_MODE_HUB,	 /* a WireGuard interface, a spoke of the node's hub */
+};
+
+/* 0, or -EINVAL for a name that is no mode. */
+int cni_mode_parse(const char *name, enum cni_mode *out);
+const char *cni_mode_name(enum cni_mode mode);
+
 #endif

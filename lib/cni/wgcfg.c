@@ -16,7 +16,7 @@
 #include "wgcfg.h"
 #include "util/addr.h"
 #include "util/key.h"
-#include "io/netns.h"
+#include "util/netns.h"
 #include "nl/nl.h"
 #include <unistd.h>
 

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/netns.h"
+#include "util/netns.h"
 #include "io/uapi_server.h"
 #include "io/uwg.h"
 #include "nl/nl.h"

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "netns.h"
+#include "util/netns.h"
 
 static int open_tun(struct tun *t, const char *name, bool vnet)
 {

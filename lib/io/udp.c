@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "netns.h"
+#include "util/netns.h"
 
 enum {
 	BATCH = 128,

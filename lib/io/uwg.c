@@ -20,8 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "linkmon.h"
-#include "netns.h"
+#include "nl/linkmon.h"
+#include "nl/nl.h"
+#include "util/netns.h"
 #include "offload.h"
 #include "tun.h"
 #include "udp.h"
@@ -461,7 +462,14 @@ struct uwg *uwg_create(const struct uwg_opts *opts)
 	ret = tun_create(&u->tun, opts->ifname, u->tun_ns_fd, opts->offload);
 	if (ret)
 		goto fail;
-	link_set_mtu(u->tun.ifindex, DEFAULT_MTU, u->tun_ns_fd);
+	{
+		struct nl nl;
+
+		if (!nl_open(&nl, NETLINK_ROUTE, u->tun_ns_fd)) {
+			nl_link_set_mtu(&nl, u->tun.ifindex, DEFAULT_MTU);
+			nl_close(&nl);
+		}
+	}
 	snprintf(u->name, sizeof(u->name), "%s", u->tun.name);
 	u->rx_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	u->ctl_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

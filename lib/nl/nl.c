@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "io/netns.h"
+#include "util/netns.h"
 
 int nl_open(struct nl *nl, int bus, int ns_fd)
 {

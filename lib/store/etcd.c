@@ -11,6 +11,9 @@
  * A call starts there and moves on to the next endpoint when one cannot
  * be reached or answers 5xx (etcd's "unavailable", as a member that lost
  * its quorum says).
+ *
+ * This file holds the calls and the reads and writes; the watch
+ * (/v3/watch) is in etcd_watch.c, and etcd.h has what the two share.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -24,35 +27,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/etcd.h"
 #include "store/kv.h"
-#include "util/clock.h"
 #include "util/buf.h"
-
-enum {
-	ETCD_CONNECT_MS = 3000,
-	ETCD_REQUEST_MS = 10000,
-	/* A watch must be acknowledged ("created") within this, or its
-	 * endpoint counts as down. */
-	ETCD_WATCH_SETUP_MS = 5000,
-	/* etcd sends events older than the watch from a loop that runs every
-	 * 100 ms, after the acknowledgement: a watch whose history is not
-	 * empty waits at least this long past it, so a short timeout still
-	 * sees what is already there. */
-	ETCD_CATCHUP_MS = 300,
-	ETCD_POLL_MS = 100,
-	ETCD_REPLY_MAX = 256 << 20,
-	ETCD_URL_MAX = 512,
-};
 
 /* gRPC status codes, as the gateway reports them in "code". */
 enum { GRPC_INVALID_ARGUMENT = 3, GRPC_DEADLINE_EXCEEDED = 4, GRPC_OUT_OF_RANGE = 11 };
-
-struct etcd {
-	struct kv kv;
-	char **urls;
-	size_t n;
-	atomic_size_t last; /* the endpoint that answered last: tried first */
-};
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -78,7 +58,7 @@ static int set_bytes(json_t *obj, const char *name, const void *data, size_t len
 	return ret;
 }
 
-static int set_int(json_t *obj, const char *name, int64_t v)
+int etcd_set_int(json_t *obj, const char *name, int64_t v)
 {
 	return json_object_set_new(obj, name, json_sprintf("%" PRId64, v)) ? -ENOMEM : 0;
 }
@@ -103,7 +83,7 @@ static int get_bytes(json_t *obj, const char *name, char **out, size_t *len)
 	return 0;
 }
 
-static int64_t get_int(json_t *obj, const char *name)
+int64_t etcd_get_int(json_t *obj, const char *name)
 {
 	json_t *v = json_object_get(obj, name);
 
@@ -112,13 +92,13 @@ static int64_t get_int(json_t *obj, const char *name)
 	return json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
-static int64_t header_rev(json_t *msg)
+int64_t etcd_header_rev(json_t *msg)
 {
-	return get_int(json_object_get(msg, "header"), "revision");
+	return etcd_get_int(json_object_get(msg, "header"), "revision");
 }
 
 /* One mvccpb.KeyValue. */
-static int parse_item(json_t *j, struct kv_item *it)
+int etcd_parse_item(json_t *j, struct kv_item *it)
 {
 	size_t klen;
 	int ret;
@@ -131,13 +111,13 @@ static int parse_item(json_t *j, struct kv_item *it)
 		kv_item_free(it);
 		return ret;
 	}
-	it->create_rev = get_int(j, "create_revision");
-	it->mod_rev = get_int(j, "mod_revision");
+	it->create_rev = etcd_get_int(j, "create_revision");
+	it->mod_rev = etcd_get_int(j, "mod_revision");
 	return 0;
 }
 
 /* The range [key, range_end) of every key starting with prefix. */
-static int set_prefix(json_t *req, const char *prefix)
+int etcd_set_prefix(json_t *req, const char *prefix)
 {
 	size_t n = strlen(prefix);
 	char *end;
@@ -177,7 +157,7 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
 
 /* A handle POSTing body to url + path; the caller sets where the answer
  * goes and frees hdr after the handle. */
-static CURL *handle(const char *url, const char *path, const char *body, struct curl_slist **hdr, char *errbuf)
+CURL *etcd_handle(const char *url, const char *path, const char *body, struct curl_slist **hdr, char *errbuf)
 {
 	char target[1024];
 	CURL *c;
@@ -206,10 +186,10 @@ static CURL *handle(const char *url, const char *path, const char *body, struct 
 }
 
 /* What a non-200 answer means; sets the thread's error. */
-static int answer_error(const char *url, long status, json_t *j)
+int etcd_answer_error(const char *url, long status, json_t *j)
 {
 	const char *msg = json_string_value(json_object_get(j, "message"));
-	int64_t code = get_int(j, json_object_get(j, "grpc_code") ? "grpc_code" : "code");
+	int64_t code = etcd_get_int(j, json_object_get(j, "grpc_code") ? "grpc_code" : "code");
 	int ret = -EIO;
 
 	if (code == GRPC_INVALID_ARGUMENT)
@@ -238,7 +218,7 @@ static int attempt(const char *url, const char *path, const char *body, bool ide
 	CURL *c;
 	int ret;
 
-	c = handle(url, path, body, &hdr, errbuf);
+	c = etcd_handle(url, path, body, &hdr, errbuf);
 	if (!c) {
 		ret = kv_fail(-ENOMEM, "etcd %s: cannot set up a request", url);
 		goto out;
@@ -260,10 +240,10 @@ static int attempt(const char *url, const char *path, const char *body, bool ide
 	}
 	*reply = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
 	if (status >= 500) {
-		answer_error(url, status, *reply);
+		etcd_answer_error(url, status, *reply);
 		ret = -EAGAIN;
 	} else if (status != 200) {
-		ret = answer_error(url, status, *reply);
+		ret = etcd_answer_error(url, status, *reply);
 	} else if (!json_is_object(*reply)) {
 		ret = kv_fail(-EIO, "etcd %s: an answer that is not a JSON object", url);
 	} else {
@@ -281,7 +261,7 @@ out:
 }
 
 /* The last endpoint's message says what failed; say that it was the last. */
-static int all_failed(struct etcd *e)
+int etcd_all_failed(struct etcd *e)
 {
 	char msg[512];
 
@@ -310,7 +290,7 @@ static int call(struct etcd *e, const char *path, json_t *req, bool idempotent, 
 			atomic_store(&e->last, k);
 	}
 	if (ret == -EAGAIN)
-		ret = all_failed(e);
+		ret = etcd_all_failed(e);
 	free(body);
 	return ret;
 }
@@ -331,7 +311,7 @@ static int etcd_get(struct kv *kv, const char *key, struct kv_item *out)
 		ret = -ENOENT;
 		goto out;
 	}
-	ret = parse_item(json_array_get(kvs, 0), out);
+	ret = etcd_parse_item(json_array_get(kvs, 0), out);
 out:
 	json_decref(reply);
 	json_decref(req);
@@ -344,7 +324,7 @@ static int etcd_range(struct kv *kv, const char *prefix, struct kv_list *out)
 	size_t n;
 	int ret;
 
-	ret = set_prefix(req, prefix);
+	ret = etcd_set_prefix(req, prefix);
 	if (ret)
 		goto out;
 	ret = call((struct etcd *)kv, "/v3/kv/range", req, true, &reply);
@@ -353,7 +333,7 @@ static int etcd_range(struct kv *kv, const char *prefix, struct kv_list *out)
 	/* etcd returns keys sorted by their bytes, as the interface wants. */
 	kvs = json_object_get(reply, "kvs");
 	n = json_array_size(kvs);
-	out->rev = header_rev(reply);
+	out->rev = etcd_header_rev(reply);
 	if (!n)
 		goto out;
 	out->items = calloc(n, sizeof(*out->items));
@@ -362,7 +342,7 @@ static int etcd_range(struct kv *kv, const char *prefix, struct kv_list *out)
 		goto out;
 	}
 	for (; out->n < n && !ret; out->n++)
-		ret = parse_item(json_array_get(kvs, out->n), &out->items[out->n]);
+		ret = etcd_parse_item(json_array_get(kvs, out->n), &out->items[out->n]);
 	if (ret) {
 		out->n--; /* the failed item cleaned up after itself */
 		kv_list_free(out);
@@ -383,7 +363,7 @@ static int etcd_revision(struct kv *kv, int64_t *rev)
 	req = json_pack("{s:s, s:b}", "key", "AA==", "count_only", 1);
 	ret = call((struct etcd *)kv, "/v3/kv/range", req, true, &reply);
 	if (!ret)
-		*rev = header_rev(reply);
+		*rev = etcd_header_rev(reply);
 	json_decref(reply);
 	json_decref(req);
 	return ret;
@@ -396,7 +376,7 @@ static int add_cond(json_t *list, const struct kv_cond *c)
 
 	ret = set_bytes(j, "key", c->key, strlen(c->key));
 	if (!ret)
-		ret = set_int(j, "mod_revision", c->mod_rev);
+		ret = etcd_set_int(j, "mod_revision", c->mod_rev);
 	if (!ret && json_array_append(list, j))
 		ret = -ENOMEM;
 	json_decref(j);
@@ -451,233 +431,12 @@ static int etcd_txn(struct kv *kv, const struct kv_cond *conds, size_t nconds, c
 		ret = -ECANCELED;
 		goto out;
 	}
-	*rev = header_rev(reply);
+	*rev = etcd_header_rev(reply);
 out:
 	json_decref(reply);
 	json_decref(req);
 	json_decref(success);
 	json_decref(compare);
-	return ret;
-}
-
-/* A watch in progress: what the stream said so far. */
-struct watch {
-	const char *url;
-	int64_t after;
-	struct buf line;
-	bool created;
-	int64_t created_at, created_rev;
-	bool done; /* events, a cancellation or an error: stop reading */
-	int ret;
-	struct kv_events *out;
-};
-
-static int watch_events(struct watch *w, json_t *events)
-{
-	size_t n = json_array_size(events);
-	struct kv_events *out = w->out;
-	json_t *ev;
-	int ret = 0;
-
-	out->events = calloc(n, sizeof(*out->events));
-	if (!out->events)
-		return -ENOMEM;
-	for (; out->n < n && !ret; out->n++) {
-		ev = json_array_get(events, out->n);
-		out->events[out->n].deleted = !strcmp(json_string_value(json_object_get(ev, "type")) ?: "", "DELETE");
-		ret = parse_item(json_object_get(ev, "kv"), &out->events[out->n].item);
-	}
-	if (ret) {
-		out->n--;
-		kv_events_free(out);
-		return ret;
-	}
-	out->rev = out->events[n - 1].item.mod_rev;
-	return 0;
-}
-
-/* One message of the stream: {"result": WatchResponse} or {"error": ...}. */
-static void watch_message(struct watch *w, json_t *msg)
-{
-	json_t *res = json_object_get(msg, "result");
-	json_t *events = json_object_get(res, "events");
-
-	if (!json_is_object(res)) {
-		json_t *err = json_object_get(msg, "error") ?: msg;
-
-		w->ret = answer_error(w->url, 0, err);
-		if (get_int(err, "http_code") >= 500)
-			w->ret = -EAGAIN;
-		w->done = true;
-	} else if (json_is_true(json_object_get(res, "canceled"))) {
-		if (get_int(res, "compact_revision"))
-			w->ret = kv_fail(-ERANGE, "etcd %s: revision %" PRId64 " is compacted, the oldest left is %" PRId64,
-					 w->url, w->after + 1, get_int(res, "compact_revision"));
-		else
-			w->ret = kv_fail(-EIO, "etcd %s: watch canceled: %s", w->url,
-					 json_string_value(json_object_get(res, "cancel_reason")) ?: "no reason given");
-		w->done = true;
-	} else if (json_array_size(events)) {
-		w->ret = watch_events(w, events);
-		w->done = true;
-	} else if (json_is_true(json_object_get(res, "created"))) {
-		w->created = true;
-		w->created_at = clock_ms();
-		w->created_rev = header_rev(res);
-	}
-}
-
-/* Takes the stream in, one newline-terminated message at a time. */
-static size_t watch_read(char *p, size_t size, size_t n, void *arg)
-{
-	struct watch *w = arg;
-	char *nl;
-	json_t *msg;
-
-	if (w->line.len + n > ETCD_REPLY_MAX || buf_append(&w->line, p, n))
-		return 0;
-	while (!w->done && (nl = memchr(w->line.data, '\n', w->line.len))) {
-		msg = json_loadb(w->line.data, (size_t)(nl - w->line.data), 0, NULL);
-		if (msg)
-			watch_message(w, msg);
-		json_decref(msg);
-		buf_consume(&w->line, (size_t)(nl - w->line.data) + 1);
-	}
-	/* Returning short ends the transfer: the batch is in. */
-	return w->done ? 0 : n;
-}
-
-/* Runs the transfer until the stream gave its answer or ended, the
- * deadline passed (CURLE_OK), or the endpoint failed to acknowledge the
- * watch in time. */
-static CURLcode watch_run(CURLM *m, CURL *c, struct watch *w, int64_t deadline)
-{
-	int64_t start = clock_ms(), end, now;
-	CURLcode rc = CURLE_GOT_NOTHING;
-	int running = 1, left;
-	CURLMsg *msg;
-
-	for (;;) {
-		if (curl_multi_perform(m, &running) != CURLM_OK)
-			return CURLE_OUT_OF_MEMORY;
-		if (!running)
-			break;
-		now = clock_ms();
-		if (!w->created) {
-			end = start + ETCD_WATCH_SETUP_MS;
-			if (now >= end)
-				return CURLE_OPERATION_TIMEDOUT;
-		} else {
-			end = deadline;
-			if (w->created_rev > w->after && end < w->created_at + ETCD_CATCHUP_MS)
-				end = w->created_at + ETCD_CATCHUP_MS;
-			if (now >= end)
-				return CURLE_OK;
-		}
-		if (curl_multi_poll(m, NULL, 0, (int)(end - now < ETCD_POLL_MS ? end - now : ETCD_POLL_MS), NULL))
-			return CURLE_OUT_OF_MEMORY;
-	}
-	/* The stream ended: a clean end is the server going away. */
-	while ((msg = curl_multi_info_read(m, &left)))
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == c && msg->data.result != CURLE_OK)
-			rc = msg->data.result;
-	return rc;
-}
-
-/* The end of a watch that gave no answer. */
-static int watch_failed(struct watch *w, CURLcode rc, long status, const char *errbuf)
-{
-	json_t *j;
-	int ret;
-
-	/* An error without a final newline is still in the buffer. */
-	if (status >= 300 && w->line.len) {
-		j = json_loadb(w->line.data, w->line.len, 0, NULL);
-		ret = answer_error(w->url, status, json_object_get(j, "error") ?: j);
-		json_decref(j);
-		return status >= 500 ? -EAGAIN : ret;
-	}
-	if (status >= 300)
-		return kv_fail(status >= 500 ? -EAGAIN : -EIO, "etcd %s: HTTP status %ld", w->url, status);
-	if (rc == CURLE_OPERATION_TIMEDOUT && !w->created)
-		return kv_fail(-EAGAIN, "etcd %s: no watch acknowledged in %d ms", w->url, ETCD_WATCH_SETUP_MS);
-	if (rc == CURLE_GOT_NOTHING)
-		return kv_fail(-EAGAIN, "etcd %s: the watch stream ended", w->url);
-	return kv_fail(-EAGAIN, "etcd %s: %s", w->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-}
-
-/* One watch on one endpoint; -EAGAIN: try the next. */
-static int watch_on(struct watch *w, const char *body, int64_t deadline)
-{
-	char errbuf[CURL_ERROR_SIZE];
-	struct curl_slist *hdr = NULL;
-	CURLM *m = curl_multi_init();
-	long status = 0;
-	CURL *c = NULL;
-	CURLcode rc;
-	int ret;
-
-	if (m)
-		c = handle(w->url, "/v3/watch", body, &hdr, errbuf);
-	if (!c) {
-		ret = kv_fail(-ENOMEM, "etcd %s: cannot set up a watch", w->url);
-		goto out;
-	}
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, watch_read);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
-	if (curl_multi_add_handle(m, c) != CURLM_OK) {
-		ret = kv_fail(-ENOMEM, "etcd %s: cannot set up a watch", w->url);
-		goto out;
-	}
-	rc = watch_run(m, c, w, deadline);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(m, c);
-	if (w->done)
-		ret = w->ret && status >= 500 ? -EAGAIN : w->ret;
-	else if (rc == CURLE_OK && status == 200)
-		ret = 0; /* the deadline passed: nothing new */
-	else
-		ret = watch_failed(w, rc, status, errbuf);
-out:
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdr);
-	curl_multi_cleanup(m);
-	return ret;
-}
-
-static int etcd_watch(struct kv *kv, const char *prefix, int64_t after, int timeout_ms, struct kv_events *out)
-{
-	struct etcd *e = (struct etcd *)kv;
-	int64_t deadline = clock_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	size_t first = atomic_load(&e->last), i, k;
-	json_t *create = json_object(), *req = NULL;
-	char *body = NULL;
-	int ret;
-
-	out->rev = after;
-	ret = set_prefix(create, prefix);
-	if (!ret)
-		ret = set_int(create, "start_revision", after + 1);
-	if (!ret) {
-		req = json_pack("{s:O}", "create_request", create);
-		body = json_dumps(req, JSON_COMPACT);
-		ret = body ? -EAGAIN : -ENOMEM;
-	}
-	for (i = 0; i < e->n && ret == -EAGAIN; ++i) {
-		struct watch w = { .after = after, .out = out };
-
-		k = (first + i) % e->n;
-		w.url = e->urls[k];
-		ret = watch_on(&w, body, deadline);
-		buf_free(&w.line);
-		if (ret != -EAGAIN)
-			atomic_store(&e->last, k);
-	}
-	if (ret == -EAGAIN)
-		ret = all_failed(e);
-	free(body);
-	json_decref(req);
-	json_decref(create);
 	return ret;
 }
 

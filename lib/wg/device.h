@@ -53,9 +53,14 @@ struct wg_pkt {
 	struct wg_endpoint ep;
 };
 
+/* As BIRD's L_ERR, L_WARN, L_INFO and L_DEBUG: a program shows the levels
+ * up to the one it is set to. The device itself logs errors and verbose
+ * detail only, as wireguard-go does. */
 enum wg_log_level {
 	WG_LOG_ERROR = 1,
-	WG_LOG_VERBOSE = 2,
+	WG_LOG_WARNING = 2,
+	WG_LOG_INFO = 3, /* normal events: a peer joined, a lease taken */
+	WG_LOG_VERBOSE = 4,
 };
 
 struct wg_device_ops {

@@ -10,7 +10,7 @@
 
 #include "agent/agent.h"
 #include "crypto/crypto.h"
-#include "io/netns.h"
+#include "util/netns.h"
 #include "nl/nl.h"
 #include "nl/wgnl.h"
 #include "plugin.h"

@@ -1,51 +1,27 @@
 // SPDX-License-Identifier: MIT
 /*
- * The manager's HTTP/JSON API over TLS (docs/manager.md, "The API"):
- *
- *   GET    /v1/health                      anyone
- *   POST   /v1/tokens         {"ttl"}      admin: a join token
- *   GET    /v1/tokens                      admin
- *   DELETE /v1/tokens/ID                   admin
- *   POST   /v1/nodes          {...}        join token or admin: register
- *   GET    /v1/nodes                       node, reader, admin
- *   GET    /v1/nodes/NAME                  node, reader, admin
- *   PATCH  /v1/nodes/NAME     {...}        the node itself or admin
- *   PUT    /v1/nodes/NAME/heartbeat        the node itself or admin
- *   DELETE /v1/nodes/NAME                  the node itself or admin
- *   GET    /v1/peers?since=REV&wait=SEC    node, reader, admin: a long poll
- *   PUT    /v1/nodes/NAME/gateway-candidate {"allowed"}  admin: may it be a gateway
- *   PUT    /v1/nodes/NAME/gateway          the node itself: the gateway lease
- *   DELETE /v1/nodes/NAME/gateway          the node itself: hand it back
- *   POST   /v1/federation     {...}        admin: join a broker (docs/clusters.md)
- *   GET    /v1/federation                  node, reader, admin
- *   DELETE /v1/federation                  admin: leave the broker
+ * The manager's HTTP/JSON API over TLS (docs/manager.md, "The API"; the
+ * endpoints and who may call them are routes.c's).
  *
  * libmicrohttpd runs the connections on a few threads with epoll. A long
  * poll with nothing new is suspended, not parked on a thread: the watch
  * (watch.c) resumes it when the nodes change or its time is up, so a
  * thousand agents waiting cost a thousand sockets and no threads.
  */
-#include "manager.h"
+#include "api.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "util/addr.h"
 #include "util/clock.h"
 
 enum {
-	BODY_MAX = 64 * 1024,
-	WAIT_DEFAULT = 30,	/* seconds a long poll waits unless told */
-	WAIT_MAX = 300,
-	TOKEN_TTL_DEFAULT = 86400,
-	TOKEN_TTL_MAX = 366 * 86400,
 	THREADS = 4,
 	/* Bad tokens: 20 at once from one source, then one every 3 s. A
 	 * token is 128 bits: guessing was hopeless already; this keeps a
@@ -56,338 +32,6 @@ enum {
 	CONNECTION_TIMEOUT = 60, /* seconds of silence; a suspended poll does not count */
 	CONNECTION_MEMORY = 16 * 1024, /* per connection: headers (bodies are ours); 32 KiB by default */
 };
-
-struct request {
-	struct MHD_Connection *conn;
-	char *body;
-	size_t len;
-	bool too_big;
-	/* A long poll: on m->waiters while suspended. */
-	struct list waiter;
-	bool waiting, woken;
-	int64_t since, deadline;
-};
-
-struct reply {
-	unsigned status;
-	json_t *body; /* owned */
-	const char *allow;
-	struct text *text; /* instead of body: a shared answer (a reference) */
-	int64_t retry_after; /* seconds, for a 429 */
-};
-
-static struct reply ok(unsigned status, json_t *body)
-{
-	return (struct reply){ status, body, NULL, NULL, 0 };
-}
-
-static struct reply fail(unsigned status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static struct reply fail(unsigned status, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return (struct reply){ status, json_pack("{s:s}", "error", msg), NULL, NULL, 0 };
-}
-
-static struct reply method_not_allowed(const char *method, const char *path, const char *allow)
-{
-	struct reply r = fail(405, "%s %s: use %s", method, path, allow);
-
-	r.allow = allow;
-	return r;
-}
-
-/* An errno from lib/cluster as a status. */
-static unsigned status_of(int ret)
-{
-	switch (ret) {
-	case -EINVAL:
-		return 400;
-	case -ENOENT:
-		return 404;
-	case -EPERM:
-		return 403;
-	case -EEXIST:
-		return 409;
-	case -ENOSPC:
-		return 507;
-	default:
-		return 503;
-	}
-}
-
-static struct reply parse_body(struct request *req, json_t **out)
-{
-	json_error_t jerr;
-
-	*out = NULL;
-	if (!req->len)
-		return fail(400, "the request has no body: send a JSON object");
-	*out = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!*out)
-		return fail(400, "the body is not valid JSON (line %d, column %d): %s", jerr.line, jerr.column,
-			    jerr.text);
-	if (!json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		return fail(400, "the body must be a JSON object");
-	}
-	return ok(0, NULL);
-}
-
-static bool may_read(enum role role)
-{
-	return role == ROLE_NODE || role == ROLE_READER || role == ROLE_ADMIN;
-}
-
-/* --- tokens ---------------------------------------------------------------- */
-
-static struct reply tokens_create(struct manager *m, struct request *req)
-{
-	json_t *body = NULL, *info = NULL, *ttl;
-	struct reply r;
-	char token[160];
-	int64_t seconds = TOKEN_TTL_DEFAULT;
-	int ret;
-
-	if (req->len) {
-		if ((r = parse_body(req, &body)).status)
-			return r;
-		ttl = json_object_get(body, "ttl");
-		if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 60 ||
-			    json_integer_value(ttl) > TOKEN_TTL_MAX)) {
-			json_decref(body);
-			return fail(400, "ttl: give seconds, from 60 to %d", TOKEN_TTL_MAX);
-		}
-		if (ttl)
-			seconds = json_integer_value(ttl);
-		if (json_object_size(body) > (ttl ? 1 : 0)) {
-			json_decref(body);
-			return fail(400, "a token takes only \"ttl\"");
-		}
-		json_decref(body);
-	}
-	if ((ret = auth_join_token(m, seconds, token, sizeof(token), &info)))
-		return fail(503, "the store: %s", kv_error());
-	json_object_set_new(info, "token", json_string(token));
-	manager_log(m, "made join token %s", json_string_value(json_object_get(info, "id")));
-	return ok(201, info);
-}
-
-static struct reply tokens_list(struct manager *m)
-{
-	struct kv_list l;
-	json_t *list;
-	const char *prefix = CLUSTER_PREFIX "tokens/";
-
-	if (kv_range(m->kv, prefix, &l))
-		return fail(503, "the store: %s", kv_error());
-	list = json_array();
-	for (size_t i = 0; i < l.n; ++i) {
-		json_t *v = json_loads(l.items[i].value, 0, NULL);
-
-		json_array_append_new(list, json_pack("{s:s, s:O?}", "id", l.items[i].key + strlen(prefix), "expires",
-						      json_object_get(v, "expires")));
-		json_decref(v);
-	}
-	kv_list_free(&l);
-	return ok(200, json_pack("{s:o}", "tokens", list));
-}
-
-static struct reply tokens_delete(struct manager *m, const char *id)
-{
-	char key[192];
-	struct kv_item it;
-	int ret;
-
-	if (strlen(id) > 32 || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(id))
-		return fail(404, "no token \"%.40s\"", id);
-	snprintf(key, sizeof(key), CLUSTER_PREFIX "tokens/%s", id);
-	if ((ret = kv_get(m->kv, key, &it)) == -ENOENT)
-		return fail(404, "no token \"%s\"", id);
-	if (ret || kv_delete(m->kv, key, NULL))
-		return fail(503, "the store: %s", kv_error());
-	kv_item_free(&it);
-	manager_log(m, "deleted join token %s", id);
-	return ok(200, json_pack("{s:s}", "deleted", id));
-}
-
-/* --- nodes ----------------------------------------------------------------- */
-
-static struct reply nodes_register(struct manager *m, struct request *req, enum role role)
-{
-	char cred[160], hash[65], err[512];
-	json_t *body, *rec;
-	struct reply r;
-	int ret;
-
-	if ((r = parse_body(req, &body)).status)
-		return r;
-	/* A join token lets a node in, not make itself a gateway. */
-	if (role != ROLE_ADMIN && json_object_get(json_object_get(body, "labels"), CLUSTER_GATEWAY_LABEL)) {
-		r = fail(403, "label %s: an admin allows a node to be a gateway, once it has joined (weft node gateway "
-			      "NAME --allow)",
-			 CLUSTER_GATEWAY_LABEL);
-		json_decref(body);
-		return r;
-	}
-	auth_new_credential(json_string_value(json_object_get(body, "name")) ?: "", cred, sizeof(cred), hash);
-	ret = cluster_node_register(&m->cluster, body, hash, time(NULL), &rec, err, sizeof(err));
-	json_decref(body);
-	if (ret) {
-		explicit_bzero(cred, sizeof(cred));
-		return fail(status_of(ret), "%s", err);
-	}
-	manager_log(m, "registered node %s (%s), by %s", json_string_value(json_object_get(rec, "name")),
-		    json_string_value(json_array_get(json_object_get(rec, "subnets"), 0)),
-		    role == ROLE_ADMIN ? "an admin" : "a join token");
-	r = ok(201, json_pack("{s:o, s:s}", "node", rec, "credential", cred));
-	explicit_bzero(cred, sizeof(cred));
-	return r;
-}
-
-static struct reply nodes_list(struct manager *m)
-{
-	struct kv_list hb;
-	json_t *nodes, *rec;
-	int64_t rev;
-	size_t i;
-	const char *prefix = CLUSTER_PREFIX "heartbeats/";
-
-	if (cluster_nodes(&m->cluster, &nodes, &rev))
-		return fail(503, "the store: %s", kv_error());
-	if (kv_range(m->kv, prefix, &hb)) {
-		json_decref(nodes);
-		return fail(503, "the store: %s", kv_error());
-	}
-	/* Both lists are sorted by name. */
-	for (i = 0; i < json_array_size(nodes); ++i) {
-		const char *name;
-		size_t j;
-
-		rec = json_array_get(nodes, i);
-		name = json_string_value(json_object_get(rec, "name"));
-		for (j = 0; j < hb.n; ++j)
-			if (!strcmp(hb.items[j].key + strlen(prefix), name ?: ""))
-				json_object_set_new(rec, "lastSeen", json_integer(strtoll(hb.items[j].value, NULL, 10)));
-	}
-	kv_list_free(&hb);
-	return ok(200, json_pack("{s:I, s:o}", "revision", (json_int_t)rev, "nodes", nodes));
-}
-
-static struct reply node_get(struct manager *m, const char *name)
-{
-	json_t *rec;
-	int ret = cluster_node_get(&m->cluster, name, &rec);
-
-	if (ret == -ENOENT)
-		return fail(404, "no node \"%.63s\"", name);
-	if (ret)
-		return fail(503, "the store: %s", kv_error());
-	return ok(200, rec);
-}
-
-static struct reply node_update(struct manager *m, struct request *req, const char *name, enum role role)
-{
-	char err[512];
-	json_t *body, *rec;
-	struct reply r;
-	int ret;
-
-	if ((r = parse_body(req, &body)).status)
-		return r;
-	ret = cluster_node_update(&m->cluster, name, body, role == ROLE_ADMIN, &rec, err, sizeof(err));
-	json_decref(body);
-	if (ret)
-		return fail(status_of(ret), "%s", err);
-	manager_log(m, "updated node %s", name);
-	return ok(200, rec);
-}
-
-/* {"allowed": true|false}: whether the node may take the gateway lease. */
-static struct reply gateway_candidate(struct manager *m, struct request *req, const char *name)
-{
-	char err[512];
-	json_t *body, *rec, *allowed;
-	struct reply r;
-	int ret;
-
-	if ((r = parse_body(req, &body)).status)
-		return r;
-	allowed = json_object_get(body, "allowed");
-	if (!json_is_boolean(allowed) || json_object_size(body) != 1) {
-		json_decref(body);
-		return fail(400, "give {\"allowed\": true} or {\"allowed\": false}");
-	}
-	ret = cluster_gateway_grant(&m->cluster, name, json_is_true(allowed), &rec, err, sizeof(err));
-	json_decref(body);
-	if (ret)
-		return fail(status_of(ret), "%s", err);
-	manager_log(m, "node %s %s to be a gateway, by an admin", name, json_is_true(allowed) ? "allowed" : "no longer allowed");
-	return ok(200, rec);
-}
-
-static struct reply node_heartbeat(struct manager *m, const char *name)
-{
-	int ret = cluster_heartbeat(&m->cluster, name, time(NULL));
-
-	if (ret == -ENOENT)
-		return fail(404, "no node \"%.63s\"", name);
-	if (ret)
-		return fail(503, "the store: %s", kv_error());
-	return ok(200, json_pack("{s:I}", "lastSeen", (json_int_t)time(NULL)));
-}
-
-static struct reply node_remove(struct manager *m, const char *name, enum role role)
-{
-	char err[512];
-	int ret = cluster_node_remove(&m->cluster, name, time(NULL), err, sizeof(err));
-
-	if (ret)
-		return fail(status_of(ret), "%s", err);
-	manager_log(m, "removed node %s, by %s", name, role == ROLE_ADMIN ? "an admin" : "itself");
-	return ok(200, json_pack("{s:s}", "removed", name));
-}
-
-/* --- the long poll --------------------------------------------------------- */
-
-static struct reply peers(struct manager *m, struct request *req, bool *suspended)
-{
-	const char *since_s = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "since");
-	const char *wait_s = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "wait");
-	uint64_t since = 0, wait = WAIT_DEFAULT;
-	struct reply r = { 0 };
-
-	if (!req->waiting && !req->woken) {
-		if (since_s && addr_parse_u64(since_s, INT64_MAX, &since))
-			return fail(400, "since \"%.40s\": give a revision from an earlier answer (an integer, 0 for all)",
-				    since_s);
-		if (wait_s && addr_parse_u64(wait_s, WAIT_MAX, &wait))
-			return fail(400, "wait \"%.40s\": give seconds, from 0 to %d", wait_s, WAIT_MAX);
-		req->since = (int64_t)since;
-		req->deadline = clock_ms() + (int64_t)wait * 1000;
-	}
-	pthread_mutex_lock(&m->lock);
-	if (m->rev == req->since && req->since >= m->base && !m->stopping && clock_ms() < req->deadline) {
-		/* Nothing new: wait, suspended, until watch.c wakes us. */
-		req->waiting = true;
-		list_add_tail(&req->waiter, &m->waiters);
-		MHD_suspend_connection(req->conn);
-		pthread_mutex_unlock(&m->lock);
-		*suspended = true;
-		return ok(0, NULL);
-	}
-	r.text = watch_changes_text(m, req->since);
-	pthread_mutex_unlock(&m->lock);
-	if (!r.text)
-		return fail(500, "out of memory");
-	r.status = 200;
-	return r;
-}
 
 void api_wake(struct manager *m, bool all)
 {
@@ -414,190 +58,6 @@ void api_wake(struct manager *m, bool all)
 		req->woken = true;
 		MHD_resume_connection(req->conn);
 	}
-}
-
-/* --- routing --------------------------------------------------------------- */
-
-/* Who is asking, as the throttle counts sources: an IPv4 address, or an
- * IPv6 /64 (one host has a whole one to change addresses in). */
-static void source_of(struct MHD_Connection *conn, char *out, size_t len)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	char buf[INET6_ADDRSTRLEN];
-
-	snprintf(out, len, "?");
-	if (sa && sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof(buf));
-		snprintf(out, len, "%s", buf);
-	} else if (sa && sa->sa_family == AF_INET6) {
-		struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		memset(a.s6_addr + 8, 0, 8);
-		inet_ntop(AF_INET6, &a, buf, sizeof(buf));
-		snprintf(out, len, "%s/64", buf);
-	}
-}
-
-static struct reply route(struct manager *m, struct request *req, const char *method, const char *url,
-			  bool *suspended)
-{
-	const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	char node[64], seg[3][128] = { "" }, from[64];
-	int64_t wait;
-	enum role role;
-	int nseg = 0;
-	const char *p = url;
-	bool get = !strcmp(method, "GET");
-
-	/* /v1/a/b/c: at most three segments after the version. */
-	if (strncmp(p, "/v1/", 4))
-		return fail(404, "%.100s: the API lives under /v1/ (docs/manager.md)", url);
-	for (p += 4; *p && nseg < 3; ++nseg) {
-		size_t n = strcspn(p, "/");
-
-		if (!n || n >= sizeof(seg[0]))
-			return fail(404, "%.100s: no such resource", url);
-		memcpy(seg[nseg], p, n);
-		seg[nseg][n] = '\0';
-		p += n;
-		if (*p == '/' && p[1])
-			++p;
-		else if (*p == '/')
-			++p;
-	}
-	if (*p)
-		return fail(404, "%.100s: no such resource", url);
-
-	if (nseg == 1 && !strcmp(seg[0], "health")) {
-		int64_t rev;
-
-		if (!get)
-			return method_not_allowed(method, url, "GET");
-		pthread_mutex_lock(&m->lock);
-		rev = m->rev;
-		pthread_mutex_unlock(&m->lock);
-		return ok(200, json_pack("{s:s, s:I}", "status", "ok", "revision", (json_int_t)rev));
-	}
-
-	/* A source that sent too many bad tokens is told to wait, unless it
-	 * shows one seen valid lately (a node behind the same address). */
-	source_of(req->conn, from, sizeof(from));
-	if (auth && (wait = throttle_wait(&m->bad_tokens, from, clock_ms())) > 0 &&
-	    auth_known(auth, node, sizeof(node)) == ROLE_NONE) {
-		struct reply r = fail(429, "too many bad tokens from %s: try again in %lld s", from,
-				      (long long)((wait + 999) / 1000));
-
-		r.retry_after = (wait + 999) / 1000;
-		return r;
-	}
-	role = auth_check(m, auth, node, sizeof(node));
-	if (role == ROLE_NONE && auth)
-		throttle_fail(&m->bad_tokens, from, clock_ms());
-	if (role == ROLE_NONE)
-		return fail(401, "%s: send \"Authorization: Bearer TOKEN\" with an admin, reader, join or node token",
-			    auth ? "the token is not valid (unknown, expired or revoked)" : "no token");
-
-	if (!strcmp(seg[0], "tokens") && nseg <= 2) {
-		if (role != ROLE_ADMIN)
-			return fail(403, "tokens are for admins only");
-		if (nseg == 1 && !strcmp(method, "POST"))
-			return tokens_create(m, req);
-		if (nseg == 1 && get)
-			return tokens_list(m);
-		if (nseg == 2 && !strcmp(method, "DELETE"))
-			return tokens_delete(m, seg[1]);
-		return method_not_allowed(method, url, nseg == 1 ? "GET, POST" : "DELETE");
-	}
-	if (!strcmp(seg[0], "peers") && nseg == 1) {
-		if (!get)
-			return method_not_allowed(method, url, "GET");
-		if (!may_read(role))
-			return fail(403, "a join token may only register a node");
-		return peers(m, req, suspended);
-	}
-	if (!strcmp(seg[0], "federation") && nseg == 1) {
-		json_t *body = NULL;
-		struct reply r;
-		unsigned status;
-
-		if (get) {
-			if (!may_read(role))
-				return fail(403, "a join token may only register a node");
-			status = federation_get(m, false, &body);
-			return ok(status, body);
-		}
-		if (strcmp(method, "POST") && strcmp(method, "DELETE"))
-			return method_not_allowed(method, url, "GET, POST, DELETE");
-		if (role != ROLE_ADMIN)
-			return fail(403, "joining and leaving a broker are for admins only");
-		if (!strcmp(method, "DELETE")) {
-			status = federation_leave(m, &body);
-			return ok(status, body);
-		}
-		r = parse_body(req, &body);
-		if (r.status)
-			return r;
-		status = federation_join(m, body, &r.body);
-		json_decref(body);
-		return ok(status, r.body);
-	}
-	if (strcmp(seg[0], "nodes"))
-		return fail(404, "%.100s: no such resource", url);
-	if (nseg == 1) {
-		if (!strcmp(method, "POST")) {
-			if (role != ROLE_JOIN && role != ROLE_ADMIN)
-				return fail(403, "registering a node takes a join token (weft token create)");
-			return nodes_register(m, req, role);
-		}
-		if (!get)
-			return method_not_allowed(method, url, "GET, POST");
-		if (!may_read(role))
-			return fail(403, "a join token may only register a node");
-		return nodes_list(m);
-	}
-	if (nseg == 3 && strcmp(seg[2], "heartbeat") && strcmp(seg[2], "gateway") && strcmp(seg[2], "gateway-candidate"))
-		return fail(404, "%.100s: no such resource", url);
-	if (nseg == 3 && !strcmp(seg[2], "gateway-candidate")) {
-		if (strcmp(method, "PUT"))
-			return method_not_allowed(method, url, "PUT");
-		if (role != ROLE_ADMIN)
-			return fail(403, "only an admin allows a node to be a gateway");
-		return gateway_candidate(m, req, seg[1]);
-	}
-	if (!get && role != ROLE_ADMIN && (role != ROLE_NODE || strcmp(node, seg[1])))
-		return fail(403, role == ROLE_NODE ? "node \"%s\" may change only its own record, not \"%s\""
-						   : "%s may not change node \"%s\"",
-			    role == ROLE_NODE ? node : role == ROLE_JOIN ? "a join token" : "a reader", seg[1]);
-	if (nseg == 3 && !strcmp(seg[2], "gateway")) {
-		json_t *body = NULL;
-		struct reply r;
-		unsigned status;
-
-		if (role != ROLE_NODE)
-			return fail(403, "the gateway lease is taken by the gateway node itself, with its credential");
-		if (!strcmp(method, "DELETE")) {
-			status = gateway_release(m, seg[1], &body);
-			return ok(status, body);
-		}
-		if (strcmp(method, "PUT"))
-			return method_not_allowed(method, url, "PUT, DELETE");
-		r = parse_body(req, &body);
-		if (r.status)
-			return r;
-		status = gateway_claim(m, seg[1], body, &r.body);
-		json_decref(body);
-		return ok(status, r.body);
-	}
-	if (nseg == 3)
-		return !strcmp(method, "PUT") ? node_heartbeat(m, seg[1]) : method_not_allowed(method, url, "PUT");
-	if (get)
-		return may_read(role) ? node_get(m, seg[1]) : fail(403, "a join token may only register a node");
-	if (!strcmp(method, "PATCH"))
-		return node_update(m, req, seg[1], role);
-	if (!strcmp(method, "DELETE"))
-		return node_remove(m, seg[1], role);
-	return method_not_allowed(method, url, "GET, PATCH, DELETE");
 }
 
 static void release_text(void *cls)
@@ -642,7 +102,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct reply *r)
 		snprintf(secs, sizeof(secs), "%lld", (long long)r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
 	}
-	if (r->allow)
+	if (r->allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);
@@ -681,16 +141,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (req->too_big)
-		r = fail(413, "the body is over %d bytes", BODY_MAX);
-	else
-		r = route(m, req, method, url, &suspended);
+	r = route(m, req, method, url, &suspended);
 	if (suspended)
 		return MHD_YES;
 	/* Changes and refusals; heartbeats and reads only when verbose. */
 	if (m->verbose || r.status >= 400 || (strcmp(method, "GET") && strcmp(method, "PUT")))
-		manager_log(m, "%s %s: %u%s%s", method, url, r.status, r.status >= 400 ? " " : "",
-			    r.status >= 400 ? json_string_value(json_object_get(r.body, "error")) : "");
+		manager_logl(m, r.status >= 500 ? LOG_ERROR : r.status >= 400 ? LOG_WARNING : LOG_INFO, "%s %s: %u%s%s",
+			     method, url, r.status, r.status >= 400 ? " " : "",
+			     r.status >= 400 ? json_string_value(json_object_get(r.body, "error")) : "");
 	return respond(conn, &r);
 }
 
@@ -721,8 +179,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	if (m->verbose)
-		manager_log(m, "http: %s", msg);
+	manager_logl(m, LOG_VERBOSE, "http: %s", msg);
 }
 
 int api_start(struct manager *m, char *err, size_t errlen)

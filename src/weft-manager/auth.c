@@ -12,13 +12,18 @@
  * reading the store does not give access. The admin and reader tokens are
  * made by the first manager and written to its state directory (0600);
  * managers sharing a store share them.
+ *
+ * The admin and reader tokens and node credentials rotate (lib/cluster/
+ * credentials.c): a new one is pending beside the old until the first
+ * request made with it, which confirms it here; the old one is refused
+ * from then on, by this manager at once (its cache forgets it) and by the
+ * others within RECHECK_SECONDS (admin, reader) or as soon as their watch
+ * sees the node's record change (credentials).
  */
 #include "manager.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -27,16 +32,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/file.h"
+
 enum { SECRET_BYTES = 32 };
 
 void auth_hash(const char *secret, char hex[65])
 {
-	uint8_t md[32];
-	unsigned int len = 0;
-
-	EVP_Digest(secret, strlen(secret), md, &len, EVP_sha256(), NULL);
-	sodium_bin2hex(hex, 65, md, sizeof(md));
-	sodium_memzero(md, sizeof(md));
+	cluster_hash(secret, hex);
 }
 
 static void new_secret(char *out, size_t len)
@@ -48,26 +50,23 @@ static void new_secret(char *out, size_t len)
 	sodium_memzero(raw, sizeof(raw));
 }
 
-/* Does the stored hash at key match secret's hash? */
-static bool matches(struct manager *m, const char *key, const char *secret, int64_t now)
+/* Which of the stored hashes at key is secret's, if it has not expired. */
+static enum cluster_match matches(struct manager *m, const char *key, const char *secret, int64_t now)
 {
 	char want[65];
-	struct kv_item it;
-	json_t *v;
-	const char *hash;
-	bool ok = false;
+	json_t *doc, *expires;
+	enum cluster_match match;
 
-	if (kv_get(m->kv, key, &it))
-		return false;
+	if (cluster_secret_read(m->kv, key, &doc, NULL))
+		return CLUSTER_MATCH_NONE;
 	auth_hash(secret, want);
-	v = json_loads(it.value, 0, NULL);
-	hash = v ? json_string_value(json_object_get(v, "hash")) : it.value;
-	if (hash && strlen(hash) == 64 && !CRYPTO_memcmp(hash, want, 64))
-		ok = !v || !json_object_get(v, "expires") || json_integer_value(json_object_get(v, "expires")) > now;
-	json_decref(v);
-	kv_item_free(&it);
+	match = cluster_secret_match(doc, want);
+	expires = json_object_get(doc, "expires");
+	if (expires && json_integer_value(expires) <= now)
+		match = CLUSTER_MATCH_NONE;
+	json_decref(doc);
 	sodium_memzero(want, sizeof(want));
-	return ok;
+	return match;
 }
 
 /*
@@ -75,22 +74,27 @@ static bool matches(struct manager *m, const char *key, const char *secret, int6
  * long-polling would otherwise cost a thousand store reads a round (on
  * etcd, a thousand HTTP requests). Only node credentials and the admin and
  * reader tokens are kept, for CACHE_SECONDS at most; a node's entries go
- * as soon as the watch sees the node removed (auth_forget_node). Join
- * tokens, which may be deleted at any time, are always read afresh.
+ * as soon as the watch sees the node removed or its credential rotated
+ * (auth_forget_node). The admin and reader tokens, which are few and
+ * used rarely, are read again after RECHECK_SECONDS, so that another
+ * manager's rotation is seen that fast. Join tokens, which may be
+ * deleted at any time, are always read afresh.
  */
-enum { CACHE_SECONDS = 60, CACHE_MAX = 100000 };
+enum { CACHE_SECONDS = 60, RECHECK_SECONDS = 5, CACHE_MAX = 100000 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static json_t *cache; /* hex SHA-256 -> {"role", "node", "until"} */
+static json_t *cache; /* hex SHA-256 -> {"role", "node", "until", "recheck"} */
 
-static enum role cached(const char *hash, int64_t now, char *node, size_t nodelen)
+/* A token seen valid: until "recheck" (fresh) to be let in without the
+ * store, until "until" to pass the throttle (auth_known). */
+static enum role cached(const char *hash, int64_t now, bool fresh, char *node, size_t nodelen)
 {
 	enum role role = ROLE_NONE;
 	json_t *e;
 
 	pthread_mutex_lock(&cache_lock);
 	e = cache ? json_object_get(cache, hash) : NULL;
-	if (e && json_integer_value(json_object_get(e, "until")) > now) {
+	if (e && json_integer_value(json_object_get(e, fresh ? "recheck" : "until")) > now) {
 		role = (enum role)json_integer_value(json_object_get(e, "role"));
 		snprintf(node, nodelen, "%s", json_string_value(json_object_get(e, "node")) ?: "");
 	}
@@ -106,12 +110,14 @@ static void remember(const char *hash, enum role role, const char *node, int64_t
 		cache = json_object();
 	}
 	json_object_set_new(cache, hash,
-			    json_pack("{s:i, s:s, s:I}", "role", (int)role, "node", node, "until",
-				      (json_int_t)(now + CACHE_SECONDS)));
+			    json_pack("{s:i, s:s, s:I, s:I}", "role", (int)role, "node", node, "until",
+				      (json_int_t)(now + CACHE_SECONDS), "recheck",
+				      (json_int_t)(now + (role == ROLE_NODE ? CACHE_SECONDS : RECHECK_SECONDS))));
 	pthread_mutex_unlock(&cache_lock);
 }
 
-void auth_forget_node(const char *name)
+/* Drops the entries of a role (node NULL) or of a node's credentials. */
+static void forget(enum role role, const char *node)
 {
 	const char *k;
 	json_t *e;
@@ -120,9 +126,15 @@ void auth_forget_node(const char *name)
 	pthread_mutex_lock(&cache_lock);
 	if (cache)
 		json_object_foreach_safe(cache, tmp, k, e)
-			if (!strcmp(json_string_value(json_object_get(e, "node")) ?: "", name))
+			if (node ? !strcmp(json_string_value(json_object_get(e, "node")) ?: "", node)
+				 : json_integer_value(json_object_get(e, "role")) == role)
 				json_object_del(cache, k);
 	pthread_mutex_unlock(&cache_lock);
+}
+
+void auth_forget_node(const char *name)
+{
+	forget(ROLE_NODE, name);
 }
 
 void auth_free(void)
@@ -141,12 +153,38 @@ enum role auth_known(const char *authorization, char *node, size_t nodelen)
 	if (!authorization || strncmp(authorization, "Bearer ", 7) || strlen(authorization + 7) >= 256)
 		return ROLE_NONE;
 	auth_hash(authorization + 7, whole);
-	return cached(whole, time(NULL), node, nodelen);
+	return cached(whole, time(NULL), false, node, nodelen);
+}
+
+/* The first request with a pending secret makes it the current one. */
+static bool confirm(struct manager *m, const char *key, const char *secret, enum role role, const char *node)
+{
+	char hash[65];
+	int ret;
+
+	auth_hash(secret, hash);
+	ret = cluster_secret_confirm(m->kv, key, hash, role == ROLE_NODE ? node : NULL, time(NULL));
+	sodium_memzero(hash, sizeof(hash));
+	if (ret) {
+		/* Still pending: it works, and the next request tries again. */
+		manager_logl(m, LOG_ERROR, "cannot confirm the new %s: %s", role == ROLE_NODE ? "credential" : "token",
+			    ret == -ESTALE ? "replaced by a newer rotation" : kv_error());
+		return false;
+	}
+	/* The old one is refused from now on: not from our cache either. */
+	forget(role, role == ROLE_NODE ? node : NULL);
+	if (role == ROLE_NODE)
+		manager_log(m, "node %s confirmed its new credential; the old one no longer works", node);
+	else
+		manager_log(m, "the new %s token is confirmed; the old one no longer works",
+			    role == ROLE_ADMIN ? "admin" : "reader");
+	return true;
 }
 
 enum role auth_check(struct manager *m, const char *authorization, char *node, size_t nodelen)
 {
-	char buf[256], key[300], whole[65], *tok, *id, *secret;
+	char buf[256], key[300], whole[65], *tok, *id, *secret = NULL;
+	enum cluster_match match = CLUSTER_MATCH_NONE;
 	enum role role = ROLE_NONE;
 	int64_t now = time(NULL);
 
@@ -156,29 +194,32 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 	snprintf(buf, sizeof(buf), "%s", authorization + 7);
 	tok = buf;
 	auth_hash(tok, whole);
-	if ((role = cached(whole, now, node, nodelen)) != ROLE_NONE) {
+	if ((role = cached(whole, now, true, node, nodelen)) != ROLE_NONE) {
 		sodium_memzero(buf, sizeof(buf));
 		return role;
 	}
-	if (!strncmp(tok, "wefta1:", 7)) {
-		role = matches(m, CLUSTER_PREFIX "admin/admin", tok + 7, now) ? ROLE_ADMIN : ROLE_NONE;
-	} else if (!strncmp(tok, "weftr1:", 7)) {
-		role = matches(m, CLUSTER_PREFIX "admin/reader", tok + 7, now) ? ROLE_READER : ROLE_NONE;
+	if (!strncmp(tok, "wefta1:", 7) || !strncmp(tok, "weftr1:", 7)) {
+		snprintf(key, sizeof(key), CLUSTER_PREFIX "admin/%s", tok[4] == 'a' ? "admin" : "reader");
+		secret = tok + 7;
+		if ((match = matches(m, key, secret, now)))
+			role = tok[4] == 'a' ? ROLE_ADMIN : ROLE_READER;
 	} else if ((!strncmp(tok, "weftj1:", 7) || !strncmp(tok, "weftn1:", 7)) && (secret = strchr(tok + 7, ':'))) {
 		id = tok + 7;
 		*secret++ = '\0';
 		if (tok[4] == 'j' && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789") == strlen(id) && *id) {
 			snprintf(key, sizeof(key), CLUSTER_PREFIX "tokens/%s", id);
-			role = matches(m, key, secret, now) ? ROLE_JOIN : ROLE_NONE;
+			role = matches(m, key, secret, now) == CLUSTER_MATCH_CURRENT ? ROLE_JOIN : ROLE_NONE;
 		} else if (tok[4] == 'n' && cluster_name_valid(id)) {
 			snprintf(key, sizeof(key), CLUSTER_PREFIX "credentials/%s", id);
-			if (matches(m, key, secret, now)) {
+			if ((match = matches(m, key, secret, now))) {
 				role = ROLE_NODE;
 				snprintf(node, nodelen, "%s", id);
 			}
 		}
 	}
-	if (role == ROLE_ADMIN || role == ROLE_READER || role == ROLE_NODE)
+	/* Remembered once current: a pending one is confirmed first. */
+	if ((role == ROLE_ADMIN || role == ROLE_READER || role == ROLE_NODE) &&
+	    (match == CLUSTER_MATCH_CURRENT || confirm(m, key, secret, role, node)))
 		remember(whole, role, node, now);
 	sodium_memzero(buf, sizeof(buf));
 	return role;
@@ -268,4 +309,48 @@ int auth_new_credential(const char *node, char *out, size_t outlen, char hash[65
 	snprintf(out, outlen, "weftn1:%s:%s", node, secret);
 	sodium_memzero(secret, sizeof(secret));
 	return 0;
+}
+
+int auth_rotate(struct manager *m, enum role role, char *out, size_t outlen)
+{
+	const char *name = role == ROLE_ADMIN ? "admin" : "reader";
+	char secret[64], hash[65], key[64], path[PATH_MAX_LEN + 16];
+	int ret;
+
+	new_secret(secret, sizeof(secret));
+	auth_hash(secret, hash);
+	snprintf(key, sizeof(key), CLUSTER_PREFIX "admin/%s", name);
+	snprintf(out, outlen, "weft%c1:%s", role == ROLE_ADMIN ? 'a' : 'r', secret);
+	sodium_memzero(secret, sizeof(secret));
+	if ((ret = cluster_secret_next(m->kv, key, hash)))
+		goto out;
+	/* The file the first manager wrote gets the new token: a restarted
+	 * manager, or someone reading it, must not find the old one. */
+	snprintf(path, sizeof(path), "%s/%s.token", m->state_dir, name);
+	if (!access(path, F_OK)) {
+		size_t n = strlen(out);
+
+		out[n] = '\n';
+		ret = file_replace(path, out, n + 1, 0600);
+		out[n] = '\0';
+		if (ret)
+			manager_logl(m, LOG_ERROR, "cannot write the new %s token to %s: %s", name, path, strerror(-ret));
+		ret = 0;
+	}
+out:
+	if (ret)
+		sodium_memzero(out, outlen);
+	return ret;
+}
+
+int auth_rotate_credential(struct manager *m, const char *node, char *out, size_t outlen)
+{
+	char hash[65], key[128];
+	int ret;
+
+	auth_new_credential(node, out, outlen, hash);
+	snprintf(key, sizeof(key), CLUSTER_PREFIX "credentials/%s", node);
+	if ((ret = cluster_secret_next(m->kv, key, hash)))
+		sodium_memzero(out, outlen);
+	return ret;
 }

@@ -9,7 +9,7 @@
  *                [--node-cidr-mask-size-ipv6 N] [--node-lease SECONDS]
  *                [--subnet-reuse-after SECONDS] [--tls-san NAMES]
  *                [--tls-cert F --tls-key F | --tls-ca-cert F --tls-ca-key F]
- *                [--log-level error|verbose] [--role cluster|broker]
+ *                [--log-level error|warning|info|verbose] [--role cluster|broker]
  *
  * With --role broker it is the broker that clusters join through
  * (docs/clusters.md): the same API, with clusters for nodes.
@@ -33,17 +33,21 @@
 
 enum { EXPIRE_EVERY = 30 };
 
-void manager_log(struct manager *m, const char *fmt, ...)
+void manager_logl(struct manager *m, enum manager_level level, const char *fmt, ...)
 {
+	static const char *const names[] = { [LOG_ERROR] = "ERROR", [LOG_WARNING] = "WARNING", [LOG_INFO] = "INFO",
+					     [LOG_VERBOSE] = "DEBUG" };
 	char when[32];
 	time_t now = time(NULL);
 	struct tm tm;
 	va_list ap;
 
+	if ((int)level > (m->log_level ?: LOG_INFO))
+		return;
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y/%m/%d %H:%M:%S", &tm);
 	flockfile(stdout);
-	printf("%s weft-manager: ", when);
+	printf("%s: (weft-manager) %s ", names[level], when);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -68,7 +72,7 @@ static void usage(void)
 		"  --tls-san NAMES                 more names for the certificate: DNS:name,IP:addr\n"
 		"  --tls-cert F --tls-key F        use this certificate as is\n"
 		"  --tls-ca-cert F --tls-ca-key F  sign our certificate with this CA (several managers)\n"
-		"  --log-level error|verbose\n"
+		"  --log-level error|warning|info|verbose\n"
 		"  --role cluster|broker           a cluster's manager, or the broker clusters join (cluster)\n");
 }
 
@@ -191,11 +195,19 @@ static int settings(struct manager *m, int argc, char **argv)
 			if (copy(m->tls_ca_key, sizeof(m->tls_ca_key), name, optarg))
 				return 2;
 		} else if (!strcmp(name, "log-level")) {
-			if (strcmp(optarg, "error") && strcmp(optarg, "verbose")) {
-				fprintf(stderr, "weft-manager: --log-level %s: give error or verbose\n", optarg);
+			static const char *const levels[] = { [LOG_ERROR] = "error", [LOG_WARNING] = "warning",
+							      [LOG_INFO] = "info", [LOG_VERBOSE] = "verbose" };
+
+			m->log_level = 0;
+			for (int l = LOG_ERROR; l <= LOG_VERBOSE; ++l)
+				if (!strcmp(optarg, levels[l]))
+					m->log_level = l;
+			if (!m->log_level) {
+				fprintf(stderr, "weft-manager: --log-level %s: give error, warning, info or verbose\n",
+					optarg);
 				return 2;
 			}
-			m->verbose = !strcmp(optarg, "verbose");
+			m->verbose = m->log_level == LOG_VERBOSE;
 		} else if (!strcmp(name, "role")) {
 			if (strcmp(optarg, "cluster") && strcmp(optarg, "broker")) {
 				fprintf(stderr, "weft-manager: --role %s: give cluster or broker\n", optarg);

@@ -50,13 +50,14 @@ struct manager {
 	unsigned len4, len6;
 	int64_t reuse_after, expire_after;
 	int64_t gateway_lease; /* seconds a gateway lease lasts unless renewed */
-	bool verbose;
-	bool broker; /* --role broker */
+	int log_level; /* enum manager_level: what is logged, up to it */
+	bool verbose;  /* log_level is LOG_VERBOSE */
+	bool broker;   /* --role broker */
 
 	struct kv *kv;
 	struct cluster cluster;
 	struct MHD_Daemon *httpd;
-	/* Bad tokens per source (api.c): guessing is slowed to a crawl. */
+	/* Bad tokens per source (api.c, routes.c): guessing is slowed to a crawl. */
 	struct throttle bad_tokens;
 
 	/* The nodes as last seen in the store, for watchers: each node's
@@ -78,7 +79,13 @@ struct manager {
 	bool stopping; /* under lock */
 };
 
-void manager_log(struct manager *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The log, one line an event, as weftd's: "LEVEL: (weft-manager)
+ * YYYY/MM/DD HH:MM:SS message", levels up to --log-level (info unless
+ * said). manager_log is info: a normal event. */
+enum manager_level { LOG_ERROR = 1, LOG_WARNING, LOG_INFO, LOG_VERBOSE };
+void manager_logl(struct manager *m, enum manager_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define manager_log(m, ...) manager_logl((m), LOG_INFO, __VA_ARGS__)
 
 /* tls.c */
 int tls_setup(struct manager *m, char *err, size_t errlen);
@@ -93,12 +100,17 @@ enum role auth_known(const char *authorization, char *node, size_t nodelen);
 int auth_join_token(struct manager *m, int64_t ttl, char *out, size_t outlen, json_t **info);
 /* Uses up nothing: join tokens are reusable until they expire or are deleted. */
 int auth_new_credential(const char *node, char *out, size_t outlen, char hash[65]);
+/* A new admin or reader token into out, pending until first used (the
+ * old one works until then); STATE/ROLE.token gets it if there is one. */
+int auth_rotate(struct manager *m, enum role role, char *out, size_t outlen);
+/* A new credential for node into out, pending until first used. */
+int auth_rotate_credential(struct manager *m, const char *node, char *out, size_t outlen);
 void auth_hash(const char *secret, char hex[65]);
 /* Drops what is remembered of a node's credential (it was removed). */
 void auth_forget_node(const char *name);
 void auth_free(void);
 
-/* api.c */
+/* api.c (routes.c answers the requests) */
 int api_start(struct manager *m, char *err, size_t errlen);
 void api_stop(struct manager *m);
 /* Resumes the long polls that have news or whose time is up (all: every

@@ -60,6 +60,14 @@ static void apply(struct manager *m, const struct kv_events *ev)
 			json_object_del(m->nodes, name);
 			json_object_set_new(m->removed, name, json_integer(e->item.mod_rev));
 		} else if ((rec = json_loads(e->item.value, 0, NULL))) {
+			json_t *had = json_object_get(json_object_get(json_object_get(m->nodes, name), "node"),
+						      "credentialRotation"),
+			       *has = json_object_get(rec, "credentialRotation");
+
+			/* A credential rotated (here or on another manager):
+			 * the old one must not live on in our cache. */
+			if ((had || has) && !json_equal(had, has))
+				auth_forget_node(name);
 			json_object_del(m->removed, name);
 			json_object_set_new(m->nodes, name,
 					    json_pack("{s:I, s:o}", "rev", (json_int_t)e->item.mod_rev, "node", rec));
@@ -109,7 +117,7 @@ static void *run(void *arg)
 		kv_events_free(&ev);
 		api_wake(m, false); /* the changed, and those whose time is up */
 		if (ret && ret != -ERANGE) {
-			manager_log(m, "watching the store: %s; retrying", kv_error());
+			manager_logl(m, LOG_WARNING, "watching the store: %s; retrying", kv_error());
 			sleep(1);
 		}
 	}

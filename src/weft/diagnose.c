@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/netns.h"
+#include "util/netns.h"
 #include "nl/nl.h"
 #include "proc.h"
 #include "util/addr.h"

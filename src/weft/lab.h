@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * weft lab: a whole cluster on one machine, in network namespaces only
- * (docs/lab.md). lab.c has the commands; labnet.c makes and removes the
- * namespaces and the underlay.
+ * (docs/lab.md). lab.c has what the commands share and picks one;
+ * lab_up.c, lab_status.c, lab_check.c and lab_down.c are the commands;
+ * labnet.c makes and removes the namespaces and the underlay.
  *
  *   weft-lab-net      bridge br0 192.168.77.1/24 fd77::1/64, weft-manager
  *     │ veth nK ── eth0
@@ -14,6 +15,7 @@
 #define WEFT_CLI_LAB_H
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 
 #include "weft.h"
@@ -25,6 +27,41 @@
 #define LAB_UNDERLAY "192.168.77."
 #define LAB_UNDERLAY6 "fd77::"
 #define LAB_MANAGER_PORT 7443
+
+enum { LAB_MAX_NS = 3000 }; /* lab namespaces down and status look at */
+
+/* lab.c: what the commands share. */
+extern const char lab_usage[];
+
+/* A lab as up makes it and status shows it: the record (DIR/lab.json),
+ * the programs it runs, and up's way to the manager. */
+struct lab {
+	struct opts *o;
+	const char *dir;
+	char self[PATH_MAX];
+	char manager[PATH_MAX], weftd[PATH_MAX], cni[PATH_MAX];
+	json_t *rec;
+	struct api_client *api;
+	int net_fd;
+};
+
+/* DIR/ and the rest, into buf. */
+const char *lab_path(const struct lab *l, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void lab_sleep_ms(int ms);
+/* DIR/lab.json, or NULL. */
+json_t *lab_load(const char *dir);
+/* Finds weft-manager, weftd and weft-cni (l->self is this weft): -1, or
+ * the status to exit with after saying which is missing. */
+int lab_programs(struct lab *l);
+
+/* The commands, each in a file of its own. */
+int lab_up(int argc, char **argv);
+int lab_check(int argc, char **argv);
+int lab_status(int argc, char **argv);
+int lab_down(int argc, char **argv);
+/* lab_status.c: how to step inside, after up and in status. */
+void lab_print_hints(struct lab *l);
 
 /* The namespace path of a lab namespace: /var/run/netns/NAME. */
 const char *lab_netns_path(char *buf, size_t len, const char *name);

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/netns.h"
+#include "util/netns.h"
 #include "nl/nl.h"
 
 const char *lab_netns_path(char *buf, size_t len, const char *name)

@@ -5,6 +5,7 @@
  *   weft status | pods                      this node, from its agent
  *   weft nodes | node remove NAME           the cluster, from the manager
  *   weft token create | list | delete ID    join tokens
+ *   weft token rotate [--reader]            new admin and reader tokens
  *   weft diagnose SRC DST                   why two pods cannot talk
  *   weft lab up | check | status | down     the whole system in namespaces
  *   weft broker-info create                 what clusters join a broker with
@@ -23,8 +24,8 @@ static const struct command {
 	{ "status", status_main, "this node: its subnets, device, manager, and peers as wg show shows them" },
 	{ "pods", pods_main, "the pods this node's agent has attached" },
 	{ "nodes", nodes_main, "the cluster's nodes, from the manager" },
-	{ "node", node_main, "node remove NAME, node gateway NAME --allow|--deny: a node of the cluster" },
-	{ "token", token_main, "token create|list|delete: join tokens for new nodes" },
+	{ "node", node_main, "node remove|gateway|credentials rotate NAME: a node of the cluster" },
+	{ "token", token_main, "token create|list|delete|rotate: join tokens; new admin and reader tokens" },
 	{ "diagnose", diagnose_main, "diagnose SRC DST: why two pods (or nodes) cannot talk" },
 	{ "lab", lab_main, "lab up|check|status|down: a whole cluster on this machine, in namespaces" },
 	{ "broker-info", broker_info_main, "broker-info create: a broker's URL, CA and join token, for clusters to join" },

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* weft nodes: the cluster's nodes, from the manager; weft node remove, and
- * weft node gateway (which nodes may be the cluster's gateway). */
+/* weft nodes: the cluster's nodes, from the manager; weft node remove,
+ * weft node gateway (which nodes may be the cluster's gateway) and weft
+ * node credentials rotate. */
 #include "weft.h"
 
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char nodes_usage[] =
 	"Usage: weft nodes [--json] [--manager URLS] [--ca FILE] [--token-file FILE] [--config FILE]\n"
@@ -14,12 +16,16 @@ static const char nodes_usage[] =
 static const char node_usage[] =
 	"Usage: weft node remove NAME [--json] [--manager URLS] [--ca FILE] [--token-file FILE]\n"
 	"       weft node gateway NAME --allow|--deny [--json] [--manager URLS] [--ca FILE] [--token-file FILE]\n"
+	"       weft node credentials rotate NAME [--wait SECONDS] [--manager URLS] [--ca FILE] [--token-file FILE]\n"
 	"remove: takes a node out of the cluster: its subnets are released (handed out again only\n"
 	"after the manager's --subnet-reuse-after) and the other nodes drop it as a peer. A weftd\n"
 	"still running there registers again at its next start.\n"
 	"gateway: allows a node to be the cluster's gateway to other clusters (its weftd runs with\n"
 	"--gateway), or takes that back; a gateway that is denied steps down. A node cannot allow\n"
-	"itself. Both need the admin token.\n";
+	"itself.\n"
+	"credentials rotate: the node's agent takes a new credential from the manager and the old one\n"
+	"stops working; waits for it (--wait, 30 s by default). A node that is down rotates when it\n"
+	"is back. All three need the admin token.\n";
 
 void nodes_print(FILE *f, json_t *reply, int64_t now)
 {
@@ -73,6 +79,16 @@ static bool name_ok(const char *s)
 	return n && n <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n && s[0] != '-' && s[n - 1] != '-';
 }
 
+/* The one node name a command takes: -1 to go on, or EXIT_USAGE. */
+static int one_name(const struct opts *o)
+{
+	if (o->nargs != 1)
+		return usage_error(o, "give one node name (weft nodes lists them)");
+	if (!name_ok(o->args[0]))
+		return usage_error(o, "\"%s\" is not a node name (a DNS label: a-z, 0-9 and '-', at most 63)", o->args[0]);
+	return -1;
+}
+
 static void removed(struct opts *o, json_t *reply)
 {
 	printf("removed node %s\n", o->args[0]);
@@ -86,10 +102,8 @@ static int node_remove(int argc, char **argv)
 
 	if ((ret = opts_parse(&o, "node remove", node_usage, OPT_JSON | OPT_MANAGER, argc, argv)) >= 0)
 		return ret;
-	if (o.nargs != 1)
-		return usage_error(&o, "give one node name (weft nodes lists them)");
-	if (!name_ok(o.args[0]))
-		return usage_error(&o, "\"%s\" is not a node name (a DNS label: a-z, 0-9 and '-', at most 63)", o.args[0]);
+	if ((ret = one_name(&o)) >= 0)
+		return ret;
 	snprintf(path, sizeof(path), "/v1/nodes/%s", o.args[0]);
 	return manager_run(&o, "DELETE", path, NULL, removed);
 }
@@ -108,10 +122,8 @@ static int node_gateway(int argc, char **argv)
 
 	if ((ret = opts_parse(&o, "node gateway", node_usage, OPT_JSON | OPT_MANAGER | OPT_GRANT, argc, argv)) >= 0)
 		return ret;
-	if (o.nargs != 1)
-		return usage_error(&o, "give one node name (weft nodes lists them)");
-	if (!name_ok(o.args[0]))
-		return usage_error(&o, "\"%s\" is not a node name (a DNS label: a-z, 0-9 and '-', at most 63)", o.args[0]);
+	if ((ret = one_name(&o)) >= 0)
+		return ret;
 	if (!o.grant)
 		return usage_error(&o, "give --allow (it may be the gateway) or --deny (it may not)");
 	snprintf(path, sizeof(path), "/v1/nodes/%s/gateway-candidate", o.args[0]);
@@ -119,9 +131,79 @@ static int node_gateway(int argc, char **argv)
 	return manager_run(&o, "PUT", path, body, granted); /* it takes body */
 }
 
+enum { ROTATE_WAIT_S = 30 };
+
+/* The record's rotation, once asked at `asked`: done (1), not yet (0). */
+static int rotation_done(json_t *rec, int64_t asked)
+{
+	json_t *rot = json_object_get(rec, "credentialRotation");
+
+	return !json_object_get(rot, "requested") && json_integer_value(json_object_get(rot, "rotated")) >= asked;
+}
+
+/* Asks the node's agent to rotate its credential, and waits for it: the
+ * manager marks the node's record, the agent sees it in its long poll,
+ * takes a new credential and confirms it by using it. */
+static int node_credentials_rotate(int argc, char **argv)
+{
+	char path[160], when[64];
+	struct manager m;
+	struct opts o;
+	json_t *rec = NULL;
+	int64_t asked, deadline;
+	int ret;
+
+	if ((ret = opts_parse(&o, "node credentials rotate", node_usage, OPT_MANAGER | OPT_WAIT, argc, argv)) >= 0)
+		return ret;
+	if ((ret = one_name(&o)) >= 0)
+		return ret;
+	if ((ret = manager_open(&m, &o, true)) >= 0)
+		return ret;
+	snprintf(path, sizeof(path), "/v1/nodes/%s/credential-rotation", o.args[0]);
+	if ((ret = manager_call(&m, "POST", path, NULL, &rec)))
+		goto out;
+	asked = json_integer_value(json_object_get(json_object_get(rec, "credentialRotation"), "requested"));
+	deadline = time(NULL) + (o.wait ? o.wait : ROTATE_WAIT_S);
+	snprintf(path, sizeof(path), "/v1/nodes/%s", o.args[0]);
+	while (!(ret = rotation_done(rec, asked)) && time(NULL) < deadline) {
+		usleep(500 * 1000);
+		json_decref(rec);
+		rec = NULL;
+		if ((ret = manager_call(&m, "GET", path, NULL, &rec)))
+			goto out;
+	}
+	if (ret) {
+		printf("node %s rotated its credential at %s; the old one no longer works\n", o.args[0],
+		       fmt_time(when, sizeof(when),
+				json_integer_value(json_object_get(json_object_get(rec, "credentialRotation"), "rotated"))));
+		ret = EXIT_OK;
+	} else {
+		ret = failure(&o, "node %s has not taken a new credential within %lld s: is its weftd running and in "
+				  "touch with the manager (weft nodes shows when it was last seen)? The request stays: "
+				  "the node rotates its credential when it is next in touch",
+			      o.args[0], (long long)(o.wait ? o.wait : ROTATE_WAIT_S));
+	}
+out:
+	json_decref(rec);
+	manager_close(&m);
+	return ret;
+}
+
+static int node_credentials(int argc, char **argv)
+{
+	static const struct subcommand subs[] = { { "rotate", node_credentials_rotate }, { NULL, NULL } };
+
+	return subcommand_run("node credentials", node_usage, subs, argc, argv);
+}
+
 int node_main(int argc, char **argv)
 {
-	static const struct subcommand subs[] = { { "remove", node_remove }, { "gateway", node_gateway }, { NULL, NULL } };
+	static const struct subcommand subs[] = {
+		{ "remove", node_remove },
+		{ "gateway", node_gateway },
+		{ "credentials", node_credentials },
+		{ NULL, NULL },
+	};
 
 	return subcommand_run("node", node_usage, subs, argc, argv);
 }

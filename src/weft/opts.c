@@ -35,6 +35,8 @@ enum {
 	O_CIDR,
 	O_ALLOW,
 	O_DENY,
+	O_READER,
+	O_WAIT,
 };
 
 static const struct option longopts[] = {
@@ -58,6 +60,8 @@ static const struct option longopts[] = {
 	{ "cidr", required_argument, NULL, O_CIDR },
 	{ "allow", no_argument, NULL, O_ALLOW },
 	{ "deny", no_argument, NULL, O_DENY },
+	{ "reader", no_argument, NULL, O_READER },
+	{ "wait", required_argument, NULL, O_WAIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -82,6 +86,10 @@ static unsigned group_of(int opt)
 	case O_ALLOW:
 	case O_DENY:
 		return OPT_GRANT;
+	case O_READER:
+		return OPT_READER;
+	case O_WAIT:
+		return OPT_WAIT;
 	case O_DIR:
 		return OPT_LAB;
 	case 'o':
@@ -205,6 +213,14 @@ static int take(struct opts *o, int opt, const char *val)
 		if (o->grant && o->grant != (opt == O_ALLOW ? 1 : -1))
 			return usage_error(o, "give --allow or --deny, not both");
 		o->grant = opt == O_ALLOW ? 1 : -1;
+		break;
+	case O_READER:
+		o->reader = true;
+		break;
+	case O_WAIT:
+		if ((o->wait = opts_duration(val, 1, 3600)) < 0)
+			return usage_error(o, "--wait \"%s\": give seconds from 1 to 3600, or a duration such as 90s, 5m",
+					   val);
 		break;
 	case O_NO_IPV6:
 		o->ipv6 = false;

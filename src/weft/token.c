@@ -1,22 +1,31 @@
 // SPDX-License-Identifier: MIT
-/* weft token create|list|delete: join tokens, made by an admin. */
+/* weft token create|list|delete: join tokens, made by an admin; weft token
+ * rotate: a new admin or reader token. */
 #include "weft.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
+#include "util/file.h"
+
 static const char token_usage[] =
 	"Usage: weft token create [--ttl SECONDS] [--json]\n"
 	"       weft token list [--json]\n"
 	"       weft token delete ID [--json]\n"
+	"       weft token rotate [--reader [-o FILE]]\n"
 	"Join tokens let a node register (weftd --join-token-file). create prints the token alone\n"
 	"on stdout, so TOKEN=$(weft token create) works; --ttl takes seconds (60 to 31622400) or\n"
-	"90m, 12h, 7d (default: the manager's, 24h). All three need the admin token\n"
-	"(the manager's STATE/admin.token) and take --manager URLS, --ca FILE, --token-file FILE,\n"
-	"--config FILE.\n";
+	"90m, 12h, 7d (default: the manager's, 24h).\n"
+	"rotate replaces the admin token: the new one is written to the token file in use, then\n"
+	"confirmed, and the old one no longer works. With --reader, the new reader token is printed\n"
+	"(or written to FILE, 0600); the old one works until the new one is first used.\n"
+	"All need the admin token (the manager's STATE/admin.token) and take --manager URLS,\n"
+	"--ca FILE, --token-file FILE, --config FILE.\n";
 
 void tokens_print(FILE *f, json_t *reply, int64_t now)
 {
@@ -126,10 +135,97 @@ static int token_delete(int argc, char **argv)
 	return manager_run(&o, "DELETE", path, NULL, deleted);
 }
 
+/* A token into a file of its own: one line, 0600, replaced whole. */
+static int write_token(const char *path, const char *token)
+{
+	size_t n = strlen(token);
+	char *line = malloc(n + 2);
+	int ret;
+
+	if (!line)
+		return -ENOMEM;
+	memcpy(line, token, n);
+	memcpy(line + n, "\n", 2);
+	ret = file_replace(path, line, n + 1, 0600);
+	sodium_memzero(line, n + 1);
+	free(line);
+	return ret;
+}
+
+/* The new admin token goes where the old one was read from, and is
+ * confirmed by one call made with it: from then on the old one is refused. */
+static int rotated_admin(struct opts *o, struct manager *m, const char *token)
+{
+	json_t *probe = NULL;
+	int ret;
+
+	if ((ret = write_token(m->a.token_file, token)))
+		return failure(o, "cannot write %s: %s; the new token is pending and the old one still works: fix that "
+				  "and run weft token rotate again", m->a.token_file, strerror(-ret));
+	api_client_token(m->c, token);
+	ret = manager_call(m, "GET", "/v1/tokens", NULL, &probe);
+	json_decref(probe);
+	if (ret)
+		return failure(o, "the new admin token is in %s but could not be confirmed; its first use confirms it "
+				  "(the old one works until then)", m->a.token_file);
+	printf("rotated the admin token: the new one is in %s and confirmed; the old one no longer works\n",
+	       m->a.token_file);
+	return EXIT_OK;
+}
+
+static int rotated_reader(struct opts *o, const char *token)
+{
+	int ret;
+
+	if (!o->output) {
+		printf("%s\n", token);
+		if (isatty(STDERR_FILENO))
+			fprintf(stderr, "the new reader token; the old one works until this one is first used\n");
+		return EXIT_OK;
+	}
+	if ((ret = write_token(o->output, token)))
+		return failure(o, "cannot write %s: %s; the old reader token still works: run weft token rotate --reader "
+				  "again", o->output, strerror(-ret));
+	printf("wrote the new reader token to %s; the old one works until this one is first used\n", o->output);
+	return EXIT_OK;
+}
+
+static int token_rotate(int argc, char **argv)
+{
+	struct manager m;
+	struct opts o;
+	json_t *body, *reply = NULL;
+	const char *token;
+	int ret;
+
+	if ((ret = opts_parse(&o, "token rotate", token_usage, OPT_MANAGER | OPT_READER | OPT_OUTPUT, argc, argv)) >= 0)
+		return ret;
+	if (o.nargs)
+		return usage_error(&o, "unexpected argument \"%.40s\" (--reader rotates the reader token)", o.args[0]);
+	if (o.output && !o.reader)
+		return usage_error(&o, "-o is for --reader: the new admin token replaces the token file in use");
+	if ((ret = manager_open(&m, &o, true)) >= 0)
+		return ret;
+	body = json_pack("{s:s}", "role", o.reader ? "reader" : "admin");
+	ret = manager_call(&m, "POST", "/v1/tokens/rotate", body, &reply);
+	json_decref(body);
+	token = jstr(reply, "token");
+	if (!ret && (!token || strncmp(token, o.reader ? "weftr1:" : "wefta1:", 7)))
+		ret = failure(&o, "the manager's answer holds no %s token", o.reader ? "reader" : "admin");
+	else if (!ret)
+		ret = o.reader ? rotated_reader(&o, token) : rotated_admin(&o, &m, token);
+	if (token)
+		sodium_memzero((char *)token, strlen(token));
+	json_decref(reply);
+	manager_close(&m);
+	return ret;
+}
+
 int token_main(int argc, char **argv)
 {
 	static const struct subcommand subs[] = {
-		{ "create", token_create }, { "list", token_list }, { "delete", token_delete }, { NULL, NULL },
+		{ "create", token_create }, { "list", token_list },     { "delete", token_delete },
+		{ "rotate", token_rotate }, { NULL, NULL },
 	};
 
 	return subcommand_run("token", token_usage, subs, argc, argv);

@@ -34,6 +34,8 @@ enum {
 	OPT_OUTPUT = 1 << 7,  /* -o, --output */
 	OPT_JOIN = 1 << 8,    /* --cluster-id, --cable-driver, --cidr */
 	OPT_GRANT = 1 << 9,   /* --allow, --deny */
+	OPT_READER = 1 << 10, /* --reader */
+	OPT_WAIT = 1 << 11,   /* --wait SECONDS */
 };
 
 enum { ARGS_MAX = 8, CIDRS_MAX = 16 };
@@ -51,6 +53,8 @@ struct opts {
 	const char *cidrs[CIDRS_MAX]; /* --cidr, each checked */
 	int ncidrs;
 	int grant; /* --allow 1, --deny -1, neither 0 */
+	bool reader;  /* --reader */
+	int64_t wait; /* --wait: seconds, 0 for the command's default */
 	const char *args[ARGS_MAX];
 	int nargs;
 };

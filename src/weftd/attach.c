@@ -18,7 +18,7 @@
 
 #include "cni/wgcfg.h"
 #include "crypto/crypto.h"
-#include "io/netns.h"
+#include "util/netns.h"
 #include "nl/nl.h"
 #include "util/file.h"
 #include "weftd.h"
@@ -45,7 +45,7 @@ static int save(struct weftd *d, const struct attachment *a, json_t *config)
 {
 	char path[700], *text;
 	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:b, s:I}", "containerID", a->id, "ifname",
-			       a->ifname, "interface", a->iface, "netns", a->netns, "mode", a->mode, "owner",
+			       a->ifname, "interface", a->iface, "netns", a->netns, "mode", cni_mode_name(a->mode), "owner",
 			       cni_owner_json(&a->owner), "config", config, "docker", a->docker, "since",
 			       (json_int_t)a->since);
 	int ret;
@@ -61,7 +61,6 @@ static int save(struct weftd *d, const struct attachment *a, json_t *config)
 	return ret;
 }
 
-static void mesh_down(struct weftd *d, struct attachment *a);
 
 /* Undoes an attachment: its interfaces, addresses, key and record. Runs
  * outside d->lock, on a busy attachment. */
@@ -69,11 +68,11 @@ static void teardown(struct weftd *d, struct attachment *a)
 {
 	char path[700];
 
-	if (!strcmp(a->mode, "hub"))
+	if (a->mode == CNI_MODE_HUB)
 		hub_detach(d, a);
 	wgdev_close(a->dev); /* a hosted TUN goes with it */
 	a->dev = NULL;
-	if (!strcmp(a->mode, "mesh"))
+	if (a->mode == CNI_MODE_MESH)
 		mesh_down(d, a);
 	state_path(d, a->id, a->ifname, path, sizeof(path));
 	unlink(path);
@@ -152,186 +151,6 @@ out:
 	}
 	cni_wgcfg_free(&c);
 	return ret;
-}
-
-/* The node-side end of a container's veth: "weft" and a hash of the
- * attachment, so a restart finds it again. */
-static void host_ifname(const struct attachment *a, char out[IF_NAMESIZE])
-{
-	uint32_t h = 2166136261u;
-
-	for (const char *p = a->id; *p; ++p)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h = (h ^ '@') * 16777619u;
-	for (const char *p = a->ifname; *p; ++p)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	snprintf(out, IF_NAMESIZE, "weft%08x", h);
-}
-
-void weftd_enable_forwarding(void)
-{
-	static const char *const knobs[] = { "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding" };
-
-	for (size_t i = 0; i < 2; ++i) {
-		int fd = open(knobs[i], O_WRONLY | O_CLOEXEC);
-
-		if (fd >= 0) {
-			if (write(fd, "1", 1) != 1) {
-				/* IPv6 may be off: nothing to forward then */
-			}
-			close(fd);
-		}
-	}
-}
-
-/* An attachment's addresses go back to the pool with it, unless Docker
- * holds them: its IPAM calls give them back (docker.c). */
-static void release_lease(struct weftd *d, struct attachment *a)
-{
-	if (d->ipam_open && !a->docker)
-		ipam_release(&d->ipam, a->id, a->ifname);
-}
-
-static void mesh_down(struct weftd *d, struct attachment *a)
-{
-	char host[IF_NAMESIZE];
-	struct nl_link l;
-	struct nl nl;
-
-	host_ifname(a, host);
-	if (!nl_open(&nl, NETLINK_ROUTE, -1)) {
-		if (!nl_link_get(&nl, host, 0, &l))
-			nl_link_del(&nl, l.ifindex); /* takes the container's end too */
-		nl_close(&nl);
-	}
-	release_lease(d, a);
-}
-
-static int mesh_route(struct nl *nl, int family, const void *dst, uint8_t len, const void *gw, int oif)
-{
-	struct nl_route r = { .family = family, .dst_len = len, .oif = oif };
-	int ret;
-
-	memcpy(&r.dst, dst, family == AF_INET ? 4 : 16);
-	if (gw) {
-		memcpy(&r.gw, gw, family == AF_INET ? 4 : 16);
-		r.has_gw = true;
-	}
-	ret = nl_route_add(nl, &r, true);
-	return ret == -EEXIST ? 0 : ret;
-}
-
-/*
- * Mode "mesh": a veth pair, the container's end with an address from the
- * pod subnet as a host route (/32, /128) and a default route through the
- * node's gateway address, which every node-side end holds. Pods on one node
- * reach each other through the node, other nodes' through the node's
- * WireGuard device. For Docker (a->handoff) both ends are made here, the
- * container's under a temporary name: Docker moves it into the container
- * and gives it its address and routes, as the Join reply says.
- */
-static int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
-{
-	struct ipam_lease lease;
-	char host[IF_NAMESIZE], buf[64], gwbuf[INET6_ADDRSTRLEN];
-	struct nl here, there;
-	struct nl_link hl, cl;
-	json_t *mtu = json_object_get(config, "mtu");
-	uint32_t m = json_is_integer(mtu) ? (uint32_t)json_integer_value(mtu) : 1500;
-	int ns = -1, ret, hidx, cidx;
-	static const uint8_t any[16];
-
-	if (!d->ipam_open)
-		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "the agent has no pod subnet",
-				"mode mesh needs addresses: start weftd with --pod-subnet (and --pod-subnet6)");
-	ret = ipam_alloc(&d->ipam, a->id, a->ifname, &lease);
-	if (ret)
-		return cni_fail(err, ret == -ENOSPC ? CNI_ERR_TRY_AGAIN : CNI_ERR_PLUGIN, "no address",
-				ret == -ENOSPC ? "the pod subnet is full" : "%s", strerror(-ret));
-	host_ifname(a, host);
-	ns = netns_open(a->handoff ? NULL : a->netns);
-	if (ns < 0 || nl_open(&here, NETLINK_ROUTE, -1)) {
-		release_lease(d, a);
-		if (ns >= 0)
-			close(ns);
-		return cni_fail(err, CNI_ERR_UNKNOWN_CONTAINER, "container unknown", "%s", a->netns);
-	}
-	if (nl_open(&there, NETLINK_ROUTE, ns)) {
-		nl_close(&here);
-		close(ns);
-		release_lease(d, a);
-		return cni_fail(err, CNI_ERR_IO, "cannot open netlink in the container", NULL);
-	}
-	weftd_enable_forwarding();
-	ret = nl_link_add(&here, &(struct nl_link_spec){ .name = host, .kind = "veth", .peer_name = a->iface,
-							 .peer_ns_fd = ns, .ns_fd = -1, .mtu = m });
-	if (ret) {
-		cni_fail(err, CNI_ERR_PLUGIN, "cannot create the veth pair", "%s/%s: %s %s", host, a->iface,
-			 strerror(-ret), here.err);
-		goto fail;
-	}
-	if ((ret = nl_link_get(&here, host, 0, &hl)) || (ret = nl_link_get(&there, a->iface, 0, &cl)) ||
-	    (ret = nl_link_set_up(&here, hl.ifindex, true)) ||
-	    (!a->handoff && (ret = nl_link_set_up(&there, cl.ifindex, true)))) {
-		cni_fail(err, CNI_ERR_PLUGIN, "cannot bring the veth pair up", "%s", strerror(-ret));
-		goto fail;
-	}
-	hidx = hl.ifindex;
-	cidx = cl.ifindex;
-	for (int f = 0; f < 2; ++f) {
-		const struct ipam_prefix *addr = &lease.addr[f], *gw = &lease.gateway[f];
-		int family = f ? AF_INET6 : AF_INET;
-		uint8_t full = f ? 128 : 32;
-
-		if (!addr->family)
-			continue;
-		/* Node side: the gateway address, and a route to the pod. */
-		ret = nl_addr_add(&here, hidx, family, &gw->addr, full);
-		if (!ret)
-			ret = mesh_route(&here, family, &addr->addr, full, NULL, hidx);
-		/* Pod side: its address, the gateway on-link, the default. */
-		if (!ret && !a->handoff)
-			ret = nl_addr_add(&there, cidx, family, &addr->addr, full);
-		if (!ret && !a->handoff)
-			ret = mesh_route(&there, family, &gw->addr, full, NULL, cidx);
-		if (!ret && !a->handoff)
-			ret = mesh_route(&there, family, any, 0, &gw->addr, cidx);
-		if (ret && ret != -EEXIST) {
-			cni_fail(err, CNI_ERR_PLUGIN, "cannot set addresses and routes", "%s: %s %s%s",
-				 ipam_prefix_str(addr, buf, sizeof(buf)), strerror(-ret), here.err, there.err);
-			goto fail;
-		}
-		ret = 0;
-	}
-	if (result) {
-		char mac[3 * sizeof(hl.address)];
-		int ci;
-
-		cni_result_add_interface(result, host, cni_mac_str(hl.address, hl.address_len, mac, sizeof(mac)), NULL, 0);
-		ci = cni_result_add_interface(result, a->iface, cni_mac_str(cl.address, cl.address_len, mac, sizeof(mac)),
-					      a->netns, m);
-		for (int f = 0; f < 2; ++f) {
-			struct ipam_prefix host_route;
-
-			if (!lease.addr[f].family)
-				continue;
-			host_route = lease.addr[f];
-			host_route.len = f ? 128 : 32;
-			inet_ntop(lease.gateway[f].family, &lease.gateway[f].addr, gwbuf, sizeof(gwbuf));
-			cni_result_add_ip(result, ipam_prefix_str(&host_route, buf, sizeof(buf)), gwbuf, ci);
-			cni_result_add_route(result, f ? "::/0" : "0.0.0.0/0", gwbuf);
-		}
-	}
-	nl_close(&here);
-	nl_close(&there);
-	close(ns);
-	return 0;
-fail:
-	nl_close(&here);
-	nl_close(&there);
-	close(ns);
-	mesh_down(d, a);
-	return err->code;
 }
 
 static bool ifname_ok(const char *s)
@@ -415,8 +234,8 @@ static int attach_make(struct weftd *d, struct attachment *a, json_t *config, js
 	list_add_tail(&a->link, &d->attachments);
 	pthread_mutex_unlock(&d->lock);
 
-	ret = !strcmp(a->mode, "mesh") ? mesh_up(d, a, config, result, err)
-	      : !strcmp(a->mode, "hub") ? hub_attach(d, a, config, result, err)
+	ret = a->mode == CNI_MODE_MESH ? mesh_up(d, a, config, result, err)
+	      : a->mode == CNI_MODE_HUB ? hub_attach(d, a, config, result, err)
 					: static_up(d, a, config, result, err);
 	a->handoff = false; /* from here on, Docker's to move */
 	if (!ret && (ret = save(d, a, config))) {
@@ -428,7 +247,7 @@ static int attach_make(struct weftd *d, struct attachment *a, json_t *config, js
 		finish(d, a, true);
 		return ret;
 	}
-	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, a->mode);
+	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, cni_mode_name(a->mode));
 	finish(d, a, false);
 	return 0;
 }
@@ -438,6 +257,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 	const char *id, *ifname, *netns, *mode = json_string_value(json_object_get(req, "mode"));
 	json_t *config = json_object_get(req, "config");
 	struct attachment *a;
+	enum cni_mode kind;
 	int ret;
 
 	if ((ret = fields(req, &id, &ifname, &netns, err)))
@@ -447,7 +267,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 				netns ? netns : "(none)");
 	if (!json_is_object(config))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration", "no configuration");
-	if (!mode || (strcmp(mode, "static") && strcmp(mode, "mesh") && strcmp(mode, "hub")))
+	if (cni_mode_parse(mode, &kind))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 				"mode \"%s\" is not served by this agent yet", mode ? mode : "(none)");
 	a = calloc(1, sizeof(*a));
@@ -456,7 +276,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 	snprintf(a->id, sizeof(a->id), "%s", id);
 	snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
 	snprintf(a->netns, sizeof(a->netns), "%s", netns);
-	snprintf(a->mode, sizeof(a->mode), "%s", mode);
+	a->mode = kind;
 	snprintf(a->network, sizeof(a->network), "%s", json_string_value(json_object_get(config, "name")) ?: "");
 	cni_owner_from_json(json_object_get(req, "owner"), &a->owner);
 	if ((ret = dev_name(req, ifname, a->iface, err))) {
@@ -476,7 +296,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 	return ret;
 }
 
-int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, const char *mode,
+int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, enum cni_mode mode,
 		  unsigned mtu, const char *src, struct cni_error *err)
 {
 	struct attachment *a = calloc(1, sizeof(*a));
@@ -489,12 +309,12 @@ int attach_docker(struct weftd *d, const char *id, const char *netns, const char
 	snprintf(a->ifname, sizeof(a->ifname), "%s", ATTACH_DOCKER_IFNAME);
 	snprintf(a->iface, sizeof(a->iface), "%s", src);
 	snprintf(a->netns, sizeof(a->netns), "%s", netns);
-	snprintf(a->mode, sizeof(a->mode), "%s", mode);
+	a->mode = mode;
 	snprintf(a->network, sizeof(a->network), "%s", network);
 	a->docker = a->handoff = true;
 	/* What its record keeps, in the shape of a CNI configuration. */
 	config = json_pack("{s:s, s:s, s:s, s:s}", "cniVersion", CNI_VERSION_LATEST, "name", network, "type", "weft",
-			   "mode", mode);
+			   "mode", cni_mode_name(mode));
 	if (config && mtu)
 		json_object_set_new(config, "mtu", json_integer(mtu));
 	ret = config ? attach_make(d, a, config, NULL, err) : (free(a), cni_fail(err, CNI_ERR_IO, "out of memory", NULL));
@@ -548,7 +368,7 @@ static int check_link(struct weftd *d, struct attachment *a, struct cni_error *e
 	struct nl nl;
 	char buf[64];
 	int ns, ret = 0;
-	bool mesh = !strcmp(a->mode, "mesh");
+	bool mesh = a->mode == CNI_MODE_MESH;
 
 	ns = netns_open(a->netns);
 	if (ns < 0)
@@ -564,7 +384,7 @@ static int check_link(struct weftd *d, struct attachment *a, struct cni_error *e
 			       a->netns, l.kind[0] ? l.kind : "unknown", mesh ? "veth" : "WireGuard");
 	} else if (!(l.flags & IFF_UP)) {
 		ret = cni_fail(err, CNI_ERR_PLUGIN, "interface down", "%s in %s is down", a->iface, a->netns);
-	} else if (strcmp(a->mode, "static") && d->ipam_open && !ipam_find(&d->ipam, a->id, a->ifname, &lease)) {
+	} else if (a->mode != CNI_MODE_STATIC && d->ipam_open && !ipam_find(&d->ipam, a->id, a->ifname, &lease)) {
 		for (int f = 0; f < 2 && !ret; ++f) {
 			struct ipam_prefix host = lease.addr[f];
 
@@ -601,7 +421,7 @@ int attach_check(struct weftd *d, json_t *req, struct cni_error *err)
 	if (!a)
 		return cni_fail(err, CNI_ERR_PLUGIN, "not attached", "the agent has no %s for container %s", ifname, id);
 	ret = check_link(d, a, err);
-	if (!ret && !strcmp(a->mode, "hub"))
+	if (!ret && a->mode == CNI_MODE_HUB)
 		ret = hub_check(d, a, err);
 	finish(d, a, false);
 	return ret;
@@ -763,6 +583,7 @@ void attach_restore(struct weftd *d)
 		struct stat nst;
 		json_t *st;
 		const char *id, *ifname, *netns, *mode;
+		enum cni_mode kind;
 		size_t n = strlen(de->d_name);
 
 		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
@@ -773,7 +594,7 @@ void attach_restore(struct weftd *d)
 		ifname = json_string_value(json_object_get(st, "ifname"));
 		netns = json_string_value(json_object_get(st, "netns"));
 		mode = json_string_value(json_object_get(st, "mode"));
-		if (!id || !ifname || !netns || !mode || strlen(ifname) >= IF_NAMESIZE) {
+		if (!id || !ifname || !netns || cni_mode_parse(mode, &kind) || strlen(ifname) >= IF_NAMESIZE) {
 			weftd_log(d, WG_LOG_ERROR, "%s: not an attachment record, left alone", path);
 			json_decref(st);
 			continue;
@@ -782,7 +603,7 @@ void attach_restore(struct weftd *d)
 		snprintf(a->id, sizeof(a->id), "%s", id);
 		snprintf(a->ifname, sizeof(a->ifname), "%s", ifname);
 		snprintf(a->netns, sizeof(a->netns), "%s", netns);
-		snprintf(a->mode, sizeof(a->mode), "%s", mode);
+		a->mode = kind;
 		snprintf(a->network, sizeof(a->network), "%s",
 			 json_string_value(json_object_get(json_object_get(st, "config"), "name")) ?: "");
 		cni_owner_from_json(json_object_get(st, "owner"), &a->owner);
@@ -805,13 +626,13 @@ void attach_restore(struct weftd *d)
 			/* The container went while we were away: whatever it
 			 * held (addresses, the node's veth end) goes too. */
 			weftd_log(d, WG_LOG_VERBOSE, "%s/%s: its namespace is gone, dropping it", id, ifname);
-			if (!strcmp(a->mode, "mesh"))
+			if (a->mode == CNI_MODE_MESH)
 				mesh_down(d, a);
-			if (!strcmp(a->mode, "hub"))
+			if (a->mode == CNI_MODE_HUB)
 				hub_detach(d, a);
 			unlink(path);
 			free(a);
-		} else if (!strcmp(a->mode, "mesh") || (a->docker && docker_hub_find(a, a->iface))) {
+		} else if (a->mode == CNI_MODE_MESH || (a->docker && docker_hub_find(a, a->iface))) {
 			/* The veth and its routes are the kernel's: they outlived
 			 * us; so did a kernel WireGuard interface. */
 			list_add_tail(&a->link, &d->attachments);
@@ -820,7 +641,7 @@ void attach_restore(struct weftd *d)
 			 * if ours died with us, and for hub the hub's peer again.
 			 * One that cannot be rebuilt stays known, without its
 			 * device: CHECK reports it, DEL releases what it holds. */
-			int ret = !strcmp(a->mode, "hub") ? hub_attach(d, a, json_object_get(st, "config"), NULL, &err)
+			int ret = a->mode == CNI_MODE_HUB ? hub_attach(d, a, json_object_get(st, "config"), NULL, &err)
 							  : static_up(d, a, json_object_get(st, "config"), NULL, &err);
 
 			if (ret)

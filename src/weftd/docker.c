@@ -295,7 +295,7 @@ static void join(struct weftd *d, const struct docker_request *q, struct reply *
 	}
 	src_name(q->endpoint_id, src);
 	snprintf(network, sizeof(network), "%.12s", q->network_id);
-	if (attach_docker(d, q->endpoint_id, q->sandbox_key, network, net.mode == DOCKER_HUB ? "hub" : "mesh", net.mtu,
+	if (attach_docker(d, q->endpoint_id, q->sandbox_key, network, net.mode == DOCKER_HUB ? CNI_MODE_HUB : CNI_MODE_MESH, net.mtu,
 			  src, &err)) {
 		refuse(r, "%s: %s", err.msg, err.details);
 		return;

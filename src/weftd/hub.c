@@ -19,7 +19,7 @@
 
 #include "cni/wgcfg.h"
 #include "crypto/crypto.h"
-#include "io/netns.h"
+#include "util/netns.h"
 #include "nl/nl.h"
 #include "util/addr.h"
 #include "util/key.h"

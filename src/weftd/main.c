@@ -7,7 +7,7 @@
  *
  *   weftd [--config FILE] [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR]
  *         [--pod-subnet6 CIDR] [--backend auto|kernel|userspace] [--hub-name NAME]
- *         [--hub-port PORT] [--log-level error|verbose] [--docker-plugin] ...
+ *         [--hub-port PORT] [--log-level error|warning|info|verbose] [--docker-plugin] ...
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +32,21 @@
 
 enum { REQUEST_TIMEOUT_MS = 30000, SWEEP_SECONDS = 10 };
 
+const char *weftd_level_name(enum wg_log_level level)
+{
+	switch (level) {
+	case WG_LOG_ERROR:
+		return "ERROR";
+	case WG_LOG_WARNING:
+		return "WARNING";
+	case WG_LOG_INFO:
+		return "INFO";
+	case WG_LOG_VERBOSE:
+		break;
+	}
+	return "DEBUG";
+}
+
 void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...)
 {
 	char when[32];
@@ -44,7 +59,7 @@ void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...)
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y/%m/%d %H:%M:%S", &tm);
 	flockfile(stdout);
-	printf("%s: (weftd) %s ", level == WG_LOG_ERROR ? "ERROR" : "DEBUG", when);
+	printf("%s: (weftd) %s ", weftd_level_name(level), when);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -162,7 +177,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: weftd [--config FILE] [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR]\n"
 			"             [--pod-subnet6 CIDR] [--backend auto|kernel|userspace] [--hub-name NAME]\n"
-			"             [--hub-port PORT] [--log-level error|verbose]\n"
+			"             [--hub-port PORT] [--log-level error|warning|info|verbose]\n"
 			"             [--manager URL[,URL] --endpoint ADDR[:PORT] [--manager-ca FILE]\n"
 			"              [--join-token-file FILE] [--node-name NAME]] [--metrics-listen ADDR:PORT]\n"
 			"             [--gateway [--gateway-device NAME] [--gateway-port PORT]]\n"
@@ -263,9 +278,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* In a cluster, the manager gives the pod subnets. */
-	if (cluster_start(&d, &conf, err, sizeof(err))) {
+	if (member_start(&d, &conf, err, sizeof(err))) {
 		fprintf(stderr, "weftd: %s\n", err);
-		cluster_stop(&d);
+		member_stop(&d);
 		return 1;
 	}
 	if (d.pod_subnet[0] || d.pod_subnet6[0]) {
@@ -284,12 +299,12 @@ int main(int argc, char **argv)
 
 	/* Rebuild first, then take requests. */
 	attach_restore(&d);
-	if (cluster_run(&d, err, sizeof(err)) || gateway_start(&d, &conf, err, sizeof(err)) ||
+	if (member_run(&d, err, sizeof(err)) || gateway_start(&d, &conf, err, sizeof(err)) ||
 	    metrics_start(&d, conf.metrics_listen, err, sizeof(err)) || docker_start(&d, &conf, err, sizeof(err))) {
 		fprintf(stderr, "weftd: %s\n", err);
 		metrics_stop(&d);
 		gateway_stop(&d);
-		cluster_stop(&d);
+		member_stop(&d);
 		attach_free_all(&d);
 		return 1;
 	}
@@ -299,7 +314,7 @@ int main(int argc, char **argv)
 		attach_free_all(&d);
 		return 1;
 	}
-	weftd_log(&d, WG_LOG_VERBOSE, "serving on %s, state in %s", d.socket_path, d.state_dir);
+	weftd_log(&d, WG_LOG_INFO, "serving on %s, state in %s", d.socket_path, d.state_dir);
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = lfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
 		int n = poll(pfd, 2, SWEEP_SECONDS * 1000);
@@ -332,13 +347,13 @@ int main(int argc, char **argv)
 		if (!n)
 			attach_sweep(&d);
 	}
-	weftd_log(&d, WG_LOG_VERBOSE, "shutting down");
+	weftd_log(&d, WG_LOG_INFO, "shutting down");
 	close(lfd);
 	unlink(d.socket_path);
 	docker_stop(&d);
 	metrics_stop(&d);
 	gateway_stop(&d);
-	cluster_stop(&d);
+	member_stop(&d);
 	attach_free_all(&d);
 	pthread_mutex_lock(&d.hub_lock);
 	wgdev_close(d.hub); /* a kernel hub stays, adopted at the next start */

@@ -60,7 +60,7 @@ static json_t *pods_json(struct weftd *d)
 
 		json_array_append_new(pods, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "containerID", a->id,
 						      "ifname", a->ifname, "interface", a->iface, "netns", a->netns, "mode",
-						      a->mode, "network", a->network, "owner", cni_owner_json(&a->owner)));
+						      cni_mode_name(a->mode), "network", a->network, "owner", cni_owner_json(&a->owner)));
 	}
 	pthread_mutex_unlock(&d->lock);
 	/* Their addresses, from the node's IPAM (outside the list's lock). */
@@ -96,11 +96,11 @@ json_t *weftd_show(struct weftd *d)
 	struct wgdev_err werr = { "", 0 };
 	struct wg_config *cfg = NULL;
 
-	cluster_describe(d, out);
+	member_describe(d, out);
 	gateway_describe(d, out);
 	pthread_mutex_lock(&d->hub_lock);
 	if (d->hub && (cfg = wgdev_get(d->hub, &werr))) {
-		json_t *nodes = cluster_node_keys(d), *pods = hub_pod_keys(d);
+		json_t *nodes = member_node_keys(d), *pods = hub_pod_keys(d);
 		char b64[KEY_B64_LEN];
 
 		key_to_base64(b64, cfg->public_key);

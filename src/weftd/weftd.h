@@ -11,6 +11,9 @@
 #include <sys/types.h>
 
 #include "agent/config.h"
+#include "agent/lease.h"
+#include "agent/reconcile.h"
+#include "api/follow.h"
 
 #include "cni/args.h"
 #include "cni/cni.h"
@@ -40,7 +43,7 @@ struct attachment {
 	 * made afresh at the same path. */
 	ino_t ns_ino;
 	dev_t ns_dev;
-	char mode[8];
+	enum cni_mode mode;
 	char network[128]; /* the CNI network's name: GC is per network */
 	struct wgdev *dev; /* a userspace device we host, or NULL */
 	/* An operation is under way on it (outside the lock): others on the
@@ -50,11 +53,11 @@ struct attachment {
 
 struct MHD_Daemon;
 
-/* The node in a cluster (cluster.c). */
-struct weftd_cluster {
-	bool enabled, registered, running;
+/* The node as a member of its cluster (member.c). */
+struct weftd_member {
+	bool enabled, registered, running, follow_ready;
 	bool gateway; /* a gateway candidate: labelled so */
-	atomic_bool stop;
+	struct follow follow; /* the manager, followed by `thread` */
 	char urls[600], token_file[400], name[64], endpoint[64];
 	struct api_client *api;
 	pthread_t thread;
@@ -66,11 +69,14 @@ struct weftd_cluster {
 	bool connected;
 	int64_t last_contact;
 	char error[700];
-	/* The other nodes as the hub has them: name -> {publicKey, endpoints,
-	 * subnets}. Under the hub's lock; written only by the cluster thread. */
-	json_t *nodes;
-	json_t *saved;	  /* read from peers.json at start, until applied */
-	json_t *pending;  /* public key -> when its keepalive starts (ms); under the hub's lock */
+	bool rotate; /* our record asks for a new credential, not fetched yet; the member thread's */
+	/* The other nodes as the hub has them. Under the hub's lock; written
+	 * only by the member thread. */
+	struct peer_set nodes;
+	struct peer_set saved; /* read from peers.json at start, until applied */
+	bool has_saved;
+	struct kickoff *pending; /* keepalives to start later; under the hub's lock */
+	size_t npending;
 	pthread_cond_t timer; /* with the hub's lock: pending changed */
 	pthread_t timer_thread;
 	bool timer_running;
@@ -79,7 +85,7 @@ struct weftd_cluster {
 /* The node as its cluster's gateway to other clusters (gateway.c). */
 struct weftd_gateway {
 	bool enabled, running, follow_running;
-	atomic_bool stop, follow_stop;
+	atomic_bool stop;
 	char device[16];
 	uint16_t port;
 	char endpoint[96]; /* ADDR:PORT published at the broker */
@@ -89,15 +95,20 @@ struct weftd_gateway {
 	pthread_t thread, follow_thread;
 	struct api_client *mgr; /* the lease loop's own client */
 	json_t *fed;		/* the federation the broker thread follows */
+	struct api_client *broker; /* the broker thread's client */
+	struct follow follow;	   /* the broker, followed by follow_thread */
+	char cluster_id[64];	   /* ours, at the broker */
 	/* Under lock. */
 	pthread_mutex_t lock;
+	enum lease_state state; /* written by the lease thread */
 	bool active, joined, broker_connected;
 	int64_t since;
 	char cluster[64];
 	struct wgdev *dev;
-	json_t *peers;	 /* cluster ID -> {publicKey, endpoints, subnets, labels} */
-	json_t *health;	 /* cluster ID -> its connection's state */
-	json_t *pending; /* public key -> when its keepalive starts (ms) */
+	struct peer_set peers; /* one per cluster, labels kept in extra */
+	json_t *health;	       /* cluster ID -> its connection's state */
+	struct kickoff *pending; /* keepalives to start later */
+	size_t npending;
 	char error[800];
 };
 
@@ -122,14 +133,17 @@ struct weftd {
 	pthread_cond_t changed; /* an attachment stopped being busy, or went */
 	bool stopping;
 	struct list attachments;
-	struct weftd_cluster cl;
+	struct weftd_member cl;
 	struct weftd_gateway gw;
 	struct MHD_Daemon *metrics; /* metrics.c, or NULL */
 	struct MHD_Daemon *docker;  /* docker.c, or NULL */
 	char docker_socket[108];
 };
 
+/* One line, timestamped: "LEVEL: (weftd) YYYY/MM/DD HH:MM:SS message", the
+ * levels up to d->log_level (info unless --log-level says otherwise). */
 void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *weftd_level_name(enum wg_log_level level);
 
 /* attach.c: each returns 0 or a CNI error code with err filled, and takes
  * d->lock itself. */
@@ -144,7 +158,7 @@ int attach_remove(struct weftd *d, const char *id, const char *ifname, struct cn
  * move into the container at netns. Keyed (id, ATTACH_DOCKER_IFNAME), as
  * its addresses are in the IPAM. */
 #define ATTACH_DOCKER_IFNAME "docker"
-int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, const char *mode,
+int attach_docker(struct weftd *d, const char *id, const char *netns, const char *network, enum cni_mode mode,
 		  unsigned mtu, const char *src, struct cni_error *err);
 /* Rebuilds what the state directory describes (after a restart). */
 void attach_restore(struct weftd *d);
@@ -156,25 +170,54 @@ void attach_free_all(struct weftd *d);
 /* The node routes between its pods (and, later, other nodes). */
 void weftd_enable_forwarding(void);
 
-/* cluster.c: joining the cluster (no-ops without a manager). */
+/* mesh.c: mode "mesh", a veth pair and host routes. */
+int mesh_up(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err);
+void mesh_down(struct weftd *d, struct attachment *a);
+
+/* member.c: the node as a member of a cluster (no-ops without a manager). */
 /* Registers (or reads what the last run registered): sets the pod subnets. */
-int cluster_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen);
+int member_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen);
 /* With the IPAM open: the hub with the nodes known, and the thread that
  * follows the manager. */
-int cluster_run(struct weftd *d, char *err, size_t errlen);
-void cluster_stop(struct weftd *d);
+int member_run(struct weftd *d, char *err, size_t errlen);
+void member_stop(struct weftd *d);
 /* Adds "node" and "manager" to a "show" reply. */
-void cluster_describe(struct weftd *d, json_t *out);
-/* Shared with gateway.c: a route for prefix into a WireGuard device; a
- * peer from a record {publicKey, endpoints, subnets} (its allowed IPs
- * replaced; keepalive 0 leaves it); a peer's removal. */
+void member_describe(struct weftd *d, json_t *out);
+/* The other nodes' public keys (base64) -> names; with hub_lock held. */
+json_t *member_node_keys(struct weftd *d);
+
+/* join.c: the node's standing with its manager (files, registration, our
+ * record, our credential), for member.c. */
+void member_path(struct weftd *d, char *buf, size_t len, const char *name);
+int member_save(struct weftd *d, const char *name, const char *text);
+int member_save_json(struct weftd *d, const char *name, json_t *v);
+/* Whether the manager answered, for "show". */
+void member_note(struct weftd *d, bool ok, const char *err);
+enum join_result { JOINED, RETRY, FATAL };
+/* Registers with the join token (a first start, or coming back after
+ * removal, asking for the old subnets). */
+enum join_result member_join(struct weftd *d);
+/* Tells the manager our key and endpoint if its record differs: the HTTP
+ * status (200 when nothing needed telling). */
+int member_update_self(struct weftd *d);
+/* Fetches and saves a new credential (an admin asked); tried again at the
+ * next answer when it fails. */
+void member_rotate_credential(struct weftd *d);
+
+/* peers.c: shared by member.c and gateway.c. */
 /* A small secret file's first line (a credential, a token), or NULL. */
 char *weftd_read_secret(const char *path);
+/* A route for prefix into a WireGuard device. */
 int weftd_route(struct wgdev *dev, const char *prefix, bool add);
-void weftd_peer_set(struct wg_config *cfg, json_t *rec, uint16_t keepalive);
-void weftd_peer_remove(struct wg_config *cfg, const char *pub);
-/* The other nodes' public keys (base64) -> names; with hub_lock held. */
-json_t *cluster_node_keys(struct weftd *d);
+/* A reconcile plan carried out on dev and its routes: 0, or -EIO when the
+ * device refused the peers (nothing else is then done). who: "member",
+ * "gateway", for the log. */
+int weftd_plan_apply(struct weftd *d, struct wgdev *dev, const struct plan *p, const char *who);
+/* The keys of dev's peers (*out freed by the caller). */
+int weftd_device_keys(struct wgdev *dev, uint8_t (**out)[32], size_t *n);
+/* Its events, at info: noun is "node" or "cluster". */
+void weftd_plan_log(struct weftd *d, const struct plan *p, const struct peer_set *want, const char *who,
+		    const char *noun);
 
 /* gateway.c: the gateway lease, device and connections (no-ops unless
  * --gateway). */
@@ -182,6 +225,25 @@ int gateway_start(struct weftd *d, const struct agent_config *conf, char *err, s
 void gateway_stop(struct weftd *d);
 /* Adds "gateway" to a "show" reply. */
 void gateway_describe(struct weftd *d, json_t *out);
+/* Its error, for "show" (logged when it changes); _locked takes d->gw.lock. */
+void gateway_error(struct weftd *d, const char *msg);
+void gateway_error_locked(struct weftd *d, const char *msg);
+
+/* cable.c: the gateway's device and its peers, the other clusters. All
+ * with d->gw.lock held, except cable_follow and cable_unfollow. */
+/* The device up, adopted if it is there: 0, or an error (in d->gw.error). */
+int cable_up(struct weftd *d);
+/* The device down, with its routes. */
+void cable_down(struct weftd *d);
+/* The keepalives whose time has come. */
+void cable_kickoffs(struct weftd *d);
+/* Each connection's health from the device; and as reported. */
+void cable_assess(struct weftd *d);
+json_t *cable_connections(struct weftd *d);
+/* The broker of fed {clusterID, broker, ca, credential}, followed by a
+ * thread of its own; and no more. */
+void cable_follow(struct weftd *d, json_t *fed);
+void cable_unfollow(struct weftd *d);
 
 /* metrics.c: GET /metrics on listen_on ("" for none). */
 struct MHD_Daemon;

@@ -6,6 +6,8 @@
 
 setup_underlay
 sock=/var/run/wireguard/$WG1.sock
+# exited PID: the process was found (PID is not empty) and is gone.
+exited() { [ -n "$1" ] && ! kill -0 "$1" 2>/dev/null; }
 
 # --- daemonizing ---------------------------------------------------------
 n1 "$WEFT_WG" "$WG1"
@@ -15,7 +17,7 @@ check "interface exists once it returns" n1 ip link show "$WG1"
 check "socket exists once it returns, mode 0700" sh -c "[ -S $sock ] && [ \$(stat -c %a $sock) = 700 ]"
 check "wg show answers" n1 wg show "$WG1"
 pid=$(pgrep -f "weft-wg $WG1\$")
-check "daemon runs in its own session" test "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid"
+check "daemon runs in its own session (pid $pid)" same "$pid" "$(ps -o sid= -p "$pid" | tr -d ' ')"
 n1 "$WEFT_WG" "$WG1" 2>/tmp/weft-second-$$.err
 rc=$?
 check "a second daemon for the same interface fails (rc $rc)" test "$rc" != 0
@@ -25,7 +27,7 @@ rm -f /tmp/weft-second-$$.err
 # --- exit when the interface is deleted (what wg-quick down does) --------
 n1 ip link del "$WG1"
 for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-check "exits when the interface is deleted" sh -c "! kill -0 $pid 2>/dev/null"
+check "exits when the interface is deleted" exited "$pid"
 check "  and removes its socket" test ! -e "$sock"
 
 # --- exit on SIGTERM -----------------------------------------------------
@@ -33,7 +35,7 @@ n1 "$WEFT_WG" "$WG1"
 pid=$(pgrep -f "weft-wg $WG1\$")
 kill -TERM "$pid"
 for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-check "exits on SIGTERM" sh -c "! kill -0 $pid 2>/dev/null"
+check "exits on SIGTERM" exited "$pid"
 check "  removing socket and interface" sh -c "[ ! -e $sock ] && ! ip netns exec $NS1 ip link show $WG1 2>/dev/null"
 
 # --- exit when the socket file is removed --------------------------------
@@ -41,7 +43,7 @@ n1 "$WEFT_WG" "$WG1"
 pid=$(pgrep -f "weft-wg $WG1\$")
 rm -f "$sock"
 for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-check "exits when its socket file is removed" sh -c "! kill -0 $pid 2>/dev/null"
+check "exits when its socket file is removed" exited "$pid"
 check "  and removes its interface" sh -c "! ip netns exec $NS1 ip link show $WG1 2>/dev/null"
 
 # --- usage ---------------------------------------------------------------
@@ -76,7 +78,7 @@ hex2=$(python3 -c 'import base64,sys; print(base64.b64decode(sys.argv[1]).hex())
 r=$(uapi "set=1\nlisten_port=1234\npublic_key=$hex2\nallowed_ip=10.9.0.0/16\nbogus=1\n\n")
 check "unknown key: errno=-22 (got $(echo $r))" test "$(echo $r)" = "errno=-22"
 after=$(uapi 'get=1\n\n')
-check "a rejected request changes nothing" test "$before" = "$after"
+check "a rejected request changes nothing" same "$before" "$after"
 r=$(uapi "set=1\nprivate_key=00\n\n")
 check "short key: errno=-22" test "$(echo $r)" = "errno=-22"
 check "  and the error names the field in the log" grep -q "private_key: not a key" "$LOGS/weft-$WG1.log"
@@ -88,7 +90,7 @@ check "something else holds UDP 4545" wait_listen "$NS1" udp 4545
 before=$(uapi 'get=1\n\n')
 r=$(uapi 'set=1\nlisten_port=4545\nfwmark=7\n\n')
 check "port in use: errno=-98 (got $(echo $r))" test "$(echo $r)" = "errno=-98"
-check "  and nothing else changed (no fwmark)" test "$before" = "$(uapi 'get=1\n\n')"
+check "  and nothing else changed (no fwmark)" same "$before" "$(uapi 'get=1\n\n')"
 check "  wg names the problem" sh -c "ip netns exec $NS1 wg set $WG1 listen-port 4545 2>&1 | grep -q 'Address already in use'"
 two=$(python3 - "$sock" <<'PY'
 import socket, sys

@@ -219,13 +219,13 @@ check "  mesh (1.0.0): tuning then weft, each with an empty CNI_ARGS, no STATUS"
 	test "$(del_trace 1)$(del_trace 2)" = "DEL tuning CNI_ARGS=|DEL weft CNI_ARGS=|DEL tuning CNI_ARGS=|DEL weft CNI_ARGS=|"
 check "  hub (1.1.0): STATUS, then DEL, both with an empty CNI_ARGS" \
 	test "$(del_trace 3)$(del_trace 4)" = "STATUS weft CNI_ARGS=|DEL weft CNI_ARGS=|STATUS weft CNI_ARGS=|DEL weft CNI_ARGS=|"
-check "  no attachment record left" test -z "$(ls "$STATE/attachments")"
-check "  no address held (IPv4 and IPv6)" test -z "$(ls "$STATE/ipam/4" "$STATE/ipam/6" | grep -v -e '^last$' -e '^$' -e ':$')"
-check "  no veth left on the node" test "$(veths)" = 0
-no_routes() { ! ip -n "$NS1" route | grep -q ' dev weft' && ! ip -n "$NS1" -6 route | grep -q ' dev weft'; }
+check "  no attachment record left" none . ls "$STATE/attachments"
+check "  no address held (IPv4 and IPv6)" none '^[0-9a-f]+[.:]' ls "$STATE/ipam/4" "$STATE/ipam/6"
+check "  no veth left on the node" none '^[0-9]+: weft[0-9a-f]{8}@' ip -n "$NS1" -o link
+no_routes() { none ' dev weft' ip -n "$NS1" route && none ' dev weft' ip -n "$NS1" -6 route; }
 check "  no route to a pod left on the node" no_routes
-check "  no pod key left (only the hub's), the hub has no peer" \
-	sh -c "[ \"\$(ls $STATE/keys)\" = hub.key ] && [ -z \"\$(ip netns exec $NS1 wg show $HUB peers)\" ]"
+hub_alone() { [ "$(ls "$STATE/keys")" = hub.key ] && none . ip netns exec "$NS1" wg show "$HUB" peers; }
+check "  no pod key left (only the hub's), the hub has no peer" hub_alone
 check "  weft pods: no pods" sh -c "ip netns exec $NS1 $WEFT pods --socket $SOCK 2>&1 | grep -q 'no pods'"
 del_again() { nomad 1 DEL && nomad 3 DEL; }
 check "DEL again succeeds (mesh and hub)" del_again
@@ -249,5 +249,5 @@ check "an unparseable conflist in the dir aborts, though weftmesh is there" \
 echo '{"cniVersion":"1.0.0","name":"notype"}' >"$BAD/05-notype.conf"
 check "  and a .conf without a type (one plugin's configuration)" \
 	refused WeftMesh "failed to load CNI config file $BAD/05-notype.conf"
-check "  nothing was attached" test -z "$(ls "$STATE/attachments")"
+check "  nothing was attached" none . ls "$STATE/attachments"
 finish

@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: MIT
 # weft, the command line, against a real weft-manager and a real weftd in a
 # namespace: join tokens made, listed and deleted; a node joined by hand,
-# listed and removed; a reader token that may read and not write; settings
+# listed and removed; a reader token that may read and not write; the
+# admin and reader tokens rotated (the old one works while the new one is
+# pending, and gets 401 once it is used); a registration sent again after
+# its answer was lost; settings
 # from flags, the environment and a config file; and every kind of wrong
 # input refused with a message that names it, exit 2 for usage and 1 for
 # failures. Then weftd on its own (no cluster): weft status, weft pods and
@@ -92,7 +95,7 @@ check "token list --json" jtrue "$out" 'len(d["tokens"]) == 2'
 w token delete "$ID2" "${ADMIN[@]}"
 check "token delete ID" status_is 0 "deleted token $ID2"
 w token list "${ADMIN[@]}"
-check "  it is gone from the list" sh -c "! echo '$out' | grep -q '$ID2'"
+check "  it is gone from the list, the other still there" sh -c "[ $rc = 0 ] && echo '$out' | grep -q '$ID1' && ! echo '$out' | grep -q '$ID2'"
 w token delete "$ID2" "${ADMIN[@]}"
 check "  deleting it again: exit 1, the manager's reason" status_is 1 "404" "no token"
 w token delete "$JOIN" "${ADMIN[@]}"
@@ -165,6 +168,86 @@ w nodes --config "$T/noman.json"
 check "no manager anywhere: exit 2, where to give one" status_is 2 "no manager given" "--manager" "WEFT_MANAGER"
 w nodes --manager "$URL" --ca "$T/mgr/ca.crt" --config "$T/noman.json"
 check "no token anywhere: exit 2, where to give one" status_is 2 "no token given" "--token-file"
+
+# --- rotating the admin and reader tokens ----------------------------------------------
+# as TOKEN METHOD PATH [BODY]: the answer's body, then its status on a line of its own.
+as() {
+	ip netns exec "$NS1" curl -s --cacert "$T/mgr/ca.crt" -H "Authorization: Bearer $1" -X "$2" "$URL$3" \
+		${4:+-d "$4"} -w '\n%{http_code}'
+}
+code() { as "$@" | tail -1; }
+field() { # ANSWER NAME: a field of an answer's body (objects with their keys sorted)
+	echo "$1" | head -1 | python3 -c 'import json, sys; v = json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$2"
+}
+OLD=$(cat "$T/mgr/admin.token")
+r=$(as "$OLD" POST /v1/tokens/rotate '{"role":"admin"}')
+NEW=$(field "$r" token)
+check "POST /v1/tokens/rotate: 201, a new admin token, pending" has "$r" '"pending":true' '"role":"admin"' 201
+check "  the manager's admin.token holds it now, 0600" \
+	sh -c "[ \"\$(cat $T/mgr/admin.token)\" = '$NEW' ] && [ \$(stat -c %a $T/mgr/admin.token) = 600 ] && [ '$NEW' != '$OLD' ]"
+check "  the old token still works while the new one is pending" test "$(code "$OLD" GET /v1/tokens)" = 200
+check "  the new one works (and so confirms it)" test "$(code "$NEW" GET /v1/tokens)" = 200
+check "  then the old one gets 401, at once" test "$(code "$OLD" GET /v1/tokens)" = 401
+check "  and the new one still works" test "$(code "$NEW" GET /v1/tokens)" = 200
+check "  a reader may not rotate tokens: 403" test "$(code "$(cat "$T/mgr/reader.token")" POST /v1/tokens/rotate '{"role":"reader"}')" = 403
+check "  a role that is neither: 400" has "$(as "$NEW" POST /v1/tokens/rotate '{"role":"root"}')" 'role' 400
+# The CLI's own copy of the token, named by its config file.
+cp "$T/mgr/admin.token" "$T/cli-admin.token"
+chmod 644 "$T/cli-admin.token"
+echo '{"manager": "'"$URL"'", "ca": "'"$T/mgr/ca.crt"'", "tokenFile": "'"$T/cli-admin.token"'"}' >"$T/rot.json"
+w token rotate --config "$T/rot.json"
+check "weft token rotate: written to the config's token file and confirmed" status_is 0 "rotated the admin token" \
+	"$T/cli-admin.token" "confirmed"
+check "  the file holds another admin token, mode 0600" \
+	sh -c "[ \"\$(cat $T/cli-admin.token)\" != '$NEW' ] && grep -q '^wefta1:' $T/cli-admin.token && [ \$(stat -c %a $T/cli-admin.token) = 600 ]"
+check "  the token it replaced gets 401" test "$(code "$NEW" GET /v1/tokens)" = 401
+check "  the manager's admin.token is the new one too" cmp -s "$T/cli-admin.token" "$T/mgr/admin.token"
+w token list --config "$T/rot.json"
+check "  the CLI goes on with it" status_is 0 "$ID1"
+OLDR=$(cat "$T/mgr/reader.token")
+w token rotate --reader "${ADMIN[@]}"
+NEWR=$out
+check "weft token rotate --reader: the new reader token alone on stdout" \
+	sh -c "[ \$(echo '$out' | wc -l) = 1 ] && echo '$out' | grep -qE '^weftr1:[A-Za-z0-9_-]+\$' && [ '$out' != '$OLDR' ]"
+check "  the old reader token reads while the new one is pending" test "$(code "$OLDR" GET /v1/nodes)" = 200
+check "  the new one reads (and so confirms it)" test "$(code "$NEWR" GET /v1/nodes)" = 200
+check "  then the old one gets 401" test "$(code "$OLDR" GET /v1/nodes)" = 401
+w token rotate --reader -o "$T/new-reader.token" "${ADMIN[@]}"
+check "weft token rotate --reader -o FILE: written there" status_is 0 "wrote the new reader token to $T/new-reader.token"
+check "  mode 0600" test "$(stat -c %a "$T/new-reader.token")" = 600
+w nodes --manager "$URL" --ca "$T/mgr/ca.crt" --token-file "$T/new-reader.token"
+check "  it reads" status_is 0
+check "  and the one before it no longer does" test "$(code "$NEWR" GET /v1/nodes)" = 401
+w token rotate --manager "$URL" --ca "$T/mgr/ca.crt" --token-file "$T/new-reader.token"
+check "  the reader token cannot rotate the admin one: exit 1, 403" status_is 1 "403" "admins only"
+w token rotate -o "$T/x.token" "${ADMIN[@]}"
+check "weft token rotate -o without --reader: exit 2" status_is 2 "-o is for --reader"
+
+# --- registration is safe to repeat -------------------------------------------------------
+SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+KEY2=$(wg genkey | wg pubkey)
+reg_body() { # SECRET KEY
+	echo '{"name":"replay","publicKey":"'"$2"'","endpoints":["192.0.2.8:51821"]'"${1:+,\"registrationSecret\":\"$1\"}"'}'
+}
+r1=$(as "$JOIN" POST /v1/nodes "$(reg_body "$SECRET" "$KEY2")")
+check "a registration with a registration secret: 201" test "$(echo "$r1" | tail -1)" = 201
+CRED_LOST=$(field "$(echo "$r1" | head -1)" credential)
+r2=$(as "$JOIN" POST /v1/nodes "$(reg_body "$SECRET" "$KEY2")")
+rec1=$(field "$r1" node)
+rec2=$(field "$r2" node)
+check "the same registration again, its answer lost: 201 again, the same record" \
+	test "$(echo "$r2" | tail -1)" = 201 -a -n "$rec1" -a "$rec1" = "$rec2"
+CRED_NEW=$(field "$(echo "$r2" | head -1)" credential)
+check "  its credential works" test "$(code "$CRED_NEW" GET /v1/nodes/replay)" = 200
+check "  the first one, never received, no longer does" test "$(code "$CRED_LOST" GET /v1/nodes/replay)" = 401
+check "  with another secret: 409" has "$(as "$JOIN" POST /v1/nodes "$(reg_body "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" "$KEY2")")" 'registered already' 409
+check "  without one: 409" has "$(as "$JOIN" POST /v1/nodes "$(reg_body "" "$KEY2")")" 'registered already' 409
+check "  the same secret with another key: 409" has "$(as "$JOIN" POST /v1/nodes "$(reg_body "$SECRET" "$(wg genkey | wg pubkey)")")" 409
+check "  the same request without the join token: 401" has "$(ip netns exec "$NS1" curl -s --cacert "$T/mgr/ca.crt" -d "$(reg_body "$SECRET" "$KEY2")" -w '\n%{http_code}' "$URL/v1/nodes")" 401
+r=$(as "$JOIN" POST /v1/nodes "$(reg_body "not-hex-$SECRET" "$KEY2")")
+check "  a secret that is not hex: 400, and not quoted back" sh -c "echo '$r' | grep -q 400 && echo '$r' | grep -q 'registrationSecret: give' && ! echo '$r' | grep -qF '$SECRET'"
+check "  the manager's log never shows the secret" sh -c "! grep -qF '$SECRET' '$LOGS/weft-manager-$$.log'"
+w node remove replay "${ADMIN[@]}"
 
 # --- wrong values ------------------------------------------------------------------------
 w nodes --manager "http://127.0.0.1:$MPORT" --ca "$T/mgr/ca.crt" --token-file "$T/mgr/admin.token"

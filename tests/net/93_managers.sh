@@ -92,7 +92,7 @@ kill -9 "${MPID[a]}"
 wait "${MPID[a]}" 2>/dev/null
 at_kill=$(($(count "$URL_B") - 201))
 wait $SIMPID
-check "  (A was killed with $at_kill of the 200 registered)" test "$at_kill" -lt 200
+check "  (A was killed with $at_kill of the 200 registered)" test "$at_kill" -ge 0 -a "$at_kill" -lt 200
 check "manager A killed during 200 more registrations: $(tail -1 "$TMP/kill.out")" grep -q "registered 200 of 200, errors 0" "$TMP/kill.out"
 check "  B has them all (401 with node x)" test "$(count "$URL_B")" = 401
 check "  on 401 distinct subnets" test "$(distinct "$URL_B")" = 401

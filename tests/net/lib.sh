@@ -38,6 +38,24 @@ check() {
 	if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name"; fi
 }
 skip() { echo "SKIP $*"; }
+# none PATTERN CMD...: CMD succeeds and no line of what it prints matches
+# the extended regex PATTERN ("." : it prints nothing). For "nothing is
+# left" checks: a listing that fails (a directory, a namespace, a device or
+# a daemon gone) must not pass for one that found nothing.
+none() {
+	local re=$1 out
+	shift
+	out=$("$@") || { echo "failed: $*"; return 1; }
+	if echo "$out" | grep -qE -- "$re"; then
+		echo "found: $(echo "$out" | grep -E -- "$re" | head -5)"
+		return 1
+	fi
+}
+# same A B: A and B are equal, and not empty: two commands that both failed
+# print the same nothing.
+same() {
+	[ -n "$1" ] && [ "$1" = "$2" ] || { echo "'$1' and '$2'"; return 1; }
+}
 
 n1() { ip netns exec "$NS1" "$@"; }
 n2() { ip netns exec "$NS2" "$@"; }
@@ -181,7 +199,9 @@ ping62() { n2 ping -6 -c "${2:-2}" -i 0.2 -W 2 "$1"; }
 # iperf3 TCP for a second from NS1 to NS2 over the tunnel; prints Mbit/s.
 iperf_tcp() { iperf_between "$NS1" "$NS2" "${1:-192.168.241.2}" "${2:-1}"; }
 
-# iperf_between CLIENT_NS SERVER_NS DST [SECS] [PORT]: prints Mbit/s.
+# iperf_between CLIENT_NS SERVER_NS DST [SECS] [PORT]: prints Mbit/s; nothing
+# when iperf3 failed or nothing arrived (a run that connected and then
+# stalled reports 0 bits per second).
 iperf_between() {
 	local cns=$1 sns=$2 dst=$3 secs=${4:-1} port=${5:-5201} out spid
 	ip netns exec "$sns" iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
@@ -191,7 +211,7 @@ iperf_between() {
 	out=$(ip netns exec "$cns" timeout $((secs + 15)) iperf3 -c "$dst" -p "$port" -t "$secs" --connect-timeout 3000 -J 2>/dev/null)
 	kill $spid 2>/dev/null
 	wait $spid 2>/dev/null
-	echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["end"]["sum_received"]["bits_per_second"]/1e6, 1))' 2>/dev/null
+	echo "$out" | python3 -c 'import json,sys; b=json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]; assert b > 0; print(round(b/1e6, 1))' 2>/dev/null
 }
 
 # wg_field NS IFNAME FIELD: one column of `wg show dump`'s peer line.

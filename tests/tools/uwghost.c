@@ -17,7 +17,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "io/netns.h"
+#include "util/netns.h"
 #include "io/uapi_server.h"
 #include "io/uwg.h"
 

@@ -8,6 +8,7 @@
 
 static struct test_case *head, **tail = &head;
 static int failures_in_case;
+static const char *skipped_because;
 
 void test_register(struct test_case *tc)
 {
@@ -19,6 +20,11 @@ void test_fail(const char *file, int line, const char *expr)
 {
 	fprintf(stderr, "  %s:%d: check failed: %s\n", file, line, expr);
 	++failures_in_case;
+}
+
+void test_skip(const char *why)
+{
+	skipped_because = why;
 }
 
 void test_hexdump(const char *label, const void *p, size_t n)
@@ -67,7 +73,12 @@ int main(int argc, char **argv)
 		if (argc > 1 && !strstr(tc->name, argv[1]))
 			continue;
 		failures_in_case = 0;
+		skipped_because = NULL;
 		tc->fn();
+		if (skipped_because && !failures_in_case) {
+			printf("SKIP %s (%s)\n", tc->name, skipped_because);
+			continue;
+		}
 		printf("%s %s\n", failures_in_case ? "FAIL" : "PASS", tc->name);
 		if (failures_in_case)
 			++failed;

@@ -19,6 +19,9 @@ struct test_case {
 
 void test_register(struct test_case *tc);
 void test_fail(const char *file, int line, const char *expr);
+/* Marks the running test skipped: the runner prints "SKIP name (why)", not
+ * PASS, since a test that returned before its checks proved nothing. */
+void test_skip(const char *why);
 void test_hexdump(const char *label, const void *p, size_t n);
 /* Parses hex (whitespace ignored) into out; returns the byte count. */
 size_t test_unhex(unsigned char *out, size_t cap, const char *hex);

@@ -181,3 +181,15 @@ TEST(cni_result_macs)
 	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(ifs, 2), "mac")), "0a:1b:2c:3d:4e:5f"));
 	json_decref(res);
 }
+
+TEST(cni_modes_by_name)
+{
+	enum cni_mode m;
+
+	CHECK(cni_mode_parse("mesh", &m) == 0 && m == CNI_MODE_MESH);
+	CHECK(cni_mode_parse("hub", &m) == 0 && m == CNI_MODE_HUB);
+	CHECK(cni_mode_parse("static", &m) == 0 && m == CNI_MODE_STATIC);
+	CHECK(cni_mode_parse("Mesh", &m) == -EINVAL && cni_mode_parse("", &m) == -EINVAL);
+	CHECK(cni_mode_parse(NULL, &m) == -EINVAL);
+	CHECK(!strcmp(cni_mode_name(CNI_MODE_HUB), "hub"));
+}

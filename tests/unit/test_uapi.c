@@ -71,6 +71,7 @@ TEST(uapi_parse_full)
 		 "public_key=%s\nremove=true\n",
 		 K1, K2, K3, K3, K1);
 	CHECK(parse(text, &cfg, NULL, 0) == 0);
+	CHECK(cfg);
 	if (!cfg)
 		return;
 	CHECK(cfg->flags == (WG_DEV_HAS_PRIVATE_KEY | WG_DEV_HAS_LISTEN_PORT | WG_DEV_HAS_FWMARK | WG_DEV_REPLACE_PEERS));

@@ -99,7 +99,7 @@ wait ${PID[1]} 2>/dev/null
 check "n1's weftd killed -9 and restarted" start_weftd 1
 wait $PING
 check "  a ping across it from n2 to n1's hub pod lost nothing ($(grep -o '[0-9]* packets received' $T/ping.log))" grep -q ' 0% packet loss' $T/ping.log
-check "  the node device was adopted (ifindex $idx)" test "$(ip -n n1 -o link show wc1 | cut -d: -f1)" = "$idx"
+check "  the node device was adopted (ifindex $idx)" same "$idx" "$(ip -n n1 -o link show wc1 | cut -d: -f1)"
 check "  its peer is still n2" wait_peer 1 2
 bad=$(matrix)
 check "  pods still reach each other${bad:+:$bad}" test -z "$bad"

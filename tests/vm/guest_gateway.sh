@@ -123,7 +123,7 @@ check "a1's weftd killed -9 and restarted within its lease" start_weftd a1
 check "  a1 is still the gateway" wait_for 10 gateway_of a a1
 check "  its gateway device was adopted (ifindex $idx), not remade" sh -c \
 	"grep -q 'gateway: adopted gwa1 on UDP port 4500 (kernel)' $T/weftd-a1.log && [ \"\$(ip -n a1 -o link show gwa1 | cut -d: -f1)\" = $idx ]"
-check "  b1's peer for a has the same key" test "$(key_at_b)" = "$key0"
+check "  b1's peer for a has the same key" same "$key0" "$(key_at_b)"
 check "  pods still reach each other" both_ways 20
 
 # kill -9 past the lease: a2 takes over; a1 back removes what it left.

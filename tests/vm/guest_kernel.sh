@@ -100,7 +100,7 @@ ip netns exec kw wg set wgp private-key <(echo "$KP") listen-port 51831 peer "$(
 ip -n kw addr add 10.9.0.2/24 dev wgp
 ip -n kw link set wgp up
 check "  the container reaches a peer through the socket outside" ip netns exec c1 ping -c 2 -W 3 10.9.0.2
-check "  the container has no UDP socket" sh -c "[ -z \"\$(ip netns exec c1 ss -uanH)\" ]"
+check "  the container has no UDP socket" none . ip netns exec c1 ss -uanH
 ip -n c1 link del wgc
 ip -n kw link del wgp
 ip link del vr

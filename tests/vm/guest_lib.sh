@@ -14,6 +14,17 @@ check() {
 	shift
 	if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name"; sed 's/^/    /' /tmp/check.out | head -5; fi
 }
+# none PATTERN CMD...: CMD succeeds and no line it prints matches the
+# extended regex PATTERN ("." : it prints nothing); a listing that fails is
+# not an empty one. (As tests/net/lib.sh's.)
+none() {
+	local re=$1 out
+	shift
+	out=$("$@") || { echo "failed: $*"; return 1; }
+	if echo "$out" | grep -qE -- "$re"; then echo "found: $(echo "$out" | grep -E -- "$re" | head -5)"; return 1; fi
+}
+# same A B: equal and not empty (two failed commands print the same nothing).
+same() { [ -n "$1" ] && [ "$1" = "$2" ] || { echo "'$1' and '$2'"; return 1; }; }
 # has TEXT NEEDLE...: TEXT contains every NEEDLE (printing TEXT when not).
 has() {
 	local text=$1 n

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "netns.h"
+#include "util/netns.h"
 
 #include <dirent.h>
 #include <errno.h>

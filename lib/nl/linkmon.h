@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Watches one interface through rtnetlink: up/down, MTU, deletion. */
+/* Watches one interface through rtnetlink: up/down, MTU, deletion. A
+ * socket of its own, bound to RTMGRP_LINK and read without blocking, for
+ * weft-wg's event loop (lib/io/uwg.c); everything else goes through nl.h. */
 #ifndef WEFT_LINKMON_H
 #define WEFT_LINKMON_H
 
@@ -28,7 +30,5 @@ int linkmon_fd(const struct linkmon *m);
 /* Reads pending messages; updates *st and returns 1 if ours changed, 0 if
  * not, or a negative errno. */
 int linkmon_read(struct linkmon *m, struct link_state *st);
-/* Sets the interface's MTU (used at creation). */
-int link_set_mtu(int ifindex, uint32_t mtu, int ns_fd);
 
 #endif

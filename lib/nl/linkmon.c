@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "linkmon.h"
+#include "nl/linkmon.h"
 
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -8,25 +8,23 @@
 #include <string.h>
 #include <time.h>
 
-#include "netns.h"
+#include "util/netns.h"
 
 /* Big enough for any one link message (MNL_SOCKET_BUFFER_SIZE is not a constant). */
 enum { NL_BUFFER = 16384 };
 
-static int request_link(struct mnl_socket *nl, uint32_t seq, int ifindex, uint32_t mtu)
+static int request_link(struct mnl_socket *nl, uint32_t seq, int ifindex)
 {
 	char buf[NL_BUFFER];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct ifinfomsg *ifi;
 
-	nlh->nlmsg_type = mtu ? RTM_NEWLINK : RTM_GETLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | (mtu ? NLM_F_ACK : 0);
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
 	nlh->nlmsg_seq = seq;
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
-	if (mtu)
-		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
 	return mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0 ? -errno : 0;
 }
 
@@ -49,7 +47,7 @@ int linkmon_open(struct linkmon *m, int ifindex, int ns_fd)
 		linkmon_close(m);
 		goto out;
 	}
-	ret = request_link(m->nl, ++m->seq, ifindex, 0);
+	ret = request_link(m->nl, ++m->seq, ifindex);
 	if (ret)
 		linkmon_close(m);
 out:
@@ -129,7 +127,7 @@ int linkmon_read(struct linkmon *m, struct link_state *st)
 				break;
 			if (errno == ENOBUFS) {
 				/* We missed events: ask for the state again. */
-				request_link(m->nl, ++m->seq, m->ifindex, 0);
+				request_link(m->nl, ++m->seq, m->ifindex);
 				continue;
 			}
 			return -errno;
@@ -142,31 +140,4 @@ int linkmon_read(struct linkmon *m, struct link_state *st)
 		}
 	}
 	return ctx.changed;
-}
-
-int link_set_mtu(int ifindex, uint32_t mtu, int ns_fd)
-{
-	char buf[NL_BUFFER];
-	struct mnl_socket *nl;
-	int saved, ret;
-	ssize_t n;
-
-	ret = netns_enter(ns_fd, &saved);
-	if (ret)
-		return ret;
-	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = request_link(nl, 1, ifindex, mtu);
-	if (!ret) {
-		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		ret = n < 0 ? -errno : (mnl_cb_run(buf, (size_t)n, 1, mnl_socket_get_portid(nl), NULL, NULL) < 0 ? -errno : 0);
-	}
-out:
-	if (nl)
-		mnl_socket_close(nl);
-	netns_leave(saved);
-	return ret;
 }

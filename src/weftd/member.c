@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The node in a cluster (seed 003): weftd registers with weft-manager, takes
+ * the subnets it is given as its pod subnets, and keeps the node's WireGuard
+ * device (the hub) peered with every other node, each allowed its subnets,
+ * with a route for each subnet into the device:
+ *
+ *   pod ──► node ══(WireGuard, node to node)══► node ──► pod
+ *
+ * What it learned is kept in STATE/cluster/ (the credential 0600, its own
+ * record, the other nodes at the last revision seen), so a restarted agent
+ * brings the device back as it was before it hears from the manager, and a
+ * manager that is down changes nothing: the nodes keep forwarding with what
+ * they have. Changes arrive by long poll (GET /v1/peers?since=REV, the
+ * follower of lib/api/follow.h), so a new node is a peer everywhere within
+ * about a second; the hub is brought to them by lib/agent/reconcile.h.
+ * Registration, our record and our credential are join.c's.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/rtnetlink.h>
+
+#include "agent/reconcile.h"
+#include "api/client.h"
+#include "api/follow.h"
+#include "cluster/cluster.h"
+#include "crypto/crypto.h"
+#include "nl/nl.h"
+#include "util/addr.h"
+#include "util/clock.h"
+#include "util/file.h"
+#include "util/key.h"
+#include "weftd.h"
+
+enum {
+	KEEPALIVE = 25,		/* between nodes: sessions come back at once after a restart */
+	/* Of two nodes new to each other, the one with the greater key starts
+	 * its keepalive (and so its handshake) this much later (ms): two
+	 * initiations crossing leave both sides waiting 5 s (REKEY_TIMEOUT)
+	 * for a retry. */
+	KEEPALIVE_DELAY_MS = 500,
+};
+
+/* --- the device ---------------------------------------------------------- */
+
+static void bad_record(void *ctx, const char *name, const char *why)
+{
+	weftd_log(ctx, WG_LOG_WARNING, "member: ignoring the manager's record of node %s: %s", name, why);
+}
+
+/*
+ * Brings the hub from the nodes it had (d->cl.nodes) to `next`, by the
+ * plan lib/agent/reconcile makes: new and changed nodes set, nodes gone
+ * removed with their routes. A node new to the hub gets its keepalive,
+ * which starts a handshake, at once if our key is the smaller of the two,
+ * else KEEPALIVE_DELAY_MS later (the kickoff thread), by when the other
+ * side's initiation has made a session. Both sides follow the same rule,
+ * so only one initiates first; and whichever restarted initiates within
+ * the delay, replacing the session the other side still holds. After a
+ * full list (`full`), peers of the hub that are neither nodes nor pods go.
+ * Takes next on success. With d->hub_lock held.
+ */
+static int apply(struct weftd *d, struct peer_set *next, bool full)
+{
+	struct reconcile_in in = { .want = next, .have = &d->cl.nodes, .keepalive = KEEPALIVE,
+				   .now_ms = clock_ms(), .delay_ms = KEEPALIVE_DELAY_MS, .all_routes = full };
+	uint8_t mine[32], (*device)[32] = NULL, (*pods)[32] = NULL;
+	size_t ndevice = 0, npods = 0;
+	struct plan plan;
+	int ret;
+
+	if (!d->hub)
+		return -ENODEV;
+	hub_public_key(d, mine);
+	in.mine = mine;
+	if (full) {
+		json_t *keys = hub_pod_keys(d);
+		const char *pub;
+		json_t *v;
+
+		weftd_device_keys(d->hub, &device, &ndevice);
+		pods = calloc(json_object_size(keys) ?: 1, 32);
+		json_object_foreach(keys, pub, v)
+			if (pods && key_from_base64(pods[npods], pub))
+				++npods;
+		json_decref(keys);
+		in.device = device;
+		in.ndevice = device ? ndevice : 0;
+		in.others = pods;
+		in.nothers = npods;
+	}
+	ret = reconcile(&in, &plan);
+	free(device);
+	free(pods);
+	if (ret)
+		return ret;
+	if (!(ret = weftd_plan_apply(d, d->hub, &plan, "member"))) {
+		for (size_t i = 0; i < plan.nkickoffs; ++i)
+			kickoff_add(&d->cl.pending, &d->cl.npending, &plan.kickoffs[i]);
+		if (plan.nkickoffs)
+			pthread_cond_signal(&d->cl.timer);
+		weftd_plan_log(d, &plan, next, "member", "node");
+		peer_set_clear(&d->cl.nodes);
+		d->cl.nodes = *next;
+		memset(next, 0, sizeof(*next));
+	}
+	plan_free(&plan);
+	return ret;
+}
+
+/* Starts the delayed keepalives when they are due (see apply). */
+static void *kickoffs(void *arg)
+{
+	struct weftd *d = arg;
+
+	pthread_mutex_lock(&d->hub_lock);
+	while (!follow_stopping(&d->cl.follow)) {
+		struct wg_config *cfg = wg_config_new();
+		struct wgdev_err werr = { "", 0 };
+		int64_t now = clock_ms(), next;
+		struct timespec until;
+
+		next = kickoff_due(d->cl.pending, &d->cl.npending, now, KEEPALIVE, cfg);
+		if (cfg && cfg->first_peer && d->hub && wgdev_set(d->hub, cfg, &werr))
+			weftd_log(d, WG_LOG_ERROR, "member: cannot start keepalives on %s: %s", d->hub_name, werr.msg);
+		wg_config_free(cfg);
+		until = clock_after_ms(next == INT64_MAX || next - now > 1000 ? 1000 : next - now);
+		pthread_cond_timedwait(&d->cl.timer, &d->hub_lock, &until);
+	}
+	pthread_mutex_unlock(&d->hub_lock);
+	return NULL;
+}
+
+/* What a node's peer is allowed and routed: its subnets, and for the
+ * cluster's gateway the other clusters' CIDRs too (docs/clusters.md), so
+ * traffic to them crosses the mesh to the gateway. */
+static json_t *routed_subnets(json_t *rec)
+{
+	json_t *subs = json_object_get(rec, "subnets"), *out, *cidrs, *v;
+	const char *id;
+	size_t i;
+
+	if (!json_is_array(subs))
+		return NULL;
+	out = json_deep_copy(subs);
+	json_object_foreach(json_object_get(json_object_get(rec, "gateway"), "clusters"), id, cidrs)
+		json_array_foreach(cidrs, i, v)
+			if (json_is_string(v))
+				json_array_append(out, v);
+	return out;
+}
+
+/* Which node is the cluster's gateway: the one whose record says so
+ * ("gateway", docs/clusters.md); a holder whose record stops saying so, or
+ * that is removed, is no longer. With d->cl.lock held. */
+static void see_gateway(struct weftd *d, json_t *reply, bool full)
+{
+	const char *holder = json_string_value(json_object_get(d->cl.gateway_seen, "node"));
+	bool gone = full;
+	json_t *rec, *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(reply, "removed"), i, v)
+		if (holder && !strcmp(json_string_value(v) ?: "", holder))
+			gone = true;
+	json_array_foreach(json_object_get(reply, "nodes"), i, rec)
+		if (holder && !strcmp(json_string_value(json_object_get(rec, "name")) ?: "", holder))
+			gone = true;
+	if (gone) {
+		json_decref(d->cl.gateway_seen);
+		d->cl.gateway_seen = NULL;
+	}
+	json_array_foreach(json_object_get(reply, "nodes"), i, rec) {
+		const char *name = json_string_value(json_object_get(rec, "name"));
+		json_t *gw = json_object_get(rec, "gateway");
+
+		if (name && json_is_object(gw)) {
+			json_decref(d->cl.gateway_seen);
+			d->cl.gateway_seen = json_pack("{s:s, s:O}", "node", name, "gateway", gw);
+		}
+	}
+}
+
+/* Does our own record, among the changes, ask for a new credential? */
+static bool rotation_asked(struct weftd *d, json_t *reply)
+{
+	json_t *rec;
+	size_t i;
+
+	json_array_foreach(json_object_get(reply, "nodes"), i, rec)
+		if (!strcmp(json_string_value(json_object_get(rec, "name")) ?: "", d->cl.name))
+			return json_object_get(json_object_get(rec, "credentialRotation"), "requested");
+	return false;
+}
+
+/* Takes a list of changes from the manager: {"revision", "full", "nodes",
+ * "removed"}. Only what the device needs counts: a change elsewhere
+ * (labels, say) does not touch it; our own record is looked at for a
+ * request to rotate our credential. */
+static int take(void *ctx, json_t *reply)
+{
+	struct weftd *d = ctx;
+	struct peer_take_opts o = { .self = d->cl.name, .extra_prefixes = routed_subnets, .bad = bad_record,
+				    .ctx = d };
+	bool full = json_is_true(json_object_get(reply, "full"));
+	struct peer_set next;
+	json_t *doc;
+	int ret;
+
+	pthread_mutex_lock(&d->cl.lock);
+	see_gateway(d, reply, full);
+	pthread_mutex_unlock(&d->cl.lock);
+	pthread_mutex_lock(&d->hub_lock);
+	if (!(ret = peer_set_take(&next, &d->cl.nodes, reply, &o)))
+		ret = apply(d, &next, full);
+	peer_set_clear(&next);
+	doc = ret ? NULL : json_pack("{s:I, s:o}", "revision", json_integer_value(json_object_get(reply, "revision")),
+				     "nodes", peer_set_json(&d->cl.nodes));
+	pthread_mutex_unlock(&d->hub_lock);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&d->cl.lock);
+	d->cl.rev = json_integer_value(json_object_get(reply, "revision"));
+	pthread_mutex_unlock(&d->cl.lock);
+	if (member_save_json(d, "peers.json", doc))
+		weftd_log(d, WG_LOG_ERROR, "member: cannot write %s/cluster/peers.json", d->state_dir);
+	json_decref(doc);
+	/* Once asked, tried at each answer until done: an answer does not
+	 * carry our record again unless it changes. */
+	if (rotation_asked(d, reply))
+		d->cl.rotate = true;
+	if (d->cl.rotate)
+		member_rotate_credential(d);
+	return 0;
+}
+
+/* What the follower calls to tell the manager who we are: a join when
+ * the manager does not know us (any more), then our key and endpoint. */
+static enum follow_told tell(void *ctx, int why)
+{
+	struct weftd *d = ctx;
+	int status;
+
+	if (why == 401)
+		d->cl.registered = false;
+	if (!d->cl.registered) {
+		if (member_join(d) != JOINED)
+			return FOLLOW_LATER;
+		d->cl.registered = true;
+	}
+	status = member_update_self(d);
+	if (status == 401 || status == 404) {
+		/* Our lease ran out, or an admin removed us: join again,
+		 * asking for the same subnets. */
+		weftd_log(d, WG_LOG_WARNING, "member: the manager does not know node %s any more (%d); joining again",
+			  d->cl.name, status);
+		d->cl.registered = false;
+		return FOLLOW_AGAIN;
+	}
+	return status == 200 ? FOLLOW_TOLD : FOLLOW_LATER;
+}
+
+static void contact(void *ctx, bool ok, int status, const char *err)
+{
+	struct weftd *d = ctx;
+
+	member_note(d, ok, err);
+	if (!ok && status != 401)
+		weftd_log(d, WG_LOG_VERBOSE, "member: %s; keeping the last configuration", err);
+}
+
+static const struct follow_ops member_ops = { .tell = tell, .take = take, .contact = contact };
+
+static void *run(void *arg)
+{
+	struct weftd *d = arg;
+
+	follow_run(&d->cl.follow);
+	return NULL;
+}
+
+/* --- start and stop ------------------------------------------------------------ */
+
+int member_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen)
+{
+	char path[600];
+	char *cred;
+	json_t *saved;
+
+	if (!conf->manager[0])
+		return 0;
+	d->cl.enabled = true;
+	d->cl.gateway = conf->gateway;
+	pthread_mutex_init(&d->cl.lock, NULL);
+	snprintf(d->cl.urls, sizeof(d->cl.urls), "%s", conf->manager);
+	snprintf(d->cl.token_file, sizeof(d->cl.token_file), "%s", conf->join_token_file);
+	snprintf(d->cl.endpoint, sizeof(d->cl.endpoint), "%s", conf->endpoint);
+	if (conf->node_name[0]) {
+		snprintf(d->cl.name, sizeof(d->cl.name), "%s", conf->node_name);
+	} else if (gethostname(d->cl.name, sizeof(d->cl.name)) || !cluster_name_valid(d->cl.name)) {
+		snprintf(err, errlen, "the host name \"%s\" is not a valid node name: give --node-name", d->cl.name);
+		return -EINVAL;
+	}
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&d->cl.timer, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (!(d->cl.api = api_client_new(conf->manager, conf->manager_ca[0] ? conf->manager_ca : NULL, err, errlen)))
+		return -EINVAL;
+	{
+		char beat[200];
+
+		snprintf(beat, sizeof(beat), "/v1/nodes/%s/heartbeat", d->cl.name);
+		follow_init(&d->cl.follow, &member_ops, d, d->cl.api, beat, 0);
+		d->cl.follow_ready = true;
+	}
+	member_path(d, path, sizeof(path), "");
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -errno;
+	}
+
+	/* What we knew before: the device comes back as it was, manager or not. */
+	member_path(d, path, sizeof(path), "node.json");
+	saved = json_load_file(path, 0, NULL);
+	member_path(d, path, sizeof(path), "credential");
+	cred = weftd_read_secret(path);
+	if (json_is_object(saved) && cred && !strcmp(json_string_value(json_object_get(saved, "name")) ?: "", d->cl.name)) {
+		d->cl.self = saved;
+		api_client_token(d->cl.api, cred);
+		d->cl.registered = true;
+	} else {
+		json_decref(saved);
+		if (saved)
+			weftd_log(d, WG_LOG_ERROR, "member: %s belongs to another node name; joining as %s", path,
+				  d->cl.name);
+		if (!conf->join_token_file[0]) {
+			crypto_free_string(cred);
+			snprintf(err, errlen, "node %s has not joined the cluster yet: give --join-token-file "
+					      "(a token from \"weft token create\")", d->cl.name);
+			return -EINVAL;
+		}
+		/* A first start: nothing to serve pods with until we have subnets. */
+		for (;;) {
+			enum join_result r = member_join(d);
+
+			if (r == JOINED)
+				break;
+			if (r == FATAL || follow_stopping(&d->cl.follow)) {
+				crypto_free_string(cred);
+				snprintf(err, errlen, "could not join the cluster%s", r == FATAL ? " (see above)" : "");
+				return -EPERM;
+			}
+			follow_pause(&d->cl.follow, follow_backoff(&d->cl.follow));
+		}
+		d->cl.registered = true;
+	}
+	crypto_free_string(cred);
+	if (!d->cl.self) {
+		snprintf(err, errlen, "could not join the cluster");
+		return -EPERM;
+	}
+	/* The pods' addresses come from the node's subnets. */
+	snprintf(d->pod_subnet, sizeof(d->pod_subnet), "%s", "");
+	snprintf(d->pod_subnet6, sizeof(d->pod_subnet6), "%s", "");
+	{
+		json_t *v;
+		size_t i;
+
+		json_array_foreach(json_object_get(d->cl.self, "subnets"), i, v) {
+			const char *s = json_string_value(v) ?: "";
+
+			snprintf(strchr(s, ':') ? d->pod_subnet6 : d->pod_subnet, sizeof(d->pod_subnet), "%s", s);
+		}
+	}
+	member_path(d, path, sizeof(path), "peers.json");
+	saved = json_load_file(path, 0, NULL);
+	if (json_is_object(json_object_get(saved, "nodes"))) {
+		size_t skipped;
+
+		if (peer_set_from_json(&d->cl.saved, json_object_get(saved, "nodes"), &skipped))
+			weftd_log(d, WG_LOG_ERROR, "member: out of memory reading %s", path);
+		else if (skipped)
+			weftd_log(d, WG_LOG_WARNING, "member: %zu node records of %s are unreadable: the manager will "
+				  "send them again", skipped, path);
+		d->cl.rev = skipped ? 0 : json_integer_value(json_object_get(saved, "revision"));
+		d->cl.follow.rev = d->cl.rev;
+		d->cl.has_saved = true;
+	}
+	json_decref(saved);
+	return 0;
+}
+
+/* Once the IPAM is open: the hub, with the nodes we knew, then the thread
+ * that follows the manager. */
+int member_run(struct weftd *d, char *err, size_t errlen)
+{
+	struct cni_error cerr;
+	int ret;
+
+	if (!d->cl.enabled)
+		return 0;
+	if ((ret = hub_start(d, &cerr))) {
+		snprintf(err, errlen, "%s: %s", cerr.msg, cerr.details);
+		return -EIO;
+	}
+	if (d->cl.has_saved) {
+		pthread_mutex_lock(&d->hub_lock);
+		apply(d, &d->cl.saved, false);
+		pthread_mutex_unlock(&d->hub_lock);
+		peer_set_clear(&d->cl.saved);
+		d->cl.has_saved = false;
+		weftd_log(d, WG_LOG_INFO, "member: restored %zu node peers from revision %lld", d->cl.nodes.n,
+			  (long long)d->cl.rev);
+	}
+	if ((ret = pthread_create(&d->cl.timer_thread, NULL, kickoffs, d))) {
+		snprintf(err, errlen, "cannot start the keepalive thread: %s", strerror(ret));
+		return -ret;
+	}
+	d->cl.timer_running = true;
+	if ((ret = pthread_create(&d->cl.thread, NULL, run, d))) {
+		snprintf(err, errlen, "cannot start the cluster thread: %s", strerror(ret));
+		return -ret;
+	}
+	d->cl.running = true;
+	return 0;
+}
+
+void member_stop(struct weftd *d)
+{
+	if (!d->cl.enabled)
+		return;
+	if (d->cl.follow_ready)
+		follow_stop(&d->cl.follow); /* also cuts a long poll short */
+	if (d->cl.running)
+		pthread_join(d->cl.thread, NULL);
+	if (d->cl.timer_running) {
+		pthread_mutex_lock(&d->hub_lock);
+		pthread_cond_signal(&d->cl.timer);
+		pthread_mutex_unlock(&d->hub_lock);
+		pthread_join(d->cl.timer_thread, NULL);
+	}
+	api_client_free(d->cl.api);
+	if (d->cl.follow_ready)
+		follow_destroy(&d->cl.follow);
+	json_decref(d->cl.self);
+	json_decref(d->cl.gateway_seen);
+	peer_set_clear(&d->cl.nodes);
+	peer_set_clear(&d->cl.saved);
+	free(d->cl.pending);
+}
+
+/* The other clusters, as the gateway's record says (docs/clusters.md):
+ * {"gateway": NODE, "connections": [{"cluster", "subnets", "status"}]},
+ * or NULL when no node of ours is the gateway. With d->cl.lock held. */
+static json_t *clusters_seen(struct weftd *d)
+{
+	json_t *gw = json_object_get(d->cl.gateway_seen, "gateway"), *out, *conns, *cidrs;
+	const char *id;
+
+	if (!gw)
+		return NULL;
+	conns = json_array();
+	json_object_foreach(json_object_get(gw, "clusters"), id, cidrs)
+		json_array_append_new(conns, json_pack("{s:s, s:O, s:O?}", "cluster", id, "subnets", cidrs, "status",
+						       json_object_get(json_object_get(gw, "status"), id)));
+	out = json_pack("{s:O, s:O?, s:o}", "gateway", json_object_get(d->cl.gateway_seen, "node"), "since",
+			json_object_get(gw, "since"), "connections", conns);
+	return out;
+}
+
+/* For "show": the node, the manager, the other clusters, and which peer
+ * is which node. */
+void member_describe(struct weftd *d, json_t *out)
+{
+	json_t *clusters;
+
+	if (!d->cl.enabled)
+		return;
+	pthread_mutex_lock(&d->cl.lock);
+	if (d->cl.self)
+		json_object_set_new(out, "node", json_deep_copy(d->cl.self));
+	if ((clusters = clusters_seen(d)))
+		json_object_set_new(out, "clusters", clusters);
+	json_object_set_new(out, "manager",
+			    json_pack("{s:s, s:I, s:b, s:I, s:s?}", "urls", d->cl.urls, "revision", (json_int_t)d->cl.rev,
+				      "connected", d->cl.connected, "lastContact", (json_int_t)d->cl.last_contact,
+				      "error", d->cl.error[0] ? d->cl.error : NULL));
+	pthread_mutex_unlock(&d->cl.lock);
+}
+
+/* The other nodes' public keys -> their names. With d->hub_lock held. */
+json_t *member_node_keys(struct weftd *d)
+{
+	json_t *keys = json_object();
+	char b64[KEY_B64_LEN];
+
+	for (size_t i = 0; d->cl.enabled && i < d->cl.nodes.n; ++i) {
+		key_to_base64(b64, d->cl.nodes.v[i].key);
+		json_object_set_new(keys, b64, json_string(d->cl.nodes.v[i].name));
+	}
+	return keys;
+}

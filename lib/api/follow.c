@@ -104,10 +104,12 @@ int64_t follow_step(struct follow *f)
 	int status, taken;
 
 	if (!f->told) {
-		switch (f->ops->tell(f->ctx, f->why)) {
+		int why = f->why;
+
+		f->why = 0; /* said once: a later try is not another 401 */
+		switch (f->ops->tell(f->ctx, why)) {
 		case FOLLOW_TOLD:
 			f->told = true;
-			f->why = 0;
 			break;
 		case FOLLOW_AGAIN:
 			return 0;

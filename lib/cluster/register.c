@@ -162,12 +162,14 @@ static int registration_secret(json_t *req, json_t **fields, char reg_hash[65], 
 
 /* The same registrant asking again, its first answer lost: a node of this
  * name, key (rec's) and registration secret. Its credential is replaced,
- * since the one made before never reached it. *out is the stored record. */
+ * since the one made before never reached it; the record says so
+ * ("credentialRotation": {"rotated"}), so that every manager's watch
+ * drops the old one from its cache. *out is the stored record. */
 static int register_again(struct cluster *c, json_t *rec, const char reg_hash[65], const char *cred_hash,
-			  json_t **out)
+			  int64_t now, json_t **out)
 {
 	const char *name = json_string_value(json_object_get(rec, "name")), *had;
-	char node_key[128], cred_key[128], *text = NULL;
+	char node_key[128], cred_key[128], *text = NULL, *node_text = NULL;
 	json_t *have = NULL, *doc = NULL;
 	int64_t node_rev, cred_rev;
 	int ret;
@@ -185,20 +187,24 @@ static int register_again(struct cluster *c, json_t *rec, const char reg_hash[65
 	}
 	json_object_set_new(doc, "hash", json_string(cred_hash));
 	json_object_del(doc, "next");
-	if (!(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS))) {
+	json_object_set_new(have, "credentialRotation", json_pack("{s:I}", "rotated", (json_int_t)now));
+	if (!(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) ||
+	    !(node_text = json_dumps(have, JSON_COMPACT | JSON_SORT_KEYS))) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	{
 		struct kv_cond conds[2] = { { node_key, node_rev }, { cred_key, cred_rev } };
-		struct kv_op op = { KV_PUT, cred_key, text, strlen(text) };
+		struct kv_op ops[2] = { { KV_PUT, cred_key, text, strlen(text) },
+					{ KV_PUT, node_key, node_text, strlen(node_text) } };
 
 		/* Changed meanwhile (removed, say): not the same node any more. */
-		if ((ret = kv_txn(c->kv, conds, 2, &op, 1, NULL)) == -ECANCELED)
+		if ((ret = kv_txn(c->kv, conds, 2, ops, 2, NULL)) == -ECANCELED)
 			ret = -EEXIST;
 	}
 out:
 	free(text);
+	free(node_text);
 	json_decref(doc);
 	if (!ret)
 		*out = have;
@@ -241,6 +247,26 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&c->register_lock);
+	if (*reg_hash) {
+		/* Asked again, by its registrant: before the subnets it asks
+		 * for, which its first registration holds already. */
+		struct kv_item it;
+		json_t *again = NULL;
+
+		if (!kv_get(c->kv, node_key, &it)) {
+			kv_item_free(&it);
+			if (!(ret = register_again(c, req, reg_hash, cred_hash, now, &again))) {
+				rec = again;
+				ret = CLUSTER_REGISTERED_AGAIN;
+			} else if (ret == -EEXIST) {
+				snprintf(err, errlen, "node \"%s\" is registered already: remove it first, or pick another "
+					 "name", name);
+			} else {
+				snprintf(err, errlen, "%s", kv_error());
+			}
+			goto out;
+		}
+	}
 	for (int attempt = 0; attempt < RETRIES; ++attempt) {
 		struct kv_cond conds[4];
 		struct kv_op ops[5];
@@ -314,7 +340,7 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 				json_t *again = NULL;
 
 				kv_item_free(&it);
-				if (*reg_hash && !(ret = register_again(c, rec, reg_hash, cred_hash, &again))) {
+				if (*reg_hash && !(ret = register_again(c, rec, reg_hash, cred_hash, now, &again))) {
 					json_decref(rec);
 					rec = again;
 					ret = CLUSTER_REGISTERED_AGAIN;

@@ -50,15 +50,20 @@ static void new_secret(char *out, size_t len)
 	sodium_memzero(raw, sizeof(raw));
 }
 
-/* Which of the stored hashes at key is secret's, if it has not expired. */
-static enum cluster_match matches(struct manager *m, const char *key, const char *secret, int64_t now)
+/* Which of the stored hashes at key is secret's, if it has not expired.
+ * *down is set when the store could not be read. */
+static enum cluster_match matches(struct manager *m, const char *key, const char *secret, int64_t now, bool *down)
 {
 	char want[65];
 	json_t *doc, *expires;
 	enum cluster_match match;
+	int ret;
 
-	if (cluster_secret_read(m->kv, key, &doc, NULL))
+	if ((ret = cluster_secret_read(m->kv, key, &doc, NULL))) {
+		if (ret != -ENOENT)
+			*down = true;
 		return CLUSTER_MATCH_NONE;
+	}
 	auth_hash(secret, want);
 	match = cluster_secret_match(doc, want);
 	expires = json_object_get(doc, "expires");
@@ -187,6 +192,7 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 	enum cluster_match match = CLUSTER_MATCH_NONE;
 	enum role role = ROLE_NONE;
 	int64_t now = time(NULL);
+	bool down = false;
 
 	*node = '\0';
 	if (!authorization || strncmp(authorization, "Bearer ", 7) || strlen(authorization + 7) >= sizeof(buf))
@@ -201,17 +207,17 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 	if (!strncmp(tok, "wefta1:", 7) || !strncmp(tok, "weftr1:", 7)) {
 		snprintf(key, sizeof(key), CLUSTER_PREFIX "admin/%s", tok[4] == 'a' ? "admin" : "reader");
 		secret = tok + 7;
-		if ((match = matches(m, key, secret, now)))
+		if ((match = matches(m, key, secret, now, &down)))
 			role = tok[4] == 'a' ? ROLE_ADMIN : ROLE_READER;
 	} else if ((!strncmp(tok, "weftj1:", 7) || !strncmp(tok, "weftn1:", 7)) && (secret = strchr(tok + 7, ':'))) {
 		id = tok + 7;
 		*secret++ = '\0';
 		if (tok[4] == 'j' && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789") == strlen(id) && *id) {
 			snprintf(key, sizeof(key), CLUSTER_PREFIX "tokens/%s", id);
-			role = matches(m, key, secret, now) == CLUSTER_MATCH_CURRENT ? ROLE_JOIN : ROLE_NONE;
+			role = matches(m, key, secret, now, &down) == CLUSTER_MATCH_CURRENT ? ROLE_JOIN : ROLE_NONE;
 		} else if (tok[4] == 'n' && cluster_name_valid(id)) {
 			snprintf(key, sizeof(key), CLUSTER_PREFIX "credentials/%s", id);
-			if ((match = matches(m, key, secret, now))) {
+			if ((match = matches(m, key, secret, now, &down))) {
 				role = ROLE_NODE;
 				snprintf(node, nodelen, "%s", id);
 			}
@@ -222,7 +228,7 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 	    (match == CLUSTER_MATCH_CURRENT || confirm(m, key, secret, role, node)))
 		remember(whole, role, node, now);
 	sodium_memzero(buf, sizeof(buf));
-	return role;
+	return role == ROLE_NONE && down ? ROLE_UNKNOWN : role;
 }
 
 static int write_secret_file(const char *path, const char *text)

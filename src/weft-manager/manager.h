@@ -25,6 +25,9 @@ enum role {
 	ROLE_NODE,   /* a node's credential: its own record, and reading */
 	ROLE_READER, /* reading everything */
 	ROLE_ADMIN,  /* everything */
+	/* Not a role: the store could not be read to tell (503, not 401, so
+	 * that nobody takes a store's hiccup for a revoked credential). */
+	ROLE_UNKNOWN,
 };
 
 /* A reply's text, shared by every long poll that gets the same answer

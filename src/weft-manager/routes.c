@@ -460,6 +460,13 @@ struct reply route(struct manager *m, struct request *req, const char *method, c
 		return r;
 	}
 	c.role = auth_check(m, auth, node, sizeof(node));
+	if (c.role == ROLE_UNKNOWN) {
+		struct reply r = route_fail(503, "the store cannot be read to check the token (%s): try again",
+					    kv_error());
+
+		r.retry_after = 1;
+		return r;
+	}
 	if (c.role == ROLE_NONE && auth)
 		throttle_fail(&m->bad_tokens, from, clock_ms());
 	if (c.role == ROLE_NONE)

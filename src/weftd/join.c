@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/client.h"
 #include "cluster/cluster.h"
@@ -143,6 +144,12 @@ static char *registration_secret(struct weftd *d)
 	if ((hex = weftd_read_secret(path)) && strlen(hex) == 2 * sizeof(raw))
 		return hex;
 	crypto_free_string(hex);
+	if (!hex && access(path, F_OK) == 0) {
+		/* There but unreadable now: made anew, the manager's hash of
+		 * the old one would never match again. */
+		weftd_log(d, WG_LOG_ERROR, "member: cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
 	if (!(hex = malloc(2 * sizeof(raw) + 1)))
 		return NULL;
 	crypto_random(raw, sizeof(raw));
@@ -200,13 +207,20 @@ enum join_result member_join(struct weftd *d)
 		api_client_token(d->cl.api, json_string_value(json_object_get(reply, "credential")));
 		set_self(d, json_object_get(reply, "node"));
 		member_note(d, true, NULL);
-		weftd_log(d, WG_LOG_ERROR, "member: joined as node %s, subnets %s %s", d->cl.name,
+		weftd_log(d, WG_LOG_INFO, "member: joined as node %s, subnets %s %s", d->cl.name,
 			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 0)) ?: "",
 			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 1)) ?: "");
 		json_decref(reply);
 		return JOINED;
 	}
 	json_decref(reply);
+	/* The credential we had goes on being used: the manager may know
+	 * it again (a refusal that was the store's hiccup, say). */
+	member_path(d, path, sizeof(path), "credential");
+	if ((secret = weftd_read_secret(path))) {
+		api_client_token(d->cl.api, secret);
+		crypto_free_string(secret);
+	}
 	member_note(d, false, err);
 	weftd_log(d, WG_LOG_ERROR, "member: cannot join: %s", err);
 	if (status < 0 || status >= 500)

@@ -139,22 +139,23 @@ static void *kickoffs(void *arg)
 	return NULL;
 }
 
-/* What a node's peer is allowed and routed: its subnets, and for the
- * cluster's gateway the other clusters' CIDRs too (docs/clusters.md), so
- * traffic to them crosses the mesh to the gateway. */
+/* What a node's peer is routed beyond its subnets: for the cluster's
+ * gateway, the other clusters' CIDRs (docs/clusters.md), so traffic to
+ * them crosses the mesh to the gateway. One the manager got wrong is left
+ * out, not the whole record: the node's own subnets still count. */
 static json_t *routed_subnets(json_t *rec)
 {
-	json_t *subs = json_object_get(rec, "subnets"), *out, *cidrs, *v;
+	json_t *out = json_array(), *cidrs, *v;
 	const char *id;
 	size_t i;
 
-	if (!json_is_array(subs))
-		return NULL;
-	out = json_deep_copy(subs);
 	json_object_foreach(json_object_get(json_object_get(rec, "gateway"), "clusters"), id, cidrs)
-		json_array_foreach(cidrs, i, v)
-			if (json_is_string(v))
+		json_array_foreach(cidrs, i, v) {
+			struct ipam_prefix p;
+
+			if (json_is_string(v) && !ipam_prefix_parse(&p, json_string_value(v)))
 				json_array_append(out, v);
+		}
 	return out;
 }
 
@@ -252,8 +253,13 @@ static enum follow_told tell(void *ctx, int why)
 	if (why == 401)
 		d->cl.registered = false;
 	if (!d->cl.registered) {
-		if (member_join(d) != JOINED)
+		if (member_join(d) != JOINED) {
+			/* Our credential is tried again next time (member_join
+			 * put it back): if the 401 has passed, we go on with it. */
+			if (d->cl.self)
+				d->cl.registered = true;
 			return FOLLOW_LATER;
+		}
 		d->cl.registered = true;
 	}
 	status = member_update_self(d);
@@ -396,7 +402,9 @@ int member_start(struct weftd *d, const struct agent_config *conf, char *err, si
 			weftd_log(d, WG_LOG_WARNING, "member: %zu node records of %s are unreadable: the manager will "
 				  "send them again", skipped, path);
 		d->cl.rev = skipped ? 0 : json_integer_value(json_object_get(saved, "revision"));
-		d->cl.follow.rev = d->cl.rev;
+		/* The follower starts from nothing all the same: a full list
+		 * mends what the saved one could not bring back, and shows our
+		 * own record (a credential rotation asked while we were down). */
 		d->cl.has_saved = true;
 	}
 	json_decref(saved);

@@ -233,10 +233,14 @@ r1=$(as "$JOIN" POST /v1/nodes "$(reg_body "$SECRET" "$KEY2")")
 check "a registration with a registration secret: 201" test "$(echo "$r1" | tail -1)" = 201
 CRED_LOST=$(field "$(echo "$r1" | head -1)" credential)
 r2=$(as "$JOIN" POST /v1/nodes "$(reg_body "$SECRET" "$KEY2")")
-rec1=$(field "$r1" node)
-rec2=$(field "$r2" node)
-check "the same registration again, its answer lost: 201 again, the same record" \
+# The same node: name, key, subnets; and the record says its credential
+# changed, so that every manager drops the lost one from its cache.
+same_node() { echo "$1" | head -1 | python3 -c 'import json, sys; n = json.load(sys.stdin)["node"]; print(json.dumps([n["name"], n["publicKey"], n["subnets"], n["created"]]))'; }
+rec1=$(same_node "$r1")
+rec2=$(same_node "$r2")
+check "the same registration again, its answer lost: 201 again, the same node" \
 	test "$(echo "$r2" | tail -1)" = 201 -a -n "$rec1" -a "$rec1" = "$rec2"
+check "  its record says the credential changed" sh -c "echo '$r2' | head -1 | grep -q '\"credentialRotation\": *{\"rotated\"'"
 CRED_NEW=$(field "$(echo "$r2" | head -1)" credential)
 check "  its credential works" test "$(code "$CRED_NEW" GET /v1/nodes/replay)" = 200
 check "  the first one, never received, no longer does" test "$(code "$CRED_LOST" GET /v1/nodes/replay)" = 401

@@ -158,8 +158,27 @@ TEST(credentials_registration_again)
 	CHECK(!reg("again", KEY2, SECRET, "lost", &first));
 	/* The answer was lost: the same name, key and secret. */
 	CHECK(reg("again", KEY2, SECRET, "second", &again) == CLUSTER_REGISTERED_AGAIN);
-	CHECK(json_equal(first, again));
+	CHECK(json_equal(json_object_get(first, "subnets"), json_object_get(again, "subnets")));
+	CHECK(json_equal(json_object_get(first, "publicKey"), json_object_get(again, "publicKey")));
+	/* The record says the credential changed: every manager's watch
+	 * drops the old one from its cache. */
+	CHECK(json_integer_value(json_object_get(json_object_get(again, "credentialRotation"), "rotated")) == 100);
 	json_decref(again);
+	/* As weftd asks once it has joined: for the subnets it holds, which
+	 * its first registration holds already. */
+	{
+		json_t *with = request("again", KEY2, SECRET);
+		char hash[65];
+
+		json_object_set(with, "subnets", json_object_get(first, "subnets"));
+		cluster_hash("third-try", hash);
+		CHECK(cluster_node_register(&cl, with, hash, 100, &again, err, sizeof(err)) == CLUSTER_REGISTERED_AGAIN);
+		CHECK(json_equal(json_object_get(first, "subnets"), json_object_get(again, "subnets")));
+		json_decref(again);
+		json_decref(with);
+		CHECK(reg("again", KEY2, SECRET, "second", &again) == CLUSTER_REGISTERED_AGAIN);
+		json_decref(again);
+	}
 	CHECK(match_at(CLUSTER_PREFIX "credentials/again", "second") == CLUSTER_MATCH_CURRENT);
 	CHECK(match_at(CLUSTER_PREFIX "credentials/again", "lost") == CLUSTER_MATCH_NONE);
 	/* Anyone else: refused as before. */

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "util/addr.h"
 #include "util/clock.h"
 
@@ -65,6 +66,22 @@ static void release_text(void *cls)
 	text_put(cls);
 }
 
+/* A reply's text, wiped when libmicrohttpd is done with it: it may hold a
+ * credential or a token. */
+struct sent {
+	char *text;
+	size_t len;
+};
+
+static void release_sent(void *cls)
+{
+	struct sent *s = cls;
+
+	crypto_wipe(s->text, s->len);
+	free(s->text);
+	free(s);
+}
+
 static enum MHD_Result respond(struct MHD_Connection *conn, struct reply *r)
 {
 	struct MHD_Response *resp;
@@ -79,16 +96,22 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct reply *r)
 		}
 	} else {
 		char *text = json_dumps(r->body, JSON_COMPACT);
+		struct sent *s = malloc(sizeof(*s));
 		size_t len;
 
 		json_decref(r->body);
-		if (!text)
+		if (!text || !s) {
+			crypto_free_string(text);
+			free(s);
 			return MHD_NO;
+		}
 		len = strlen(text);
 		text[len] = '\n'; /* replaces the NUL: the length says where it ends */
-		resp = MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
+		s->text = text;
+		s->len = len + 1;
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(len + 1, text, release_sent, s);
 		if (!resp) {
-			free(text);
+			release_sent(s);
 			return MHD_NO;
 		}
 	}
@@ -127,10 +150,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 	if (*upload_size) {
 		if (!req->too_big && req->len + *upload_size <= BODY_MAX) {
-			char *grown = realloc(req->body, req->len + *upload_size + 1);
+			/* Not realloc: what it leaves behind would keep a join
+			 * token or a registration secret in freed memory. */
+			char *grown = malloc(req->len + *upload_size + 1);
 
 			if (!grown)
 				return MHD_NO;
+			if (req->body) {
+				memcpy(grown, req->body, req->len);
+				crypto_wipe(req->body, req->len);
+				if (req->body)
+		crypto_wipe(req->body, req->len);
+	free(req->body);
+			}
 			req->body = grown;
 			memcpy(req->body + req->len, upload, *upload_size);
 			req->len += *upload_size;

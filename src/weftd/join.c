@@ -164,6 +164,15 @@ static char *registration_secret(struct weftd *d)
 	return hex;
 }
 
+/* The credential in an answer, wiped before the answer is freed. */
+static void wipe_credential(json_t *reply)
+{
+	const char *cred = json_string_value(json_object_get(reply, "credential"));
+
+	if (cred)
+		crypto_wipe((char *)cred, strlen(cred));
+}
+
 /* Registers with the join token: a first start, or a node the manager
  * removed (its lease ran out) coming back, asking for its old subnets. */
 enum join_result member_join(struct weftd *d)
@@ -201,6 +210,7 @@ enum join_result member_join(struct weftd *d)
 		    member_save_json(d, "node.json", json_object_get(reply, "node"))) {
 			member_path(d, path, sizeof(path), "credential");
 			weftd_log(d, WG_LOG_ERROR, "member: cannot write %s", path);
+			wipe_credential(reply);
 			json_decref(reply);
 			return FATAL;
 		}
@@ -210,6 +220,7 @@ enum join_result member_join(struct weftd *d)
 		weftd_log(d, WG_LOG_INFO, "member: joined as node %s, subnets %s %s", d->cl.name,
 			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 0)) ?: "",
 			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 1)) ?: "");
+		wipe_credential(reply);
 		json_decref(reply);
 		return JOINED;
 	}

@@ -147,7 +147,11 @@ check "node 2: docker run on it" run 2 h2 whub
 check "  the container's eth0 is its own WireGuard interface (a TUN here)" sh -c "docker -H unix://$T/d1/docker.sock exec h1 ip link show eth0 | grep -q POINTOPOINT"
 check "  with a key of its own, kept on the node (0600)" sh -c "[ \$(ls $T/n1/keys | grep -c '@docker.key') = 1 ] && [ \$(stat -c %a $T/n1/keys/*@docker.key) = 600 ]"
 H2=$(ip_of 2 h2 whub)
-check "h1 (node 1) reaches h2 (node 2) through both hubs" cx 1 h1 ping -c 2 -W 3 "$H2"
+# A hub container's first handshake can be lost while Docker moves its
+# interface into the container (seen under load: twice in about 30 runs);
+# WireGuard retries it after REKEY_TIMEOUT, 5 s. So these pings may take
+# up to 12 s for one reply: reachability is asserted, not latency.
+check "h1 (node 1) reaches h2 (node 2) through both hubs" cx 1 h1 ping -c 1 -w 12 "$H2"
 check "  and c2, a mesh container on node 2" cx 1 h1 ping -c 2 -W 3 "$C2"
 check "  c2 reaches h1" cx 2 c2 ping -c 2 -W 3 "$(ip_of 1 h1 whub)"
 pods=$(ip netns exec "${NODE}1" "$WEFT" pods --socket "$T/n1.sock")
@@ -203,8 +207,8 @@ check "weftd on node 1 killed (-9): mesh containers on the node still reach each
 	cx 1 c1 ping -c 2 -W 3 "$(ip_of 1 c1b wmesh)"
 check "  weftd restarted" start_weftd 1
 check "  the mesh container reaches node 2 again" cx 1 c1 ping -c 2 -W 5 "$C2"
-check "  the hub container reaches node 2 again (its device rebuilt)" cx 1 h1 ping -c 2 -W 5 "$H2"
-check "  and node 2's hub container reaches it" cx 2 h2 ping -c 2 -W 5 "$(ip_of 1 h1 whub)"
+check "  the hub container reaches node 2 again (its device rebuilt)" cx 1 h1 ping -c 1 -w 12 "$H2"
+check "  and node 2's hub container reaches it" cx 2 h2 ping -c 1 -w 12 "$(ip_of 1 h1 whub)"
 check "  Docker uses the plugin again: a new container" run 1 c1c wmesh
 check "  which reaches c2" cx 1 c1c ping -c 2 -W 3 "$C2"
 

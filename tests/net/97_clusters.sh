@@ -271,7 +271,8 @@ check "a1's connection to cluster b is connected" wait_for 20 is_status a1 b con
 check "  and b1's to cluster a" wait_for 10 is_status b1 a connected
 check "the gateway device is the node's address on UDP 4500" has "$(show a1)" '"endpoint": "192.168.97.11:4500"'
 check "  the key is on disk, 0600" sh -c "[ \$(stat -c %a $T/a1/keys/gateway.key) = 600 ]"
-check "  the device's peer is b's gateway, allowed b's CIDRs, keepalive 10" sh -c \
+# the keepalive comes a moment later on the side with the greater key
+check "  the device's peer is b's gateway, allowed b's CIDRs, keepalive 10" wait_for 10 sh -c \
 	"ip netns exec ${NODE}a1 wg show gw${N}a1 dump | awk 'NR==2' | grep -q '192.168.97.21:4500.*${CIDR4[b]}.*10\$'"
 for n in a1 a2 a3 b1 b2; do check "node $n: a hub pod" add_pod $n hub; done
 check "node a3: a mesh pod" add_pod a3 mesh

@@ -90,6 +90,18 @@ static enum cluster_match matches(struct manager *m, const char *key, const char
  * digest's first bytes: a digest of a secret the manager made, so nobody
  * can crowd one chain, and which bucket says nothing of the token. An
  * entry past its time is dropped when its chain is walked.
+ *
+ * A check races with a rotation: a request with the old credential reads
+ * the store before the new one is confirmed, and stores its finding after
+ * the confirmation has dropped the cache's entries, so the old one would
+ * be let in for another CACHE_SECONDS. Hence cache_gen, bumped with every
+ * drop (forget): a check takes it before reading the store, and what it
+ * found is remembered only if nothing was dropped since. The store is
+ * written before the bump, so a check that took the current generation
+ * reads what the drop was for, or remembers in time to be dropped with
+ * it. A global count, not one per node: a drop is rare (a rotation
+ * confirmed, a node removed or registered again), and a finding refused
+ * costs a store read, not a refusal.
  */
 enum { CACHE_SECONDS = 60, RECHECK_SECONDS = 5, CACHE_MAX = 100000, CACHE_BUCKETS = 4096 };
 
@@ -105,6 +117,7 @@ struct cached_token {
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cached_token **cache; /* CACHE_BUCKETS chains, or NULL */
 static size_t cache_count;
+static uint64_t cache_gen; /* bumped by every forget() */
 
 static void token_digest(const char *token, uint8_t digest[crypto_hash_sha256_BYTES])
 {
@@ -159,11 +172,27 @@ static enum role cached(const uint8_t digest[crypto_hash_sha256_BYTES], int64_t 
 	return role;
 }
 
-static void remember(const uint8_t digest[crypto_hash_sha256_BYTES], enum role role, const char *node, int64_t now)
+/* The generation a check reads the store in; remember() wants it back. */
+static uint64_t generation(void)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&cache_lock);
+	gen = cache_gen;
+	pthread_mutex_unlock(&cache_lock);
+	return gen;
+}
+
+/* Refused (false) if something was dropped since gen: what the store said
+ * then may be what was dropped. */
+static bool remember(const uint8_t digest[crypto_hash_sha256_BYTES], enum role role, const char *node, int64_t now,
+		     uint64_t gen)
 {
 	struct cached_token **link, *e = NULL;
 
 	pthread_mutex_lock(&cache_lock);
+	if (gen != cache_gen)
+		goto out;
 	if (!cache && !(cache = calloc(CACHE_BUCKETS, sizeof(*cache))))
 		goto out; /* only slower: every request reads the store */
 	for (link = bucket(digest); *link && !e; link = &(*link)->next)
@@ -188,14 +217,18 @@ static void remember(const uint8_t digest[crypto_hash_sha256_BYTES], enum role r
 	e->recheck = now + (role == ROLE_NODE ? CACHE_SECONDS : RECHECK_SECONDS);
 out:
 	pthread_mutex_unlock(&cache_lock);
+	return e;
 }
 
-/* Drops the entries of a role (node NULL) or of a node's credentials. */
-static void forget(enum role role, const char *node)
+/* Drops the entries of a role (node NULL) or of a node's credentials, and
+ * refuses what checks begun before find: the new generation. */
+static uint64_t forget(enum role role, const char *node)
 {
 	struct cached_token **link;
+	uint64_t gen;
 
 	pthread_mutex_lock(&cache_lock);
+	gen = ++cache_gen;
 	for (size_t i = 0; cache && i < CACHE_BUCKETS; ++i) {
 		for (link = &cache[i]; *link;) {
 			if (node ? (*link)->role == ROLE_NODE && !strcmp((*link)->node, node) : (*link)->role == role)
@@ -205,6 +238,7 @@ static void forget(enum role role, const char *node)
 		}
 	}
 	pthread_mutex_unlock(&cache_lock);
+	return gen;
 }
 
 void auth_forget_node(const char *name)
@@ -235,10 +269,15 @@ enum role auth_known(const char *authorization, char *node, size_t nodelen)
 	return role;
 }
 
-/* The first request with a pending secret makes it the current one. */
-static bool confirm(struct manager *m, const char *key, const char *secret, enum role role, const char *node)
+/* The first request with a pending secret makes it the current one, which
+ * its check may then remember: *gen is the generation it read the store
+ * in, moved past our own drop if nothing else was dropped meanwhile (else
+ * what the store said may be stale, and the entry is refused). */
+static bool confirm(struct manager *m, const char *key, const char *secret, enum role role, const char *node,
+		    uint64_t *gen)
 {
 	char hash[65];
+	uint64_t after;
 	int ret;
 
 	auth_hash(secret, hash);
@@ -251,7 +290,8 @@ static bool confirm(struct manager *m, const char *key, const char *secret, enum
 		return false;
 	}
 	/* The old one is refused from now on: not from our cache either. */
-	forget(role, role == ROLE_NODE ? node : NULL);
+	if ((after = forget(role, role == ROLE_NODE ? node : NULL)) == *gen + 1)
+		*gen = after;
 	if (role == ROLE_NODE)
 		manager_log(m, "node %s confirmed its new credential; the old one no longer works", node);
 	else
@@ -268,6 +308,7 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 	enum role role = ROLE_NONE;
 	int64_t now = time(NULL);
 	bool down = false;
+	uint64_t gen;
 
 	*node = '\0';
 	if (!authorization || strncmp(authorization, "Bearer ", 7) || strlen(authorization + 7) >= sizeof(buf))
@@ -277,6 +318,7 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 	token_digest(tok, whole);
 	if ((role = cached(whole, now, true, node, nodelen)) != ROLE_NONE)
 		goto out;
+	gen = generation(); /* before the store is read: see cache_gen */
 	if (!strncmp(tok, "wefta1:", 7) || !strncmp(tok, "weftr1:", 7)) {
 		snprintf(key, sizeof(key), CLUSTER_PREFIX "admin/%s", tok[4] == 'a' ? "admin" : "reader");
 		secret = tok + 7;
@@ -298,8 +340,8 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 	}
 	/* Remembered once current: a pending one is confirmed first. */
 	if ((role == ROLE_ADMIN || role == ROLE_READER || role == ROLE_NODE) &&
-	    (match == CLUSTER_MATCH_CURRENT || confirm(m, key, secret, role, node)))
-		remember(whole, role, node, now);
+	    (match == CLUSTER_MATCH_CURRENT || confirm(m, key, secret, role, node, &gen)))
+		remember(whole, role, node, now, gen);
 	if (role == ROLE_NONE && down)
 		role = ROLE_UNKNOWN;
 out:

@@ -97,11 +97,12 @@ static enum cluster_match matches(struct manager *m, const char *key, const char
  * be let in for another CACHE_SECONDS. Hence cache_gen, bumped with every
  * drop (forget): a check takes it before reading the store, and what it
  * found is remembered only if nothing was dropped since. The store is
- * written before the bump, so a check that took the current generation
- * reads what the drop was for, or remembers in time to be dropped with
- * it. A global count, not one per node: a drop is rare (a rotation
- * confirmed, a node removed or registered again), and a finding refused
- * costs a store read, not a refusal.
+ * written before the bump: a check that took the generation after it
+ * reads the new state, and one that took it before either remembers
+ * before the drop (and goes with it) or is refused. A global count, not
+ * one per node: a drop is rare (a rotation confirmed, a node removed or
+ * registered again), and a finding refused costs a store read, not a
+ * refusal.
  */
 enum { CACHE_SECONDS = 60, RECHECK_SECONDS = 5, CACHE_MAX = 100000, CACHE_BUCKETS = 4096 };
 
@@ -129,7 +130,8 @@ static struct cached_token **bucket(const uint8_t digest[crypto_hash_sha256_BYTE
 	return &cache[(digest[0] | digest[1] << 8) % CACHE_BUCKETS];
 }
 
-/* Unlinks *link and wipes it: the digest would do for a dictionary attack. */
+/* Unlinks *link and wipes it: a live token's digest is not left in freed
+ * memory (a core dump) any more than the token is. */
 static void drop(struct cached_token **link)
 {
 	struct cached_token *e = *link;
@@ -183,8 +185,8 @@ static uint64_t generation(void)
 	return gen;
 }
 
-/* Refused (false) if something was dropped since gen: what the store said
- * then may be what was dropped. */
+/* Refused (false) if something was dropped since gen, since what the store
+ * said then may be what was dropped; false also without memory. */
 static bool remember(const uint8_t digest[crypto_hash_sha256_BYTES], enum role role, const char *node, int64_t now,
 		     uint64_t gen)
 {

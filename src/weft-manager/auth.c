@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "util/file.h"
 
 enum { SECRET_BYTES = 32 };
@@ -84,57 +85,162 @@ static enum cluster_match matches(struct manager *m, const char *key, const char
  * used rarely, are read again after RECHECK_SECONDS, so that another
  * manager's rotation is seen that fast. Join tokens, which may be
  * deleted at any time, are always read afresh.
+ *
+ * The entries hang in chains off CACHE_BUCKETS buckets, chosen by the
+ * digest's first bytes: a digest of a secret the manager made, so nobody
+ * can crowd one chain, and which bucket says nothing of the token. An
+ * entry past its time is dropped when its chain is walked.
+ *
+ * A check races with a rotation: a request with the old credential reads
+ * the store before the new one is confirmed, and stores its finding after
+ * the confirmation has dropped the cache's entries, so the old one would
+ * be let in for another CACHE_SECONDS. Hence cache_gen, bumped with every
+ * drop (forget): a check takes it before reading the store, and what it
+ * found is remembered only if nothing was dropped since. The store is
+ * written before the bump: a check that took the generation after it
+ * reads the new state, and one that took it before either remembers
+ * before the drop (and goes with it) or is refused. A global count, not
+ * one per node: a drop is rare (a rotation confirmed, a node removed or
+ * registered again), and a finding refused costs a store read, not a
+ * refusal.
  */
-enum { CACHE_SECONDS = 60, RECHECK_SECONDS = 5, CACHE_MAX = 100000 };
+enum { CACHE_SECONDS = 60, RECHECK_SECONDS = 5, CACHE_MAX = 100000, CACHE_BUCKETS = 4096 };
+
+struct cached_token {
+	struct cached_token *next;
+	uint8_t digest[crypto_hash_sha256_BYTES]; /* of the whole token */
+	enum role role;
+	char node[64];	 /* ROLE_NODE: whose credential (a DNS label) */
+	int64_t recheck; /* until then, let in without reading the store */
+	int64_t until;	 /* until then, let past the throttle (auth_known) */
+};
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static json_t *cache; /* hex SHA-256 -> {"role", "node", "until", "recheck"} */
+static struct cached_token **cache; /* CACHE_BUCKETS chains, or NULL */
+static size_t cache_count;
+static uint64_t cache_gen; /* bumped by every forget() */
 
-/* A token seen valid: until "recheck" (fresh) to be let in without the
- * store, until "until" to pass the throttle (auth_known). */
-static enum role cached(const char *hash, int64_t now, bool fresh, char *node, size_t nodelen)
+static void token_digest(const char *token, uint8_t digest[crypto_hash_sha256_BYTES])
 {
+	crypto_hash_sha256(digest, (const uint8_t *)token, strlen(token));
+}
+
+static struct cached_token **bucket(const uint8_t digest[crypto_hash_sha256_BYTES])
+{
+	return &cache[(digest[0] | digest[1] << 8) % CACHE_BUCKETS];
+}
+
+/* Unlinks *link and wipes it: a live token's digest is not left in freed
+ * memory (a core dump) any more than the token is. */
+static void drop(struct cached_token **link)
+{
+	struct cached_token *e = *link;
+
+	*link = e->next;
+	crypto_wipe(e, sizeof(*e));
+	free(e);
+	--cache_count;
+}
+
+/* Empties the cache. With cache_lock held. */
+static void drop_all(void)
+{
+	for (size_t i = 0; cache && i < CACHE_BUCKETS; ++i)
+		while (cache[i])
+			drop(&cache[i]);
+}
+
+/* A token seen valid: until its recheck (fresh) to be let in without the
+ * store, until its end to pass the throttle (auth_known). */
+static enum role cached(const uint8_t digest[crypto_hash_sha256_BYTES], int64_t now, bool fresh, char *node,
+			size_t nodelen)
+{
+	struct cached_token **link, *e;
 	enum role role = ROLE_NONE;
-	json_t *e;
 
 	pthread_mutex_lock(&cache_lock);
-	e = cache ? json_object_get(cache, hash) : NULL;
-	if (e && json_integer_value(json_object_get(e, fresh ? "recheck" : "until")) > now) {
-		role = (enum role)json_integer_value(json_object_get(e, "role"));
-		snprintf(node, nodelen, "%s", json_string_value(json_object_get(e, "node")) ?: "");
+	for (link = cache ? bucket(digest) : NULL; link && (e = *link);) {
+		if (e->until <= now) {
+			drop(link);
+			continue;
+		}
+		if (crypto_equal(e->digest, digest, sizeof(e->digest)) && (fresh ? e->recheck : e->until) > now) {
+			role = e->role;
+			snprintf(node, nodelen, "%s", e->node);
+		}
+		link = &e->next;
 	}
 	pthread_mutex_unlock(&cache_lock);
 	return role;
 }
 
-static void remember(const char *hash, enum role role, const char *node, int64_t now)
+/* The generation a check reads the store in; remember() wants it back. */
+static uint64_t generation(void)
 {
+	uint64_t gen;
+
 	pthread_mutex_lock(&cache_lock);
-	if (!cache || json_object_size(cache) >= CACHE_MAX) {
-		json_decref(cache);
-		cache = json_object();
-	}
-	json_object_set_new(cache, hash,
-			    json_pack("{s:i, s:s, s:I, s:I}", "role", (int)role, "node", node, "until",
-				      (json_int_t)(now + CACHE_SECONDS), "recheck",
-				      (json_int_t)(now + (role == ROLE_NODE ? CACHE_SECONDS : RECHECK_SECONDS))));
+	gen = cache_gen;
 	pthread_mutex_unlock(&cache_lock);
+	return gen;
 }
 
-/* Drops the entries of a role (node NULL) or of a node's credentials. */
-static void forget(enum role role, const char *node)
+/* Refused (false) if something was dropped since gen, since what the store
+ * said then may be what was dropped; false also without memory. */
+static bool remember(const uint8_t digest[crypto_hash_sha256_BYTES], enum role role, const char *node, int64_t now,
+		     uint64_t gen)
 {
-	const char *k;
-	json_t *e;
-	void *tmp;
+	struct cached_token **link, *e = NULL;
 
 	pthread_mutex_lock(&cache_lock);
-	if (cache)
-		json_object_foreach_safe(cache, tmp, k, e)
-			if (node ? !strcmp(json_string_value(json_object_get(e, "node")) ?: "", node)
-				 : json_integer_value(json_object_get(e, "role")) == role)
-				json_object_del(cache, k);
+	if (gen != cache_gen)
+		goto out;
+	if (!cache && !(cache = calloc(CACHE_BUCKETS, sizeof(*cache))))
+		goto out; /* only slower: every request reads the store */
+	for (link = bucket(digest); *link && !e; link = &(*link)->next)
+		if (crypto_equal((*link)->digest, digest, sizeof((*link)->digest)))
+			e = *link;
+	if (!e) {
+		/* Full: start over rather than choose whom to evict (each
+		 * is read from the store once more). */
+		if (cache_count >= CACHE_MAX)
+			drop_all();
+		if (!(e = calloc(1, sizeof(*e))))
+			goto out;
+		memcpy(e->digest, digest, sizeof(e->digest));
+		link = bucket(digest);
+		e->next = *link;
+		*link = e;
+		++cache_count;
+	}
+	e->role = role;
+	snprintf(e->node, sizeof(e->node), "%s", node);
+	e->until = now + CACHE_SECONDS;
+	e->recheck = now + (role == ROLE_NODE ? CACHE_SECONDS : RECHECK_SECONDS);
+out:
 	pthread_mutex_unlock(&cache_lock);
+	return e;
+}
+
+/* Drops the entries of a role (node NULL) or of a node's credentials, and
+ * refuses what checks begun before find: the new generation. */
+static uint64_t forget(enum role role, const char *node)
+{
+	struct cached_token **link;
+	uint64_t gen;
+
+	pthread_mutex_lock(&cache_lock);
+	gen = ++cache_gen;
+	for (size_t i = 0; cache && i < CACHE_BUCKETS; ++i) {
+		for (link = &cache[i]; *link;) {
+			if (node ? (*link)->role == ROLE_NODE && !strcmp((*link)->node, node) : (*link)->role == role)
+				drop(link);
+			else
+				link = &(*link)->next;
+		}
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return gen;
 }
 
 void auth_forget_node(const char *name)
@@ -145,26 +251,35 @@ void auth_forget_node(const char *name)
 void auth_free(void)
 {
 	pthread_mutex_lock(&cache_lock);
-	json_decref(cache);
+	drop_all();
+	free(cache);
 	cache = NULL;
 	pthread_mutex_unlock(&cache_lock);
 }
 
 enum role auth_known(const char *authorization, char *node, size_t nodelen)
 {
-	char whole[65];
+	uint8_t whole[crypto_hash_sha256_BYTES];
+	enum role role;
 
 	*node = '\0';
 	if (!authorization || strncmp(authorization, "Bearer ", 7) || strlen(authorization + 7) >= 256)
 		return ROLE_NONE;
-	auth_hash(authorization + 7, whole);
-	return cached(whole, time(NULL), false, node, nodelen);
+	token_digest(authorization + 7, whole);
+	role = cached(whole, time(NULL), false, node, nodelen);
+	crypto_wipe(whole, sizeof(whole));
+	return role;
 }
 
-/* The first request with a pending secret makes it the current one. */
-static bool confirm(struct manager *m, const char *key, const char *secret, enum role role, const char *node)
+/* The first request with a pending secret makes it the current one, which
+ * its check may then remember: *gen is the generation it read the store
+ * in, moved past our own drop if nothing else was dropped meanwhile (else
+ * what the store said may be stale, and the entry is refused). */
+static bool confirm(struct manager *m, const char *key, const char *secret, enum role role, const char *node,
+		    uint64_t *gen)
 {
 	char hash[65];
+	uint64_t after;
 	int ret;
 
 	auth_hash(secret, hash);
@@ -177,7 +292,8 @@ static bool confirm(struct manager *m, const char *key, const char *secret, enum
 		return false;
 	}
 	/* The old one is refused from now on: not from our cache either. */
-	forget(role, role == ROLE_NODE ? node : NULL);
+	if ((after = forget(role, role == ROLE_NODE ? node : NULL)) == *gen + 1)
+		*gen = after;
 	if (role == ROLE_NODE)
 		manager_log(m, "node %s confirmed its new credential; the old one no longer works", node);
 	else
@@ -188,22 +304,23 @@ static bool confirm(struct manager *m, const char *key, const char *secret, enum
 
 enum role auth_check(struct manager *m, const char *authorization, char *node, size_t nodelen)
 {
-	char buf[256], key[300], whole[65], *tok, *id, *secret = NULL;
+	char buf[256], key[300], *tok, *id, *secret = NULL;
+	uint8_t whole[crypto_hash_sha256_BYTES];
 	enum cluster_match match = CLUSTER_MATCH_NONE;
 	enum role role = ROLE_NONE;
 	int64_t now = time(NULL);
 	bool down = false;
+	uint64_t gen;
 
 	*node = '\0';
 	if (!authorization || strncmp(authorization, "Bearer ", 7) || strlen(authorization + 7) >= sizeof(buf))
 		return ROLE_NONE;
 	snprintf(buf, sizeof(buf), "%s", authorization + 7);
 	tok = buf;
-	auth_hash(tok, whole);
-	if ((role = cached(whole, now, true, node, nodelen)) != ROLE_NONE) {
-		sodium_memzero(buf, sizeof(buf));
-		return role;
-	}
+	token_digest(tok, whole);
+	if ((role = cached(whole, now, true, node, nodelen)) != ROLE_NONE)
+		goto out;
+	gen = generation(); /* before the store is read: see cache_gen */
 	if (!strncmp(tok, "wefta1:", 7) || !strncmp(tok, "weftr1:", 7)) {
 		snprintf(key, sizeof(key), CLUSTER_PREFIX "admin/%s", tok[4] == 'a' ? "admin" : "reader");
 		secret = tok + 7;
@@ -225,10 +342,14 @@ enum role auth_check(struct manager *m, const char *authorization, char *node, s
 	}
 	/* Remembered once current: a pending one is confirmed first. */
 	if ((role == ROLE_ADMIN || role == ROLE_READER || role == ROLE_NODE) &&
-	    (match == CLUSTER_MATCH_CURRENT || confirm(m, key, secret, role, node)))
-		remember(whole, role, node, now);
+	    (match == CLUSTER_MATCH_CURRENT || confirm(m, key, secret, role, node, &gen)))
+		remember(whole, role, node, now, gen);
+	if (role == ROLE_NONE && down)
+		role = ROLE_UNKNOWN;
+out:
 	sodium_memzero(buf, sizeof(buf));
-	return role == ROLE_NONE && down ? ROLE_UNKNOWN : role;
+	crypto_wipe(whole, sizeof(whole));
+	return role;
 }
 
 static int write_secret_file(const char *path, const char *text)

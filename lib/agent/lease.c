@@ -46,6 +46,8 @@ struct lease_step lease_next(enum lease_state s, enum lease_answer a, int64_t ms
 	case LEASE_NOT_ALLOWED:
 		step.next = LEASE_REFUSED;
 		step.step_down = held;
+		/* Denied while we were away: a device from our last term goes. */
+		step.look_around = s == LEASE_STARTING;
 		break;
 	case LEASE_HELD_ELSEWHERE:
 		step.next = LEASE_STANDING_BY;

@@ -43,7 +43,7 @@ struct lease_step {
 	bool unserve;	  /* the device down, the broker left: the cluster left it */
 	bool step_down;	  /* no longer the gateway: all of it down */
 	bool new_holder;  /* became the gateway: say so */
-	bool look_around; /* first seen standing by: remove a device left over */
+	bool look_around; /* first seen standing by, or refused at start: remove a device left over */
 };
 
 enum lease_answer lease_answer_of(int status, bool joined);

@@ -91,10 +91,6 @@ static void step_down(struct weftd *d, const char *why)
 		weftd_log(d, WG_LOG_WARNING, "gateway: no longer the gateway: %s", why);
 }
 
-/* A kernel gateway device outlives weftd. If another node took the lease
- * while this one was down, the device left behind (with its peers and
- * routes) must go, or this node's traffic to other clusters would leave
- * by it instead of through the cluster's gateway. */
 /* A TUN of the gateway's name whose UAPI socket answers: a hosted device. */
 static bool hosted_here(struct weftd *d, const struct nl_link *link)
 {
@@ -106,6 +102,11 @@ static bool hosted_here(struct weftd *d, const struct nl_link *link)
 	return yes;
 }
 
+/* A kernel gateway device outlives weftd (and a hosted one lives in
+ * weft-wg). If another node took the lease while this one was down, or an
+ * admin denied it, the device left behind (with its peers and routes) must
+ * go, or this node's traffic to other clusters would leave by it instead
+ * of through the cluster's gateway. */
 static void remove_leftover(struct weftd *d)
 {
 	struct nl_link link;
@@ -118,7 +119,7 @@ static void remove_leftover(struct weftd *d)
 			weftd_log(d, WG_LOG_ERROR, "gateway: cannot remove %s, left from when this node was the gateway",
 				  d->gw.device);
 		else
-			weftd_log(d, WG_LOG_ERROR, "gateway: removed %s, left from when this node was the gateway",
+			weftd_log(d, WG_LOG_WARNING, "gateway: removed %s, left from when this node was the gateway",
 				  d->gw.device);
 	}
 	nl_close(&nl);
@@ -255,7 +256,8 @@ static void *lease_loop(void *arg)
 			weftd_log(d, WG_LOG_INFO, "gateway: the cluster left the broker");
 		}
 		if (step.look_around) {
-			weftd_log(d, WG_LOG_INFO, "gateway: standing by: %s", err);
+			if (step.next == LEASE_STANDING_BY)
+				weftd_log(d, WG_LOG_INFO, "gateway: standing by: %s", err);
 			remove_leftover(d);
 		}
 		if (step.serve && !serve(d, fed, path)) {

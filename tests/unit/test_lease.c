@@ -49,8 +49,12 @@ TEST(lease_taken_by_another_or_refused)
 	CHECK(!s.look_around); /* once, on arrival */
 	s = lease_next(LEASE_ELECTED, LEASE_NOT_ALLOWED, 0, STEP_DOWN);
 	CHECK(s.next == LEASE_REFUSED && s.step_down);
+	CHECK(!s.look_around); /* the step down takes the device */
 	s = lease_next(LEASE_REFUSED, LEASE_NOT_ALLOWED, 0, STEP_DOWN);
-	CHECK(s.next == LEASE_REFUSED && !s.step_down);
+	CHECK(s.next == LEASE_REFUSED && !s.step_down && !s.look_around);
+	/* Denied while it was down: what it left behind goes at start. */
+	s = lease_next(LEASE_STARTING, LEASE_NOT_ALLOWED, 0, STEP_DOWN);
+	CHECK(s.next == LEASE_REFUSED && s.look_around && !s.step_down);
 	s = lease_next(LEASE_REFUSED, LEASE_GRANTED, 0, STEP_DOWN);
 	CHECK(s.next == LEASE_ELECTED && s.new_holder); /* an admin allowed us */
 }

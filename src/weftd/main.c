@@ -267,6 +267,7 @@ int main(int argc, char **argv)
 	int lfd, sfd, ret;
 	sigset_t mask;
 
+	crypto_wipe_json_frees(); /* before any JSON: it carries secrets */
 	if ((ret = settings(&conf, argc, argv)) >= 0)
 		return ret;
 	snprintf(d.state_dir, sizeof(d.state_dir), "%s", conf.state_dir);

@@ -20,7 +20,12 @@ bool lease_held(enum lease_state s)
 	return s == LEASE_ELECTED || s == LEASE_SERVING || s == LEASE_LAPSING;
 }
 
-struct lease_step lease_next(enum lease_state s, enum lease_answer a, int64_t ms_since_renewed)
+int64_t lease_step_down_ms(int ttl_s)
+{
+	return (ttl_s > 2 ? ttl_s - 1 : 1) * 1000LL;
+}
+
+struct lease_step lease_next(enum lease_state s, enum lease_answer a, int64_t ms_since_renewed, int64_t step_down_ms)
 {
 	struct lease_step step = { .next = s };
 	bool held = lease_held(s);
@@ -41,6 +46,8 @@ struct lease_step lease_next(enum lease_state s, enum lease_answer a, int64_t ms
 	case LEASE_NOT_ALLOWED:
 		step.next = LEASE_REFUSED;
 		step.step_down = held;
+		/* Denied while we were away: a device from our last term goes. */
+		step.look_around = s == LEASE_STARTING;
 		break;
 	case LEASE_HELD_ELSEWHERE:
 		step.next = LEASE_STANDING_BY;
@@ -50,7 +57,7 @@ struct lease_step lease_next(enum lease_state s, enum lease_answer a, int64_t ms
 	case LEASE_NO_ANSWER:
 		if (!held)
 			break;
-		if (ms_since_renewed > LEASE_STEP_DOWN_MS) {
+		if (ms_since_renewed > step_down_ms) {
 			/* By now another node may hold it. */
 			step.next = LEASE_STANDING_BY;
 			step.step_down = true;

@@ -17,10 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Without a renewal for this long a holder steps down: the manager's lease
- * (4 s) may pass to another node soon after, and two gateways would split
- * the traffic between them. */
-#define LEASE_STEP_DOWN_MS 3000
+/* The manager's lease, in seconds, until its first answer says ("ttl"). */
+#define LEASE_TTL_DEFAULT 4
 
 enum lease_state {
 	LEASE_STARTING,	   /* not asked yet */
@@ -45,12 +43,25 @@ struct lease_step {
 	bool unserve;	  /* the device down, the broker left: the cluster left it */
 	bool step_down;	  /* no longer the gateway: all of it down */
 	bool new_holder;  /* became the gateway: say so */
-	bool look_around; /* first seen standing by: remove a device left over */
+	bool look_around; /* first seen standing by, or refused at start: remove a device left over */
 };
 
 enum lease_answer lease_answer_of(int status, bool joined);
-/* ms_since_renewed: since the last renewal that was granted. */
-struct lease_step lease_next(enum lease_state s, enum lease_answer a, int64_t ms_since_renewed);
+/* ms_since_renewed: since the last renewal that was granted was sent.
+ * Without one for longer than step_down_ms a holder steps down. */
+struct lease_step lease_next(enum lease_state s, enum lease_answer a, int64_t ms_since_renewed, int64_t step_down_ms);
+/*
+ * How long a holder may go without a granted renewal, from when it sent the
+ * last one, for a lease of ttl_s seconds. The manager stamps a renewal when
+ * it gets it, after we sent it, and holds the lease for us through the
+ * whole second it ends in (lib/cluster/lease.c), so no other node gets it
+ * for ttl_s seconds after we sent; we step down a second before, which is
+ * for the managers' clocks and for taking the device down. Two gateways
+ * would split the traffic between them. The renewal in flight is given up
+ * at that moment too (gateway.c): a manager that hangs does not keep us
+ * serving.
+ */
+int64_t lease_step_down_ms(int ttl_s);
 bool lease_held(enum lease_state s);
 const char *lease_state_name(enum lease_state s);
 

@@ -12,6 +12,7 @@
 
 #include "crypto/crypto.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 enum { MAX_URLS = 8, REPLY_MAX = 64 << 20, CONNECT_S = 3 };
 
@@ -159,7 +160,7 @@ static size_t collect(char *data, size_t size, size_t n, void *arg)
 
 /* One try at one manager: the status, or -EIO with err set. */
 static int call_one(struct api_client *c, const char *url, const char *method, const char *path, const char *body,
-		    long timeout_s, struct buf *out, char *err, size_t errlen)
+		    long timeout_ms, struct buf *out, char *err, size_t errlen)
 {
 	char target[600], curlerr[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdr = NULL;
@@ -181,8 +182,8 @@ static int call_one(struct api_client *c, const char *url, const char *method, c
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curlerr);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_S);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < CONNECT_S * 1000L ? timeout_ms : CONNECT_S * 1000L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -211,8 +212,10 @@ static int call_one(struct api_client *c, const char *url, const char *method, c
 	return (int)status;
 }
 
-int api_call(struct api_client *c, const char *method, const char *path, json_t *body, long timeout_s,
-	     json_t **reply, char *err, size_t errlen)
+/* Each manager in turn, each for at most try_ms, all of it by deadline_ms
+ * (clock_ms()), if not 0. */
+static int call(struct api_client *c, const char *method, const char *path, json_t *body, long try_ms,
+		int64_t deadline_ms, json_t **reply, char *err, size_t errlen)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	int ret = -EIO;
@@ -221,8 +224,20 @@ int api_call(struct api_client *c, const char *method, const char *path, json_t 
 	for (size_t tries = 0; tries < c->n; ++tries) {
 		struct buf out = { 0 };
 		size_t at = (c->cur + tries) % c->n;
+		long ms = try_ms;
 
-		ret = call_one(c, c->urls[at], method, path, text, timeout_s, &out, err, errlen);
+		if (deadline_ms) {
+			int64_t left = deadline_ms - clock_ms();
+
+			if (left <= 0) {
+				if (!tries)
+					snprintf(err, errlen, "%s: no time left to ask", c->urls[at]);
+				break;
+			}
+			if (left < ms)
+				ms = (long)left;
+		}
+		ret = call_one(c, c->urls[at], method, path, text, ms, &out, err, errlen);
 		if (ret >= 0) {
 			if (out.len)
 				*reply = json_loadb(out.data, out.len, 0, NULL);
@@ -246,4 +261,16 @@ int api_call(struct api_client *c, const char *method, const char *path, json_t 
 	}
 	crypto_free_string(text); /* it may hold a key or a token */
 	return ret;
+}
+
+int api_call(struct api_client *c, const char *method, const char *path, json_t *body, long timeout_s,
+	     json_t **reply, char *err, size_t errlen)
+{
+	return call(c, method, path, body, timeout_s * 1000, 0, reply, err, errlen);
+}
+
+int api_call_within(struct api_client *c, const char *method, const char *path, json_t *body, long timeout_ms,
+		    json_t **reply, char *err, size_t errlen)
+{
+	return call(c, method, path, body, timeout_ms, clock_ms() + timeout_ms, reply, err, errlen);
 }

@@ -31,10 +31,15 @@ void api_client_stop_flag(struct api_client *c, const atomic_bool *flag);
 void api_client_wake(struct api_client *c);
 
 /* METHOD path (with any query), body (may be NULL), waiting at most
- * timeout_s. Returns the HTTP status, with *reply the JSON answer (NULL if
+ * timeout_s for each manager (they are tried in turn). Returns the HTTP status, with *reply the JSON answer (NULL if
  * none); or a negative errno when no manager answered, err saying why. On
  * a 4xx/5xx, err holds the manager's "error". */
 int api_call(struct api_client *c, const char *method, const char *path, json_t *body, long timeout_s,
 	     json_t **reply, char *err, size_t errlen);
+/* The same, all of it (every manager tried) within timeout_ms: for an
+ * answer that is worth nothing later (a lease's renewal). -EIO with err
+ * saying so when no time was left for a manager. */
+int api_call_within(struct api_client *c, const char *method, const char *path, json_t *body, long timeout_ms,
+		    json_t **reply, char *err, size_t errlen);
 
 #endif

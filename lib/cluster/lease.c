@@ -200,7 +200,10 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 			snprintf(err, errlen, "%s", kv_error());
 			return ret;
 		}
-		if (holder && strcmp(holder, name) && json_integer_value(json_object_get(cur, "until")) > now &&
+		/* Held through the second it ends in: "until" is whole seconds,
+		 * and a renewal stamped late in a second must still last the
+		 * full ttl (lib/agent/lease.h counts on it). */
+		if (holder && strcmp(holder, name) && json_integer_value(json_object_get(cur, "until")) >= now &&
 		    !cluster_node_read(c, holder, &old, NULL)) {
 			/* Held, by a node that still exists. */
 			snprintf(err, errlen, "node \"%s\" is the gateway until %lld", holder,

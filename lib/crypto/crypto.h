@@ -31,6 +31,10 @@ void crypto_wipe(void *p, size_t n);
 /* Wipes a heap string that held a secret (a token, a key in text), then
  * frees it; NULL is fine. */
 void crypto_free_string(char *s);
+/* From now on every block jansson frees is wiped first (json_wipe.c): for
+ * the programs whose JSON carries secrets. Call before making any JSON. */
+void crypto_wipe_json_frees(void);
+bool crypto_json_frees_wiped(void);
 bool crypto_equal(const void *a, const void *b, size_t n);
 bool crypto_is_zero(const void *p, size_t n);
 void crypto_random(void *p, size_t n);

@@ -151,7 +151,7 @@ unsigned federation_get(struct manager *m, bool with_secret, json_t **body)
 		return refuse(body, 404, "this cluster has not joined a broker: weft join BROKER-INFO --cluster-id ID");
 	*body = with_secret ? json_incref(rec) : public_view(rec);
 	if (!cluster_gateway_get(&m->cluster, &lease) &&
-	    json_integer_value(json_object_get(lease, "until")) > now) {
+	    json_integer_value(json_object_get(lease, "until")) >= now) { /* held through that second */
 		json_object_set(*body, "gateway", lease);
 		cluster_node_get(&m->cluster, json_string_value(json_object_get(lease, "node")) ?: "", &holder);
 	} else {

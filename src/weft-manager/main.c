@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int ret, sig = 0;
 
+	crypto_wipe_json_frees(); /* before any JSON: it carries secrets */
 	if ((ret = settings(&m, argc, argv)) >= 0)
 		return ret;
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "weft.h"
 
 static const struct command {
@@ -47,6 +48,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	crypto_wipe_json_frees(); /* replies carry tokens and credentials */
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -102,11 +102,13 @@ static void finish(struct weftd *d, struct attachment *a, bool gone)
 		free(a);
 }
 
-static void dev_log(void *ctx, enum wg_log_level level, const char *msg)
+void attach_log(void *ctx, enum wg_log_level level, const char *msg)
 {
-	struct attachment *a = ctx;
+	const struct attachment *a = ctx;
+	char who[80];
 
-	fprintf(stdout, "%s: (%.12s/%s) %s\n", level == WG_LOG_ERROR ? "ERROR" : "DEBUG", a->id, a->ifname, msg);
+	snprintf(who, sizeof(who), "%.12s/%s", a->id, a->ifname);
+	weftd_log_device(level, who, msg);
 }
 
 /* Static mode on userspace WireGuard: the device lives in this process,
@@ -120,7 +122,7 @@ static int static_up(struct weftd *d, struct attachment *a, json_t *config, json
 		.backend = WGDEV_USERSPACE,
 		.offload = true,
 		.log_level = d->log_level,
-		.log = dev_log,
+		.log = attach_log,
 		.log_ctx = a,
 	};
 	struct wgdev_err werr = { "", 0 };

@@ -43,6 +43,7 @@
 
 enum {
 	LEASE_EVERY_MS = 1000,
+	ASK_MS = 5000, /* a renewal's answer, when we do not hold the lease */
 };
 
 #define DEFAULT_PORT 4500
@@ -90,10 +91,6 @@ static void step_down(struct weftd *d, const char *why)
 		weftd_log(d, WG_LOG_WARNING, "gateway: no longer the gateway: %s", why);
 }
 
-/* A kernel gateway device outlives weftd. If another node took the lease
- * while this one was down, the device left behind (with its peers and
- * routes) must go, or this node's traffic to other clusters would leave
- * by it instead of through the cluster's gateway. */
 /* A TUN of the gateway's name whose UAPI socket answers: a hosted device. */
 static bool hosted_here(struct weftd *d, const struct nl_link *link)
 {
@@ -105,6 +102,11 @@ static bool hosted_here(struct weftd *d, const struct nl_link *link)
 	return yes;
 }
 
+/* A kernel gateway device outlives weftd (and a hosted one lives in
+ * weft-wg). If another node took the lease while this one was down, or an
+ * admin denied it, the device left behind (with its peers and routes) must
+ * go, or this node's traffic to other clusters would leave by it instead
+ * of through the cluster's gateway. */
 static void remove_leftover(struct weftd *d)
 {
 	struct nl_link link;
@@ -117,7 +119,7 @@ static void remove_leftover(struct weftd *d)
 			weftd_log(d, WG_LOG_ERROR, "gateway: cannot remove %s, left from when this node was the gateway",
 				  d->gw.device);
 		else
-			weftd_log(d, WG_LOG_ERROR, "gateway: removed %s, left from when this node was the gateway",
+			weftd_log(d, WG_LOG_WARNING, "gateway: removed %s, left from when this node was the gateway",
 				  d->gw.device);
 	}
 	nl_close(&nl);
@@ -194,15 +196,18 @@ static void *lease_loop(void *arg)
 {
 	struct weftd *d = arg;
 	char path[200], err[700];
-	int64_t last_ok = clock_ms();
+	int64_t last_ok = clock_ms(), hold_ms = lease_step_down_ms(LEASE_TTL_DEFAULT);
 
 	snprintf(path, sizeof(path), "/v1/nodes/%s/gateway", d->cl.name);
 	while (!stopping(&d->gw.stop)) {
-		int64_t started = clock_ms(), pause = LEASE_EVERY_MS;
+		/* A short lease is renewed more often: a holder must get a few
+		 * tries in before it steps down. */
+		int64_t started = clock_ms(), every = hold_ms / 3 < LEASE_EVERY_MS ? hold_ms / 3 : LEASE_EVERY_MS;
+		int64_t pause = every, budget = ASK_MS;
 		char *cred = read_credential(d);
 		json_t *report, *reply = NULL, *fed;
 		struct lease_step step;
-		int status;
+		int status = -ETIMEDOUT;
 
 		if (!cred) { /* not joined yet */
 			pause_ms(&d->gw.stop, LEASE_EVERY_MS);
@@ -211,16 +216,27 @@ static void *lease_loop(void *arg)
 		api_client_token(d->gw.mgr, cred);
 		crypto_free_string(cred);
 		report = lease_report(d);
-		status = api_call(d->gw.mgr, "PUT", path, report, 5, &reply, err, sizeof(err));
+		/* Holding it, an answer after our step-down time is no use. */
+		if (lease_held(d->gw.state))
+			budget = hold_ms - (started - last_ok);
+		if (budget > 0)
+			status = api_call_within(d->gw.mgr, "PUT", path, report, budget, &reply, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "no renewal granted for %lld ms", (long long)(started - last_ok));
 		json_decref(report);
 		if (stopping(&d->gw.stop)) {
 			json_decref(reply);
 			break;
 		}
 		fed = json_object_get(reply, "federation");
-		step = lease_next(d->gw.state, lease_answer_of(status, json_is_object(fed)), clock_ms() - last_ok);
+		step = lease_next(d->gw.state, lease_answer_of(status, json_is_object(fed)), clock_ms() - last_ok,
+				  hold_ms);
 		if (status == 200) {
-			last_ok = clock_ms();
+			json_t *ttl = json_object_get(reply, "ttl");
+
+			last_ok = started;
+			if (json_is_integer(ttl) && json_integer_value(ttl) >= 2 && json_integer_value(ttl) <= 3600)
+				hold_ms = lease_step_down_ms((int)json_integer_value(ttl));
 			pthread_mutex_lock(&d->gw.lock);
 			d->gw.active = true;
 			d->gw.since = json_integer_value(json_object_get(reply, "since"));
@@ -240,7 +256,8 @@ static void *lease_loop(void *arg)
 			weftd_log(d, WG_LOG_INFO, "gateway: the cluster left the broker");
 		}
 		if (step.look_around) {
-			weftd_log(d, WG_LOG_INFO, "gateway: standing by: %s", err);
+			if (step.next == LEASE_STANDING_BY)
+				weftd_log(d, WG_LOG_INFO, "gateway: standing by: %s", err);
 			remove_leftover(d);
 		}
 		if (step.serve && !serve(d, fed, path)) {

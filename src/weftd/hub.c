@@ -85,16 +85,9 @@ static void forget_key(struct weftd *d, const char *name)
 
 static void hub_log(void *ctx, enum wg_log_level level, const char *msg)
 {
-	fprintf(stdout, "%s: (hub) %s\n", level == WG_LOG_ERROR ? "ERROR" : "DEBUG", msg);
+	weftd_log_device(level, "hub", msg);
 }
 
-/* A pod's device, named as attach.c names the others. */
-static void pod_log(void *ctx, enum wg_log_level level, const char *msg)
-{
-	struct attachment *a = ctx;
-
-	fprintf(stdout, "%s: (%.12s/%s) %s\n", level == WG_LOG_ERROR ? "ERROR" : "DEBUG", a->id, a->ifname, msg);
-}
 
 /* The hub: adopted if it is there (a kernel one outlives us), else made. */
 static int hub_ensure(struct weftd *d, struct cni_error *err)
@@ -222,7 +215,7 @@ static int hub_set(struct weftd *d, const struct wg_config *cfg, struct cni_erro
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
 {
 	struct wgdev_opts opts = { .name = a->iface, .netns = a->handoff ? NULL : a->netns, .backend = d->backend, .load_module = true,
-				   .offload = true, .log_level = d->log_level, .log = pod_log, .log_ctx = a };
+				   .offload = true, .log_level = d->log_level, .log = attach_log, .log_ctx = a };
 	struct wgdev_err werr = { "", 0 };
 	struct wg_config *cfg = NULL, *hubcfg = NULL, *got = NULL;
 	struct wg_config_peer *peer;

@@ -47,24 +47,43 @@ const char *weftd_level_name(enum wg_log_level level)
 	return "DEBUG";
 }
 
-void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...)
+/* "LEVEL: (who) YYYY/MM/DD HH:MM:SS ", with stdout locked. */
+static void log_begin(enum wg_log_level level, const char *who)
 {
 	char when[32];
 	time_t now = time(NULL);
 	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y/%m/%d %H:%M:%S", &tm);
+	flockfile(stdout);
+	printf("%s: (%s) %s ", weftd_level_name(level), who, when);
+}
+
+static void log_end(void)
+{
+	putchar('\n');
+	funlockfile(stdout);
+}
+
+void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...)
+{
 	va_list ap;
 
 	if ((int)level > (int)d->log_level)
 		return;
-	localtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y/%m/%d %H:%M:%S", &tm);
-	flockfile(stdout);
-	printf("%s: (weftd) %s ", weftd_level_name(level), when);
+	log_begin(level, "weftd");
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
-	putchar('\n');
-	funlockfile(stdout);
+	log_end();
+}
+
+void weftd_log_device(enum wg_log_level level, const char *who, const char *msg)
+{
+	log_begin(level, who);
+	fputs(msg, stdout);
+	log_end();
 }
 
 struct conn {
@@ -248,6 +267,7 @@ int main(int argc, char **argv)
 	int lfd, sfd, ret;
 	sigset_t mask;
 
+	crypto_wipe_json_frees(); /* before any JSON: it carries secrets */
 	if ((ret = settings(&conf, argc, argv)) >= 0)
 		return ret;
 	snprintf(d.state_dir, sizeof(d.state_dir), "%s", conf.state_dir);

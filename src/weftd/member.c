@@ -123,7 +123,8 @@ static void *kickoffs(void *arg)
 
 	pthread_mutex_lock(&d->hub_lock);
 	while (!follow_stopping(&d->cl.follow)) {
-		struct wg_config *cfg = wg_config_new();
+		/* A config only when something is pending: this wakes every second. */
+		struct wg_config *cfg = d->cl.npending ? wg_config_new() : NULL;
 		struct wgdev_err werr = { "", 0 };
 		int64_t now = clock_ms(), next;
 		struct timespec until;

@@ -144,10 +144,16 @@ struct weftd {
  * levels up to d->log_level (info unless --log-level says otherwise). */
 void weftd_log(struct weftd *d, enum wg_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *weftd_level_name(enum wg_log_level level);
+/* A device's log line (struct wgdev_opts.log, which has filtered it by
+ * level already), in the same format, "(who)" naming the device. */
+void weftd_log_device(enum wg_log_level level, const char *who, const char *msg);
 
 /* attach.c: each returns 0 or a CNI error code with err filled, and takes
  * d->lock itself. */
 int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *err);
+/* A container's device's log (wgdev_opts.log, ctx the attachment), as
+ * "(CONTAINER/IFNAME)". */
+void attach_log(void *ctx, enum wg_log_level level, const char *msg);
 int attach_del(struct weftd *d, json_t *req, struct cni_error *err);
 int attach_check(struct weftd *d, json_t *req, struct cni_error *err);
 int attach_gc(struct weftd *d, json_t *req, struct cni_error *err);

@@ -455,4 +455,17 @@ check "  a2 steps down at its next renewal, and a1 takes the lease" wait_for 15 
 check "  a2's gateway device is gone" wait_for 10 sh -c "! ip -n ${NODE}a2 link show gw${N}a2 2>/dev/null | grep -q ."
 check "  cross-cluster traffic goes through a1" wait_for 20 ip netns exec "$PODS-b2-hub" ping -c 1 -W 1 "${ADDR4[a3-hub]}"
 
+# --- denied while it was down: what it left behind goes at start -------------------------
+kill -9 "${WPID[a1]}"
+wait "${WPID[a1]}" 2>/dev/null
+check "a1's weftd killed -9: its gateway device lives on in weft-wg" \
+	sh -c "ip netns exec ${NODE}a1 wg show gw${N}a1 peers | grep -q ."
+out=$(weft a node gateway a1 --deny)
+check "  weft node gateway a1 --deny while it is down" has "$out" "node a1 may no longer be a gateway"
+start_weftd a1 $(gateway_flags a1)
+check "  restarted, it is refused the lease and removes the device it left" wait_for 15 sh -c \
+	"! ip -n ${NODE}a1 link show gw${N}a1 2>/dev/null | grep -q . && ! pgrep -f 'weft-wg gw${N}a1\$'"
+check "  its log says so" grep -q "gateway: removed gw${N}a1, left from when this node was the gateway" \
+	"$LOGS/weft-weftd-$$-a1.log"
+
 finish

@@ -4,6 +4,8 @@
 
 #include "crypto/crypto.h"
 
+#include <jansson.h>
+
 static const char sunscreen[] = "Ladies and Gentlemen of the class of '99: If I could offer you "
 				"only one tip for the future, sunscreen would be it.";
 
@@ -219,4 +221,20 @@ TEST(constant_time_helpers)
 	CHECK(crypto_is_zero(b, 32));
 	for (int i = 0; i < 1000; ++i)
 		CHECK(crypto_random_below(7) < 7);
+}
+
+TEST(json_frees_wiped_once_asked)
+{
+	json_t *v;
+	char *text;
+
+	crypto_wipe_json_frees();
+	CHECK(crypto_json_frees_wiped());
+	/* jansson still works through it: made, copied, dumped, freed. */
+	v = json_pack("{s:s, s:[i, s]}", "credential", "weftn1:node:secret", "more", 1, "x");
+	CHECK(v != NULL);
+	text = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	CHECK(text && !strcmp(text, "{\"credential\":\"weftn1:node:secret\",\"more\":[1,\"x\"]}"));
+	free(text);
+	json_decref(v);
 }

@@ -112,7 +112,8 @@ static int labels_field(json_t *labels, struct cluster_node *n, char *err, size_
 		}
 		l[count].key = strdup(lk);
 		l[count].value = strdup(json_string_value(v));
-		if (!l[count++].value || !l[count - 1].key) {
+		++count;
+		if (!l[count - 1].key || !l[count - 1].value) {
 			labels_free(l, count);
 			return -ENOMEM;
 		}
@@ -168,10 +169,20 @@ int cluster_remotes_parse(json_t *clusters, struct cluster_gateway *gw, char *er
 	gw->clusters = r;
 	gw->nclusters = 0;
 	json_object_foreach(clusters, id, cidrs) {
+		struct ipam_prefix p[MAX_CLUSTER_CIDRS];
+		json_t *v;
+		size_t i;
+
 		if (!cluster_name_valid(id))
 			return cluster_invalid(err, errlen, "clusters: \"%s\" is not a cluster ID (a DNS label)", id);
-		if ((ret = cluster_cidrs(cidrs, r->cidrs, &r->ncidrs, err, errlen)))
+		if ((ret = cluster_cidrs(cidrs, p, &r->ncidrs, err, errlen)))
 			return ret;
+		json_array_foreach(cidrs, i, v) {
+			if (json_string_length(v) >= sizeof(r->cidrs[i]))
+				return cluster_invalid(err, errlen, "clusters: CIDR \"%.64s...\" of \"%s\" is too long",
+						       json_string_value(v), id);
+			memcpy(r->cidrs[i], json_string_value(v), json_string_length(v) + 1);
+		}
 		snprintf(r->id, sizeof(r->id), "%s", id);
 		++r;
 		++gw->nclusters;
@@ -362,8 +373,13 @@ static json_t *gateway_json(const struct cluster_gateway *gw)
 {
 	json_t *clusters = json_object(), *status = json_object();
 
-	for (size_t i = 0; i < gw->nclusters; ++i)
-		json_object_set_new(clusters, gw->clusters[i].id, prefixes_json(gw->clusters[i].cidrs, gw->clusters[i].ncidrs));
+	for (size_t i = 0; i < gw->nclusters; ++i) {
+		json_t *cidrs = json_array();
+
+		for (size_t k = 0; k < gw->clusters[i].ncidrs; ++k)
+			json_array_append_new(cidrs, json_string(gw->clusters[i].cidrs[k]));
+		json_object_set_new(clusters, gw->clusters[i].id, cidrs);
+	}
 	for (size_t i = 0; i < gw->nstatus; ++i)
 		json_object_set_new(status, gw->status[i].id, json_string(link_names[gw->status[i].link]));
 	return json_pack("{s:I, s:o, s:o}", "since", (json_int_t)gw->since, "clusters", clusters, "status", status);
@@ -494,8 +510,11 @@ bool cluster_gateway_equal(const struct cluster_gateway *a, const struct cluster
 	for (size_t i = 0; i < a->nclusters; ++i) {
 		const struct cluster_remote *r = remote_find(b, a->clusters[i].id);
 
-		if (!r || !prefixes_equal(a->clusters[i].cidrs, a->clusters[i].ncidrs, r->cidrs, r->ncidrs))
+		if (!r || r->ncidrs != a->clusters[i].ncidrs)
 			return false;
+		for (size_t k = 0; k < r->ncidrs; ++k)
+			if (strcmp(r->cidrs[k], a->clusters[i].cidrs[k]))
+				return false;
 	}
 	for (size_t i = 0; i < a->nstatus; ++i) {
 		const struct cluster_link_status *s = status_find(b, a->status[i].id);

@@ -36,6 +36,7 @@ enum {
 	CLUSTER_LABEL_LEN = 253,   /* a label's key or value, at most */
 	CLUSTER_MAX_REMOTES = 256, /* the other clusters a gateway reports */
 	CLUSTER_NAME_LEN = 64,	   /* a DNS label and its NUL */
+	CLUSTER_CIDR_LEN = 64,	   /* a CIDR's text and its NUL, with room */
 };
 
 /* The fields a record may lack: a broker's clusters have no key nor
@@ -59,11 +60,14 @@ struct cluster_label {
 	char *key, *value;
 };
 
-/* Another cluster, as the gateway reported it: its ID and CIDRs. */
+/* Another cluster, as the gateway reported it: its ID and CIDRs. The
+ * CIDRs are checked (networks, none overlapping) but kept as the gateway
+ * spelt them: the record has always carried the report's own text, which
+ * the agents route by and `weft clusters` shows. */
 struct cluster_remote {
 	char id[CLUSTER_NAME_LEN];
 	size_t ncidrs;
-	struct ipam_prefix cidrs[MAX_CLUSTER_CIDRS];
+	char cidrs[MAX_CLUSTER_CIDRS][CLUSTER_CIDR_LEN];
 };
 
 /* A connection's state, as `weft status` shows it: the names are the

@@ -60,6 +60,24 @@ TEST(node_full_record_round_trips)
 	cluster_node_free(&b);
 }
 
+/* The CIDRs a gateway reports stay as it spelt them: agents route by the
+ * text the record has always carried. */
+TEST(node_gateway_cidrs_kept_as_reported)
+{
+	struct cluster_node n;
+	json_t *doc = json_loads(full, 0, NULL), *gw, *out;
+	char err[256] = "";
+
+	gw = json_object_get(json_object_get(doc, "gateway"), "clusters");
+	json_object_set_new(gw, "north", json_pack("[s]", "fd00:0020:0::/48"));
+	CHECK(!cluster_node_parse(doc, &n, err, sizeof(err)));
+	out = cluster_node_json(&n);
+	CHECK(json_equal(out, doc));
+	json_decref(out);
+	json_decref(doc);
+	cluster_node_free(&n);
+}
+
 TEST(node_optional_fields_may_be_missing)
 {
 	/* A cluster at the broker before its first gateway. */

@@ -210,7 +210,7 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 				(json_int_t)(now + ttl), "connections", conns ? json_incref(conns) : json_array());
 		texts[0] = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS);
 		conds[nc++] = (struct kv_cond){ CLUSTER_GATEWAY, lease_rev };
-		ops[no++] = (struct kv_op){ KV_PUT, CLUSTER_GATEWAY, texts[0], strlen(texts[0]) };
+		ops[no++] = (struct kv_op){ KV_PUT, CLUSTER_GATEWAY, texts[0], texts[0] ? strlen(texts[0]) : 0 };
 		/* The holder's record says it is the gateway, with the other
 		 * clusters' CIDRs the nodes route to it: written only when that
 		 * changes, as every agent hears of it. */

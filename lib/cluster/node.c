@@ -412,15 +412,8 @@ json_t *cluster_node_json(const struct cluster_node *n)
 		bad |= json_object_set_new(o, "labels", l);
 	}
 	bad |= json_object_set_new(o, "subnets", prefixes_json(n->subnets, n->nsubnets));
-	if (n->flags & NODE_HAS_TUNNEL) {
-		json_t *a = json_array();
-		char buf[64];
-
-		/* Host addresses: ipam_prefix_str keeps the host bits. */
-		for (size_t i = 0; i < n->ntunnel; ++i)
-			bad |= json_array_append_new(a, json_string(ipam_prefix_str(&n->tunnel[i], buf, sizeof(buf))));
-		bad |= json_object_set_new(o, "tunnelAddresses", a);
-	}
+	if (n->flags & NODE_HAS_TUNNEL) /* host addresses: ipam_prefix_str keeps the host bits */
+		bad |= json_object_set_new(o, "tunnelAddresses", prefixes_json(n->tunnel, n->ntunnel));
 	bad |= json_object_set_new(o, "created", json_integer(n->created));
 	if (n->flags & NODE_HAS_GATEWAY)
 		bad |= json_object_set_new(o, "gateway", gateway_json(&n->gateway));

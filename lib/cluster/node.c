@@ -342,8 +342,21 @@ int cluster_node_parse(json_t *doc, struct cluster_node *n, char *err, size_t er
 		for (i = 0; i < count && strcmp(field, record_fields[i].name); ++i)
 			;
 		if (i == count) {
-			ret = cluster_invalid(err, errlen, "unknown field \"%.64s\"", field);
-			break;
+			/* A newer manager's: kept, not judged. */
+			if (!n->extra && !(n->extra = json_object())) {
+				ret = -ENOMEM;
+				break;
+			}
+			if (json_object_size(n->extra) >= CLUSTER_MAX_EXTRA) {
+				ret = cluster_invalid(err, errlen, "field \"%.64s\": more than %d fields this version does not know",
+						      field, CLUSTER_MAX_EXTRA);
+				break;
+			}
+			if (json_object_set(n->extra, field, v)) {
+				ret = -ENOMEM;
+				break;
+			}
+			continue;
 		}
 		seen[i] = true;
 		if ((ret = record_fields[i].parse(v, n, err, errlen)))
@@ -387,7 +400,7 @@ static json_t *gateway_json(const struct cluster_gateway *gw)
 
 json_t *cluster_node_json(const struct cluster_node *n)
 {
-	json_t *o = json_object();
+	json_t *o = n->extra ? json_deep_copy(n->extra) : json_object();
 	int bad = !o;
 
 	bad |= json_object_set_new(o, "name", json_string(n->name));
@@ -455,6 +468,7 @@ void cluster_node_free(struct cluster_node *n)
 		return;
 	labels_free(n->labels, n->nlabels);
 	cluster_gateway_free(&n->gateway);
+	json_decref(n->extra);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -545,6 +559,8 @@ bool cluster_node_equal(const struct cluster_node *a, const struct cluster_node 
 	if ((a->flags & NODE_HAS_GATEWAY) && !cluster_gateway_equal(&a->gateway, &b->gateway))
 		return false;
 	if ((a->flags & NODE_HAS_ROTATION_REQUESTED) && a->rotation_requested != b->rotation_requested)
+		return false;
+	if (!a->extra != !b->extra || (a->extra && !json_equal(a->extra, b->extra)))
 		return false;
 	return !(a->flags & NODE_HAS_ROTATION_ROTATED) || a->rotation_rotated == b->rotation_rotated;
 }

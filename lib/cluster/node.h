@@ -37,6 +37,7 @@ enum {
 	CLUSTER_MAX_REMOTES = 256, /* the other clusters a gateway reports */
 	CLUSTER_NAME_LEN = 64,	   /* a DNS label and its NUL */
 	CLUSTER_CIDR_LEN = 64,	   /* a CIDR's text and its NUL, with room */
+	CLUSTER_MAX_EXTRA = 16,	   /* fields of a newer version, kept */
 };
 
 /* The fields a record may lack: a broker's clusters have no key nor
@@ -106,12 +107,16 @@ struct cluster_node {
 	int64_t created;
 	struct cluster_gateway gateway;
 	int64_t rotation_requested, rotation_rotated;
+	/* Fields this version does not know, kept as they are and written
+	 * back: managers of two versions share a store during an upgrade, and
+	 * the older must not drop what the newer wrote. NULL: none. */
+	json_t *extra;
 };
 
 /* Checks every field of a record and fills n (all of it: n need not be
  * cleared before). 0, or -EINVAL with err naming the bad field and its
- * value, and nothing to free; -ENOMEM. Fields it does not know are
- * refused: a record is only ever written by cluster_node_json. */
+ * value, and nothing to free; -ENOMEM. Fields it does not know go to
+ * n->extra, untouched (at most CLUSTER_MAX_EXTRA of them). */
 int cluster_node_parse(json_t *doc, struct cluster_node *n, char *err, size_t errlen);
 /* The record as JSON, as stored and as the HTTP API answers it; NULL out
  * of memory. */

@@ -23,7 +23,8 @@
  * out again only once `reuse_after` seconds have passed since.
  *
  * The files, one a concept: pool.c the pool's arithmetic and the checks on
- * prefixes (nothing there touches the store); nodes.c the settings and the
+ * prefixes (nothing there touches the store); node.c a node's record, typed
+ * (node.h), and its checks; nodes.c the settings and the
  * node registry; register.c a node's registration and the subnets it
  * claims; broker.c a broker's store, whose nodes are clusters;
  * lease.c the gateway lease and the report that comes with a claim;
@@ -39,6 +40,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cluster/node.h"
 #include "ipam/ipam.h"
 #include "store/kv.h"
 
@@ -114,9 +116,12 @@ int cluster_node_update(struct cluster *c, const char *name, json_t *req, bool m
 int cluster_gateway_grant(struct cluster *c, const char *name, bool allow, json_t **out, char *err, size_t errlen);
 /* Removes a node and releases its subnets (at `now`). -ENOENT if absent. */
 int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *err, size_t errlen);
-/* The node's record, or -ENOENT. */
+/* The node's record, or -ENOENT; -EIO (kv_error() says why) for a record
+ * in the store that cluster_node_parse refuses. The records handed out are
+ * cluster_node_json's: the HTTP API answers with them as they are. */
 int cluster_node_get(struct cluster *c, const char *name, json_t **out);
-/* Every node, and the store revision they were read at. */
+/* Every node, and the store revision they were read at; -EIO (kv_error()
+ * names the node and its bad field) if any record is refused. */
 int cluster_nodes(struct cluster *c, json_t **out, int64_t *rev);
 
 int cluster_heartbeat(struct cluster *c, const char *name, int64_t now);
@@ -151,7 +156,7 @@ int cluster_gateway_get(struct cluster *c, json_t **lease);
 
 /* A broker-info holds one CA certificate (a few KiB) and a token; a CA
  * file is one certificate, or a short chain. */
-enum { BROKER_INFO_MAX = 64 * 1024, MAX_CLUSTER_CIDRS = 16 };
+enum { BROKER_INFO_MAX = 64 * 1024 };
 
 /* A broker-info file's text: one line of base64 of the compact JSON
  * {"broker", "ca", "token"}, with its newline; NULL out of memory. It

@@ -109,8 +109,8 @@ int cluster_secret_confirm(struct kv *kv, const char *key, const char hash[65], 
 	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
 		struct kv_cond rec_cond;
 		struct kv_op rec_op;
-		struct kv_item it;
-		json_t *doc, *rec = NULL;
+		struct cluster_node n;
+		json_t *doc;
 		enum cluster_match match;
 		int64_t rev;
 		char *text = NULL;
@@ -128,53 +128,36 @@ int cluster_secret_confirm(struct kv *kv, const char *key, const char hash[65], 
 		json_object_set_new(doc, "rotated", json_integer(now));
 		/* A node's record says when: the watchers (every manager's)
 		 * see it, and drop the old credential from their caches. */
-		if (node && !(ret = kv_get(kv, node_key, &it))) {
-			rec = json_loads(it.value, 0, NULL);
-			rec_cond = (struct kv_cond){ node_key, it.mod_rev };
-			kv_item_free(&it);
-			json_object_set_new(rec, "credentialRotation", json_pack("{s:I}", "rotated", (json_int_t)now));
-			text = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		if (node && !(ret = cluster_node_read(kv, node, &n, &rec_cond.mod_rev))) {
+			rec_cond.key = node_key;
+			/* The rotation asked for is done. */
+			n.flags &= ~NODE_HAS_ROTATION_REQUESTED;
+			n.flags |= NODE_HAS_ROTATION_ROTATED;
+			n.rotation_rotated = now;
+			text = cluster_node_text(&n);
 			rec_op = (struct kv_op){ KV_PUT, node_key, text, text ? strlen(text) : 0 };
 			if (!text)
-				ret = -EIO;
+				ret = -ENOMEM;
+			cluster_node_free(&n);
 		}
 		if (!ret)
 			ret = put_if(kv, key, rev, doc, node ? &rec_cond : NULL, node ? &rec_op : NULL);
 		free(text);
-		json_decref(rec);
 		json_decref(doc);
 	}
 	return ret;
 }
 
+/* "rotated", the last rotation, stays until the next is done. */
+static int request_edit(struct cluster_node *n, void *ctx, char *err, size_t errlen)
+{
+	n->flags |= NODE_HAS_ROTATION_REQUESTED;
+	n->rotation_requested = *(int64_t *)ctx;
+	return 0;
+}
+
 int cluster_credential_request(struct cluster *c, const char *name, int64_t now, json_t **out, char *err,
 			       size_t errlen)
 {
-	char node_key[128];
-	int ret = -ECANCELED;
-
-	*out = NULL;
-	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
-	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
-		json_t *rec, *rot;
-		int64_t rev;
-
-		if ((ret = cluster_node_read(c, name, &rec, &rev))) {
-			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
-			return ret;
-		}
-		/* "rotated", the last rotation, stays until the next is done. */
-		rot = json_object_get(rec, "credentialRotation");
-		rot = json_is_object(rot) ? json_deep_copy(rot) : json_object();
-		json_object_set_new(rot, "requested", json_integer(now));
-		json_object_set_new(rec, "credentialRotation", rot);
-		if (!(ret = put_if(c->kv, node_key, rev, rec, NULL, NULL))) {
-			*out = rec;
-			break;
-		}
-		json_decref(rec);
-	}
-	if (ret)
-		snprintf(err, errlen, "%s", ret == -ECANCELED ? "the store is too busy; try again" : kv_error());
-	return ret;
+	return cluster_node_edit(c, name, request_edit, &now, out, err, errlen);
 }

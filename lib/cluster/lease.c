@@ -12,84 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool is_gateway_candidate(json_t *rec)
+static bool is_gateway_candidate(const struct cluster_node *n)
 {
-	return !strcmp(cluster_gateway_label(json_object_get(rec, "labels")) ?: "", "true");
+	return !strcmp(cluster_node_label(n, CLUSTER_GATEWAY_LABEL) ?: "", "true");
+}
+
+static int grant_edit(struct cluster_node *n, void *ctx, char *err, size_t errlen)
+{
+	return cluster_node_set_label(n, CLUSTER_GATEWAY_LABEL, *(bool *)ctx ? "true" : NULL);
 }
 
 int cluster_gateway_grant(struct cluster *c, const char *name, bool allow, json_t **out, char *err, size_t errlen)
 {
-	char node_key[128];
-	json_t *rec = NULL, *labels;
-	int ret = -ECANCELED;
-
 	*out = NULL;
 	if (c->broker)
 		return cluster_invalid(err, errlen, "a broker's nodes are clusters: their gateways are their own managers' to allow");
-	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
-	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
-		struct kv_cond cond;
-		struct kv_op op;
-		int64_t rev;
-		char *text;
-
-		json_decref(rec);
-		rec = NULL;
-		if ((ret = cluster_node_read(c, name, &rec, &rev))) {
-			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
-			goto out;
-		}
-		labels = json_object_get(rec, "labels");
-		if (!json_is_object(labels)) {
-			labels = json_object();
-			json_object_set_new(rec, "labels", labels);
-		}
-		if (allow)
-			json_object_set_new(labels, CLUSTER_GATEWAY_LABEL, json_string("true"));
-		else
-			json_object_del(labels, CLUSTER_GATEWAY_LABEL);
-		cond = (struct kv_cond){ node_key, rev };
-		text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
-		op = (struct kv_op){ KV_PUT, node_key, text, strlen(text) };
-		ret = kv_txn(c->kv, &cond, 1, &op, 1, NULL);
-		free(text);
-	}
-	if (ret)
-		snprintf(err, errlen, "%s", ret == -ECANCELED ? "the store is too busy; try again" : kv_error());
-out:
-	if (!ret)
-		*out = rec;
-	else
-		json_decref(rec);
-	return ret;
-}
-
-/* What a gateway reports of the other clusters: {ID: [CIDR, ...]}. */
-static int remote_clusters(json_t *clusters, char *err, size_t errlen)
-{
-	const char *id;
-	json_t *cidrs;
-
-	if (!clusters)
-		return 0;
-	if (!json_is_object(clusters) || json_object_size(clusters) > 256)
-		return cluster_invalid(err, errlen, "clusters: give an object of at most 256 cluster IDs, each with its CIDRs");
-	json_object_foreach(clusters, id, cidrs) {
-		struct ipam_prefix p[MAX_CLUSTER_CIDRS];
-		json_t *tmp = json_object();
-		size_t n;
-		int ret;
-
-		if (!cluster_name_valid(id)) {
-			json_decref(tmp);
-			return cluster_invalid(err, errlen, "clusters: \"%s\" is not a cluster ID (a DNS label)", id);
-		}
-		ret = cluster_cidrs(cidrs, tmp, p, &n, err, errlen);
-		json_decref(tmp);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return cluster_node_edit(c, name, grant_edit, &allow, out, err, errlen);
 }
 
 /* A small JSON scalar, or an array of at most 16 short strings (a
@@ -137,33 +75,81 @@ static int connections_valid(json_t *conns, char *err, size_t errlen)
 
 /* Each connection's status, {ID: "connected"|"connecting"|"error"}: into
  * the holder's record, where every node's `weft status` finds it. It
- * changes seldom, unlike the byte counts and handshake times. */
-static json_t *connection_status(json_t *conns)
+ * changes seldom, unlike the byte counts and handshake times. A later
+ * connection to one cluster says more than an earlier one. */
+static int connection_status(json_t *conns, struct cluster_gateway *gw)
 {
-	json_t *out = json_object(), *conn;
+	json_t *conn;
 	size_t i;
 
+	if (!(gw->status = calloc(json_array_size(conns) + 1, sizeof(*gw->status))))
+		return -ENOMEM;
 	json_array_foreach(conns, i, conn) {
 		const char *id = json_string_value(json_object_get(conn, "cluster"));
-		const char *st = json_string_value(json_object_get(conn, "status"));
+		enum cluster_link link;
+		size_t k;
 
-		if (id && st && cluster_name_valid(id) &&
-		    (!strcmp(st, "connected") || !strcmp(st, "connecting") || !strcmp(st, "error")))
-			json_object_set_new(out, id, json_string(st));
+		if (!id || !cluster_name_valid(id) ||
+		    cluster_link_parse(json_string_value(json_object_get(conn, "status")), &link))
+			continue;
+		for (k = 0; k < gw->nstatus && strcmp(gw->status[k].id, id); ++k)
+			;
+		snprintf(gw->status[k].id, sizeof(gw->status[k].id), "%s", id);
+		gw->status[k].link = link;
+		if (k == gw->nstatus)
+			++gw->nstatus;
 	}
-	return out;
+	return 0;
+}
+
+/* Copies what a gateway keeps from the last report: the clusters if this
+ * one has none, the status if it has no connections. */
+static int gateway_keep(struct cluster_gateway *to, const struct cluster_gateway *from, bool clusters, bool status)
+{
+	if (clusters && from->nclusters) {
+		if (!(to->clusters = calloc(from->nclusters, sizeof(*to->clusters))))
+			return -ENOMEM;
+		memcpy(to->clusters, from->clusters, from->nclusters * sizeof(*to->clusters));
+		to->nclusters = from->nclusters;
+	}
+	if (status && from->nstatus) {
+		if (!(to->status = calloc(from->nstatus, sizeof(*to->status))))
+			return -ENOMEM;
+		memcpy(to->status, from->status, from->nstatus * sizeof(*to->status));
+		to->nstatus = from->nstatus;
+	}
+	return 0;
+}
+
+/* The gateway's part of its record after this report: from since, the
+ * clusters it routes to and each connection's status, into gw. */
+static int gateway_after(const struct cluster_node *n, const struct cluster_gateway *report, json_t *conns,
+			 int64_t since, struct cluster_gateway *gw)
+{
+	int ret;
+
+	memset(gw, 0, sizeof(*gw));
+	gw->since = since;
+	if ((ret = gateway_keep(gw, report, true, false)) ||
+	    (!report->clusters && (n->flags & NODE_HAS_GATEWAY) && (ret = gateway_keep(gw, &n->gateway, true, false))) ||
+	    (conns && (ret = connection_status(conns, gw))) ||
+	    (!conns && (n->flags & NODE_HAS_GATEWAY) && (ret = gateway_keep(gw, &n->gateway, false, true))))
+		cluster_gateway_free(gw);
+	return ret;
 }
 
 int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, int64_t now, int ttl, json_t **lease,
 			  char *err, size_t errlen)
 {
 	json_t *clusters = json_object_get(report, "clusters"), *conns = json_object_get(report, "connections");
+	struct cluster_gateway reported = { 0 };
 	char node_key[128], old_key[128];
 	int ret = -ECANCELED;
 
 	*lease = NULL;
-	if ((ret = remote_clusters(clusters, err, errlen)) || (ret = connections_valid(conns, err, errlen)))
-		return ret;
+	if ((clusters && (ret = cluster_remotes_parse(clusters, &reported, err, errlen))) ||
+	    (ret = connections_valid(conns, err, errlen)))
+		goto out;
 	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 	ret = -ECANCELED;
 	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
@@ -171,22 +157,25 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 		struct kv_op ops[3];
 		char *texts[3] = { NULL };
 		size_t nc = 0, no = 0;
-		json_t *rec = NULL, *old = NULL, *cur = NULL, *gw, *routed, *health;
+		struct cluster_node n, old = { 0 };
+		struct cluster_gateway gw;
+		json_t *cur = NULL;
 		struct kv_item it;
 		int64_t rev, lease_rev = 0, old_rev = 0, since = now;
 		const char *holder = NULL;
 		char held_by[64] = "";
 
-		if ((ret = cluster_node_read(c, name, &rec, &rev))) {
+		if ((ret = cluster_node_read(c->kv, name, &n, &rev))) {
 			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
-			return ret;
+			goto out;
 		}
-		if (!is_gateway_candidate(rec)) {
-			json_decref(rec);
+		if (!is_gateway_candidate(&n)) {
+			cluster_node_free(&n);
 			snprintf(err, errlen, "node \"%s\" is not allowed to be a gateway: an admin allows it with weft node "
 					      "gateway %s --allow (label %s=true)",
 				 name, name, CLUSTER_GATEWAY_LABEL);
-			return -EPERM;
+			ret = -EPERM;
+			goto out;
 		}
 		if ((ret = kv_get(c->kv, CLUSTER_GATEWAY, &it)) == 0) {
 			lease_rev = it.mod_rev;
@@ -196,25 +185,25 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 			snprintf(held_by, sizeof(held_by), "%s", json_string_value(json_object_get(cur, "node")) ?: "");
 			holder = *held_by ? held_by : NULL;
 		} else if (ret != -ENOENT) {
-			json_decref(rec);
+			cluster_node_free(&n);
 			snprintf(err, errlen, "%s", kv_error());
-			return ret;
+			goto out;
 		}
 		/* Held through the second it ends in: "until" is whole seconds,
 		 * and a renewal stamped late in a second must still last the
 		 * full ttl (lib/agent/lease.h counts on it). */
 		if (holder && strcmp(holder, name) && json_integer_value(json_object_get(cur, "until")) >= now &&
-		    !cluster_node_read(c, holder, &old, NULL)) {
+		    !cluster_node_read(c->kv, holder, &old, NULL)) {
 			/* Held, by a node that still exists. */
 			snprintf(err, errlen, "node \"%s\" is the gateway until %lld", holder,
 				 (long long)json_integer_value(json_object_get(cur, "until")));
 			*lease = cur;
-			json_decref(rec);
-			json_decref(old);
-			return -EBUSY;
+			cluster_node_free(&n);
+			cluster_node_free(&old);
+			ret = -EBUSY;
+			goto out;
 		}
-		json_decref(old);
-		old = NULL;
+		cluster_node_free(&old);
 		if (holder && !strcmp(holder, name))
 			since = json_integer_value(json_object_get(cur, "since"));
 		/* The lease: who, since when, until when, and the health of the
@@ -224,34 +213,40 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 				(json_int_t)(now + ttl), "connections", conns ? json_incref(conns) : json_array());
 		texts[0] = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS);
 		conds[nc++] = (struct kv_cond){ CLUSTER_GATEWAY, lease_rev };
-		ops[no++] = (struct kv_op){ KV_PUT, CLUSTER_GATEWAY, texts[0], strlen(texts[0]) };
+		ops[no++] = (struct kv_op){ KV_PUT, CLUSTER_GATEWAY, texts[0], texts[0] ? strlen(texts[0]) : 0 };
 		/* The holder's record says it is the gateway, with the other
 		 * clusters' CIDRs the nodes route to it: written only when that
 		 * changes, as every agent hears of it. */
-		routed = clusters ?: json_object_get(json_object_get(rec, "gateway"), "clusters");
-		health = json_object_get(json_object_get(rec, "gateway"), "status");
-		gw = json_pack("{s:I, s:o, s:o}", "since", (json_int_t)since, "clusters",
-			       routed ? json_incref(routed) : json_object(), "status",
-			       conns ? connection_status(conns) : health ? json_incref(health) : json_object());
-		if (!json_equal(gw, json_object_get(rec, "gateway"))) {
-			json_object_set(rec, "gateway", gw);
-			texts[1] = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+		if ((ret = gateway_after(&n, &reported, conns, since, &gw)))
+			goto next;
+		if (!(n.flags & NODE_HAS_GATEWAY) || !cluster_gateway_equal(&gw, &n.gateway)) {
+			cluster_gateway_free(&n.gateway);
+			n.gateway = gw;
+			n.flags |= NODE_HAS_GATEWAY;
+			texts[1] = cluster_node_text(&n);
 			conds[nc++] = (struct kv_cond){ node_key, rev };
-			ops[no++] = (struct kv_op){ KV_PUT, node_key, texts[1], strlen(texts[1]) };
+			ops[no++] = (struct kv_op){ KV_PUT, node_key, texts[1], texts[1] ? strlen(texts[1]) : 0 };
+		} else {
+			cluster_gateway_free(&gw);
 		}
-		json_decref(gw);
 		/* A new holder: the old one's record stops saying so. */
-		if (holder && strcmp(holder, name) && !cluster_node_read(c, holder, &old, &old_rev) &&
-		    json_object_get(old, "gateway")) {
-			json_object_del(old, "gateway");
-			texts[2] = json_dumps(old, JSON_COMPACT | JSON_SORT_KEYS);
+		if (holder && strcmp(holder, name) && !cluster_node_read(c->kv, holder, &old, &old_rev) &&
+		    (old.flags & NODE_HAS_GATEWAY)) {
+			old.flags &= ~NODE_HAS_GATEWAY;
+			cluster_gateway_free(&old.gateway);
+			texts[2] = cluster_node_text(&old);
 			snprintf(old_key, sizeof(old_key), CLUSTER_NODES "%s", holder);
 			conds[nc++] = (struct kv_cond){ old_key, old_rev };
-			ops[no++] = (struct kv_op){ KV_PUT, old_key, texts[2], strlen(texts[2]) };
+			ops[no++] = (struct kv_op){ KV_PUT, old_key, texts[2], texts[2] ? strlen(texts[2]) : 0 };
 		}
-		json_decref(old);
-		json_decref(rec);
+		ret = -ENOMEM; /* unless every text was made */
+		for (size_t i = 0; i < no; ++i)
+			if (!ops[i].value)
+				goto next;
 		ret = kv_txn(c->kv, conds, nc, ops, no, NULL);
+next:
+		cluster_node_free(&old);
+		cluster_node_free(&n);
 		for (int i = 0; i < 3; ++i)
 			free(texts[i]);
 		if (!ret)
@@ -261,6 +256,8 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 	}
 	if (ret)
 		snprintf(err, errlen, "%s", ret == -ECANCELED ? "the store is too busy; try again" : kv_error());
+out:
+	cluster_gateway_free(&reported);
 	return ret;
 }
 
@@ -273,8 +270,9 @@ int cluster_gateway_release(struct cluster *c, const char *name, char *err, size
 		struct kv_op ops[2];
 		size_t nc = 0, no = 0;
 		char node_key[128], *text = NULL;
+		struct cluster_node n;
 		struct kv_item it;
-		json_t *cur, *rec = NULL;
+		json_t *cur;
 		int64_t rev;
 
 		if ((ret = kv_get(c->kv, CLUSTER_GATEWAY, &it)) == -ENOENT)
@@ -293,13 +291,17 @@ int cluster_gateway_release(struct cluster *c, const char *name, char *err, size
 		json_decref(cur);
 		ops[no++] = (struct kv_op){ KV_DELETE, CLUSTER_GATEWAY, NULL, 0 };
 		snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
-		if (!cluster_node_read(c, name, &rec, &rev) && json_object_get(rec, "gateway")) {
-			json_object_del(rec, "gateway");
-			text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!cluster_node_read(c->kv, name, &n, &rev) && (n.flags & NODE_HAS_GATEWAY)) {
+			n.flags &= ~NODE_HAS_GATEWAY;
+			cluster_gateway_free(&n.gateway);
+			if (!(text = cluster_node_text(&n))) {
+				cluster_node_free(&n);
+				return -ENOMEM;
+			}
 			conds[nc++] = (struct kv_cond){ node_key, rev };
 			ops[no++] = (struct kv_op){ KV_PUT, node_key, text, strlen(text) };
 		}
-		json_decref(rec);
+		cluster_node_free(&n);
 		ret = kv_txn(c->kv, conds, nc, ops, no, NULL);
 		free(text);
 	}

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The node registry (see cluster.h): node names, the settings a store is
- * bound to, the fields a node sets and the store's keys for them, and a
- * node's life after its registration (register.c): reads, updates,
- * removal, heartbeats and expiry.
+ * bound to, the store's keys for a node, and a node's life after its
+ * registration (register.c): reads, edits (one compare-and-swap loop for
+ * all of them), updates, removal, heartbeats and expiry. A record is
+ * parsed from the store once, here (node.c checks it).
  */
 #include "cluster/internal.h"
 
@@ -14,13 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/addr.h"
 #include "util/key.h"
-
-enum {
-	MAX_ENDPOINTS = 8,
-	MAX_LABELS = 64,
-};
 
 bool cluster_name_valid(const char *name)
 {
@@ -107,63 +102,17 @@ int cluster_init(struct cluster *c, struct kv *kv, const char *cidr4, unsigned l
 
 /* --- a node's fields and keys ------------------------------------------- */
 
-/* Checks the fields a node may set; builds them into rec. */
-int cluster_node_fields(json_t *req, json_t *rec, bool partial, char *err, size_t errlen)
+void cluster_key_path(char *buf, size_t len, const struct cluster_node *n)
 {
-	json_t *key = json_object_get(req, "publicKey"), *eps = json_object_get(req, "endpoints"),
-	       *labels = json_object_get(req, "labels"), *v;
-	const char *name;
-	uint8_t raw[32];
-	size_t i;
+	char pub[KEY_B64_LEN];
 
-	json_object_foreach(req, name, v)
-		if (strcmp(name, "name") && strcmp(name, "publicKey") && strcmp(name, "endpoints") &&
-		    strcmp(name, "labels") && (partial || strcmp(name, "subnets")))
-			return cluster_invalid(err, errlen, "unknown field \"%s\": a node sets name, publicKey, endpoints, labels%s",
-					       name, partial ? "" : ", subnets");
-	if (key || !partial) {
-		if (!json_is_string(key) || !key_from_base64(raw, json_string_value(key)))
-			return cluster_invalid(err, errlen, "publicKey %s: give a WireGuard public key (44 characters of base64)",
-					       json_is_string(key) ? json_string_value(key) : "(missing)");
-		json_object_set(rec, "publicKey", key);
-	}
-	if (eps || !partial) {
-		if (!json_is_array(eps) || !json_array_size(eps) || json_array_size(eps) > MAX_ENDPOINTS)
-			return cluster_invalid(err, errlen, "endpoints%s: give 1 to 8 of \"IP:PORT\" or \"[IPv6]:PORT\"",
-					       eps ? "" : " (missing)");
-		json_array_foreach(eps, i, v) {
-			union sockaddr_any sa;
-
-			if (!json_is_string(v) || addr_parse_endpoint(&sa, json_string_value(v)))
-				return cluster_invalid(err, errlen, "endpoint %s: give \"IP:PORT\" or \"[IPv6]:PORT\"",
-						       json_is_string(v) ? json_string_value(v) : "(not a string)");
-		}
-		json_object_set(rec, "endpoints", eps);
-	}
-	if (labels) {
-		const char *lk;
-
-		if (!json_is_object(labels) || json_object_size(labels) > MAX_LABELS)
-			return cluster_invalid(err, errlen, "labels: give an object of at most 64 strings");
-		json_object_foreach(labels, lk, v)
-			if (!*lk || strlen(lk) > 253 || !json_is_string(v) || strlen(json_string_value(v)) > 253)
-				return cluster_invalid(err, errlen, "label \"%s\": keys and values are strings of 1 to 253 characters",
-						       lk);
-		json_object_set(rec, "labels", labels);
-	} else if (!partial) {
-		json_object_set_new(rec, "labels", json_object());
-	}
-	return 0;
-}
-
-void cluster_key_path(char *buf, size_t len, const char *pub)
-{
 	/* base64 has '/': the store's keys read better without it. */
 	snprintf(buf, len, CLUSTER_PREFIX "keys/");
-	if (!pub) /* a cluster at the broker before its first gateway */
+	if (!(n->flags & NODE_HAS_KEY)) /* a cluster at the broker before its first gateway */
 		return;
-	for (size_t n = strlen(buf), i = 0; pub[i] && n + 1 < len; ++i)
-		buf[n++] = pub[i] == '/' ? '_' : pub[i], buf[n] = '\0';
+	key_to_base64(pub, n->key);
+	for (size_t at = strlen(buf), i = 0; pub[i] && at + 1 < len; ++i)
+		buf[at++] = pub[i] == '/' ? '_' : pub[i], buf[at] = '\0';
 }
 
 void cluster_subnet_path(char *buf, size_t len, int f, uint64_t index)
@@ -171,91 +120,137 @@ void cluster_subnet_path(char *buf, size_t len, int f, uint64_t index)
 	snprintf(buf, len, CLUSTER_PREFIX "subnets/%d/%08llu", f ? 6 : 4, (unsigned long long)index);
 }
 
+
 /* --- the rest of a node's life ------------------------------------------ */
 
-int cluster_node_read(struct cluster *c, const char *name, json_t **rec, int64_t *mod_rev)
+/* The record stored at CLUSTER_NODES name, parsed; -EIO with kv_error()
+ * saying why if it is refused: half a record is never used. */
+static int node_from_text(const char *name, const char *text, struct cluster_node *n)
+{
+	char err[256];
+	json_t *doc = json_loads(text, 0, NULL);
+	int ret;
+
+	if (!doc)
+		return kv_fail(-EIO, "node %s: its record in the store is not JSON", name);
+	ret = cluster_node_parse(doc, n, err, sizeof(err));
+	json_decref(doc);
+	if (ret == -EINVAL)
+		return kv_fail(-EIO, "node %s: its record in the store is refused: %s", name, err);
+	if (!ret && strcmp(n->name, name)) {
+		kv_fail(-EIO, "node %s: its record in the store names node \"%s\"", name, n->name);
+		cluster_node_free(n);
+		return -EIO;
+	}
+	return ret;
+}
+
+int cluster_node_read(struct kv *kv, const char *name, struct cluster_node *n, int64_t *mod_rev)
 {
 	char key[128];
 	struct kv_item it;
 	int ret;
 
+	memset(n, 0, sizeof(*n));
 	if (!cluster_name_valid(name))
 		return -ENOENT;
 	snprintf(key, sizeof(key), CLUSTER_NODES "%s", name);
-	if ((ret = kv_get(c->kv, key, &it)))
+	if ((ret = kv_get(kv, key, &it)))
 		return ret;
-	*rec = json_loads(it.value, 0, NULL);
+	ret = node_from_text(name, it.value, n);
 	if (mod_rev)
 		*mod_rev = it.mod_rev;
 	kv_item_free(&it);
-	return *rec ? 0 : kv_fail(-EIO, "node %s: its record is not JSON", name);
+	return ret;
+}
+
+int cluster_node_list(struct kv *kv, bool strict, struct cluster_node **out, size_t *count, int64_t *rev)
+{
+	struct cluster_node *nodes;
+	struct kv_list l;
+	int ret;
+
+	*out = NULL;
+	*count = 0;
+	if ((ret = kv_range(kv, CLUSTER_NODES, &l)))
+		return ret;
+	if (!(nodes = calloc(l.n + 1, sizeof(*nodes)))) {
+		kv_list_free(&l);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l.n; ++i) {
+		ret = node_from_text(l.items[i].key + strlen(CLUSTER_NODES), l.items[i].value, &nodes[*count]);
+		if (!ret)
+			++*count;
+		else if (strict || ret != -EIO)
+			break;
+		ret = 0;
+	}
+	if (rev)
+		*rev = l.rev;
+	kv_list_free(&l);
+	if (ret)
+		cluster_node_list_free(nodes, *count), *count = 0;
+	else
+		*out = nodes;
+	return ret;
+}
+
+void cluster_node_list_free(struct cluster_node *nodes, size_t count)
+{
+	for (size_t i = 0; i < count; ++i)
+		cluster_node_free(&nodes[i]);
+	free(nodes);
 }
 
 int cluster_node_get(struct cluster *c, const char *name, json_t **out)
 {
-	return cluster_node_read(c, name, out, NULL);
+	struct cluster_node n;
+	int ret = cluster_node_read(c->kv, name, &n, NULL);
+
+	*out = NULL;
+	if (!ret && !(*out = cluster_node_json(&n)))
+		ret = -ENOMEM;
+	cluster_node_free(&n);
+	return ret;
 }
 
-/* The gateway label of a record or a request's labels, or NULL. */
-const char *cluster_gateway_label(json_t *labels)
+int cluster_node_edit(struct cluster *c, const char *name, cluster_edit_fn edit, void *ctx, json_t **out, char *err,
+		      size_t errlen)
 {
-	return json_string_value(json_object_get(labels, CLUSTER_GATEWAY_LABEL));
-}
-
-int cluster_node_update(struct cluster *c, const char *name, json_t *req, bool may_grant, json_t **out, char *err,
-			size_t errlen)
-{
-	char node_key[128], old_pub[128], new_pub[128];
-	json_t *rec = NULL, *n = json_object_get(req, "name");
+	char node_key[128], old_pub[128], new_pub[128], pub[KEY_B64_LEN];
+	struct cluster_node n = { 0 };
 	int ret = -ECANCELED;
 
 	*out = NULL;
-	if (n && (!json_is_string(n) || strcmp(json_string_value(n), name)))
-		return cluster_invalid(err, errlen, "name %s: a node's name cannot change; remove it and register anew",
-				       json_is_string(n) ? json_string_value(n) : "(not a string)");
 	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
 		struct kv_cond conds[2];
 		struct kv_op ops[3];
 		size_t nc = 0, no = 0;
+		struct kv_item it;
 		int64_t rev;
 		char *text;
 
-		json_decref(rec);
-		rec = NULL;
-		if ((ret = cluster_node_read(c, name, &rec, &rev))) {
+		cluster_node_free(&n);
+		if ((ret = cluster_node_read(c->kv, name, &n, &rev))) {
 			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
 			goto out;
 		}
-		cluster_key_path(old_pub, sizeof(old_pub), json_string_value(json_object_get(rec, "publicKey")));
-		if (!may_grant) {
-			json_t *asked = json_object_get(req, "labels");
-			const char *had = cluster_gateway_label(json_object_get(rec, "labels")), *want = cluster_gateway_label(asked);
-
-			/* Read here, inside the transaction: an admin's grant
-			 * or denial in between is never undone. */
-			if (json_object_get(asked, CLUSTER_GATEWAY_LABEL) && (!want || !had || strcmp(want, had))) {
-				snprintf(err, errlen,
-					 "label %s: an admin allows a node to be a gateway (weft node gateway %s --allow)",
-					 CLUSTER_GATEWAY_LABEL, name);
-				ret = -EPERM;
-				goto out;
-			}
-			if (had)
-				had = strdup(had);
-			ret = cluster_node_fields(req, rec, true, err, errlen);
-			if (!ret && had && json_is_object(asked))
-				json_object_set_new(json_object_get(rec, "labels"), CLUSTER_GATEWAY_LABEL, json_string(had));
-			free((char *)had);
-		} else {
-			ret = cluster_node_fields(req, rec, true, err, errlen);
-		}
-		if (ret)
+		cluster_key_path(old_pub, sizeof(old_pub), &n);
+		/* Edited afresh each round: a grant or a denial in between
+		 * is never undone. */
+		if ((ret = edit(&n, ctx, err, errlen)))
 			goto out;
-		cluster_key_path(new_pub, sizeof(new_pub), json_string_value(json_object_get(rec, "publicKey")));
+		cluster_key_path(new_pub, sizeof(new_pub), &n);
+		if (!(text = cluster_node_text(&n))) {
+			snprintf(err, errlen, "out of memory");
+			ret = -ENOMEM;
+			goto out;
+		}
 		conds[nc++] = (struct kv_cond){ node_key, rev };
-		text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
 		ops[no++] = (struct kv_op){ KV_PUT, node_key, text, strlen(text) };
+		/* A new key: its index moves with it, if no other node has it. */
 		if (strcmp(old_pub, new_pub)) {
 			conds[nc++] = (struct kv_cond){ new_pub, 0 };
 			ops[no++] = (struct kv_op){ KV_DELETE, old_pub, NULL, 0 };
@@ -263,26 +258,68 @@ int cluster_node_update(struct cluster *c, const char *name, json_t *req, bool m
 		}
 		ret = kv_txn(c->kv, conds, nc, ops, no, NULL);
 		free(text);
-		if (ret == -ECANCELED && strcmp(old_pub, new_pub)) {
-			struct kv_item it;
-
-			if (!kv_get(c->kv, new_pub, &it)) {
-				snprintf(err, errlen, "public key %s belongs to node \"%s\"",
-					 json_string_value(json_object_get(req, "publicKey")), it.value);
-				kv_item_free(&it);
-				ret = -EEXIST;
-				goto out;
-			}
+		if (ret == -ECANCELED && strcmp(old_pub, new_pub) && !kv_get(c->kv, new_pub, &it)) {
+			key_to_base64(pub, n.key);
+			snprintf(err, errlen, "public key %s belongs to node \"%s\"", pub, it.value);
+			kv_item_free(&it);
+			ret = -EEXIST;
+			goto out;
 		}
 	}
 	if (ret)
 		snprintf(err, errlen, "%s", ret == -ECANCELED ? "the store is too busy; try again" : kv_error());
 out:
-	if (!ret)
-		*out = rec;
-	else
-		json_decref(rec);
+	if (!ret && !(*out = cluster_node_json(&n))) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+	}
+	cluster_node_free(&n);
 	return ret;
+}
+
+struct update {
+	json_t *req;
+	bool may_grant;
+	const char *name;
+};
+
+static int update_edit(struct cluster_node *n, void *ctx, char *err, size_t errlen)
+{
+	const struct update *u = ctx;
+	json_t *asked = json_object_get(u->req, "labels");
+	const char *want = json_string_value(json_object_get(asked, CLUSTER_GATEWAY_LABEL));
+	char *had;
+	int ret;
+
+	if (u->may_grant)
+		return cluster_node_fields(u->req, n, true, err, errlen);
+	had = (char *)cluster_node_label(n, CLUSTER_GATEWAY_LABEL);
+	if (json_object_get(asked, CLUSTER_GATEWAY_LABEL) && (!want || !had || strcmp(want, had))) {
+		snprintf(err, errlen, "label %s: an admin allows a node to be a gateway (weft node gateway %s --allow)",
+			 CLUSTER_GATEWAY_LABEL, u->name);
+		return -EPERM;
+	}
+	/* Labels sent without it keep it: copied, as they replace all. */
+	if (had && !(had = strdup(had)))
+		return -ENOMEM;
+	ret = cluster_node_fields(u->req, n, true, err, errlen);
+	if (!ret && had && json_is_object(asked))
+		ret = cluster_node_set_label(n, CLUSTER_GATEWAY_LABEL, had);
+	free(had);
+	return ret;
+}
+
+int cluster_node_update(struct cluster *c, const char *name, json_t *req, bool may_grant, json_t **out, char *err,
+			size_t errlen)
+{
+	struct update u = { req, may_grant, name };
+	json_t *n = json_object_get(req, "name");
+
+	*out = NULL;
+	if (n && (!json_is_string(n) || strcmp(json_string_value(n), name)))
+		return cluster_invalid(err, errlen, "name %s: a node's name cannot change; remove it and register anew",
+				       json_is_string(n) ? json_string_value(n) : "(not a string)");
+	return cluster_node_edit(c, name, update_edit, &u, out, err, errlen);
 }
 
 int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *err, size_t errlen)
@@ -297,27 +334,25 @@ int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *
 		struct kv_cond conds[3];
 		struct kv_op ops[6];
 		size_t nc = 0, no = 0;
-		json_t *rec, *v;
+		struct cluster_node n;
 		char released[128];
 		int64_t rev;
-		size_t i;
 
-		if ((ret = cluster_node_read(c, name, &rec, &rev))) {
+		if ((ret = cluster_node_read(c->kv, name, &n, &rev))) {
 			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
 			return ret;
 		}
 		snprintf(released, sizeof(released), "{\"node\":\"%s\",\"released\":%lld}", name, (long long)now);
 		conds[nc++] = (struct kv_cond){ node_key, rev };
-		cluster_key_path(pub_key, sizeof(pub_key), json_string_value(json_object_get(rec, "publicKey")));
-		json_array_foreach(json_object_get(rec, "subnets"), i, v) {
-			struct ipam_prefix sub;
+		cluster_key_path(pub_key, sizeof(pub_key), &n);
+		/* A node has at most one subnet a family; a broker's cluster
+		 * has none from a pool. */
+		for (size_t i = 0; i < n.nsubnets && i < 2; ++i) {
+			const struct ipam_prefix *sub = &n.subnets[i];
+			int f = sub->family == AF_INET6;
 			int64_t index;
-			int f;
 
-			if (i >= 2 || ipam_prefix_parse(&sub, json_string_value(v)))
-				continue;
-			f = sub.family == AF_INET6;
-			if ((index = cluster_pool_index(&c->pool[f], &sub)) < 0)
+			if ((index = cluster_pool_index(&c->pool[f], sub)) < 0)
 				continue; /* not from this pool: nothing to give back */
 			cluster_subnet_path(sub_key[i], sizeof(sub_key[i]), f, (uint64_t)index);
 			ops[no++] = (struct kv_op){ KV_PUT, sub_key[i], released, strlen(released) };
@@ -327,7 +362,7 @@ int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *
 		ops[no++] = (struct kv_op){ KV_DELETE, cred_key, NULL, 0 };
 		ops[no++] = (struct kv_op){ KV_DELETE, hb_key, NULL, 0 };
 		ret = kv_txn(c->kv, conds, nc, ops, no, NULL);
-		json_decref(rec);
+		cluster_node_free(&n);
 	}
 	if (ret)
 		snprintf(err, errlen, "%s", ret == -ECANCELED ? "the store is too busy; try again" : kv_error());
@@ -336,23 +371,23 @@ int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *
 
 int cluster_nodes(struct cluster *c, json_t **out, int64_t *rev)
 {
-	struct kv_list l;
-	int ret = kv_range(c->kv, CLUSTER_NODES, &l);
+	struct cluster_node *nodes;
+	size_t count;
+	int ret;
 
 	*out = NULL;
-	if (ret)
+	if ((ret = cluster_node_list(c->kv, true, &nodes, &count, rev)))
 		return ret;
 	*out = json_array();
-	for (size_t i = 0; i < l.n; ++i) {
-		json_t *rec = json_loads(l.items[i].value, 0, NULL);
-
-		if (rec)
-			json_array_append_new(*out, rec);
+	for (size_t i = 0; i < count && !ret; ++i)
+		if (json_array_append_new(*out, cluster_node_json(&nodes[i])))
+			ret = -ENOMEM;
+	cluster_node_list_free(nodes, count);
+	if (ret) {
+		json_decref(*out);
+		*out = NULL;
 	}
-	if (rev)
-		*rev = l.rev;
-	kv_list_free(&l);
-	return 0;
+	return ret;
 }
 
 int cluster_heartbeat(struct cluster *c, const char *name, int64_t now)
@@ -377,16 +412,19 @@ int cluster_heartbeat(struct cluster *c, const char *name, int64_t now)
 
 int cluster_expire(struct cluster *c, int64_t now, int64_t expire)
 {
-	json_t *nodes, *rec;
-	size_t i;
+	struct cluster_node *nodes;
+	size_t count;
 	int n = 0, ret;
 	char err[256];
 
-	if ((ret = cluster_nodes(c, &nodes, NULL)))
+	/* A record the store holds but that is refused is left out: removing
+	 * it would need its key and subnets, which it does not say for sure.
+	 * The node list (cluster_nodes) reports it. */
+	if ((ret = cluster_node_list(c->kv, false, &nodes, &count, NULL)))
 		return ret;
-	json_array_foreach(nodes, i, rec) {
-		const char *name = json_string_value(json_object_get(rec, "name"));
-		int64_t last = json_integer_value(json_object_get(rec, "created"));
+	for (size_t i = 0; i < count; ++i) {
+		const char *name = nodes[i].name;
+		int64_t last = nodes[i].created;
 		char key[128];
 		struct kv_item it;
 
@@ -398,6 +436,6 @@ int cluster_expire(struct cluster *c, int64_t now, int64_t expire)
 		if (last + expire <= now && !cluster_node_remove(c, name, last + expire, err, sizeof(err)))
 			++n;
 	}
-	json_decref(nodes);
+	cluster_node_list_free(nodes, count);
 	return n;
 }

@@ -15,6 +15,8 @@
 
 #include <sodium.h>
 
+#include "util/key.h"
+
 /* A free subnet of a family: never handed out, or released at least
  * reuse_after ago. *mod_rev is what the claim must compare with. The first
  * try takes the lowest; after a lost race (spread), one of the lowest few at
@@ -161,35 +163,42 @@ static int registration_secret(json_t *req, json_t **fields, char reg_hash[65], 
 }
 
 /* The same registrant asking again, its first answer lost: a node of this
- * name, key (rec's) and registration secret. Its credential is replaced,
- * since the one made before never reached it; the record says so
- * ("credentialRotation": {"rotated"}), so that every manager's watch
- * drops the old one from its cache. *out is the stored record. */
-static int register_again(struct cluster *c, json_t *rec, const char reg_hash[65], const char *cred_hash,
-			  int64_t now, json_t **out)
+ * name, key (pub, as base64; NULL for none) and registration secret. Its
+ * credential is replaced, since the one made before never reached it; the
+ * record says so ("credentialRotation": {"rotated"}), so that every
+ * manager's watch drops the old one from its cache. *out is the stored
+ * record. */
+static int register_again(struct cluster *c, const char *name, const char *pub, const char reg_hash[65],
+			  const char *cred_hash, int64_t now, json_t **out)
 {
-	const char *name = json_string_value(json_object_get(rec, "name")), *had;
-	char node_key[128], cred_key[128], *text = NULL, *node_text = NULL;
-	json_t *have = NULL, *doc = NULL;
+	char node_key[128], cred_key[128], *text = NULL, *node_text = NULL, have_pub[KEY_B64_LEN];
+	struct cluster_node have;
+	json_t *doc = NULL;
 	int64_t node_rev, cred_rev;
+	const char *had;
 	int ret;
 
+	*out = NULL;
 	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 	snprintf(cred_key, sizeof(cred_key), CLUSTER_PREFIX "credentials/%s", name);
-	if ((ret = cluster_node_read(c, name, &have, &node_rev)) ||
+	if ((ret = cluster_node_read(c->kv, name, &have, &node_rev)) ||
 	    (ret = cluster_secret_read(c->kv, cred_key, &doc, &cred_rev)))
 		goto out;
+	key_to_base64(have_pub, have.key);
 	had = json_string_value(json_object_get(doc, "registration"));
-	if (!json_equal(json_object_get(have, "publicKey"), json_object_get(rec, "publicKey")) || !had ||
-	    strlen(had) != 64 || sodium_memcmp(had, reg_hash, 64)) {
+	if (!(have.flags & NODE_HAS_KEY) || !pub || strcmp(have_pub, pub) || !had || strlen(had) != 64 ||
+	    sodium_memcmp(had, reg_hash, 64)) {
 		ret = -EEXIST;
 		goto out;
 	}
 	json_object_set_new(doc, "hash", json_string(cred_hash));
 	json_object_del(doc, "next");
-	json_object_set_new(have, "credentialRotation", json_pack("{s:I}", "rotated", (json_int_t)now));
-	if (!(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) ||
-	    !(node_text = json_dumps(have, JSON_COMPACT | JSON_SORT_KEYS))) {
+	/* A new credential: what was asked before is done with. */
+	have.flags &= ~NODE_HAS_ROTATION_REQUESTED;
+	have.flags |= NODE_HAS_ROTATION_ROTATED;
+	have.rotation_rotated = now;
+	if (!(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) || !(node_text = cluster_node_text(&have)) ||
+	    !(*out = cluster_node_json(&have))) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -206,10 +215,11 @@ out:
 	free(text);
 	free(node_text);
 	json_decref(doc);
-	if (!ret)
-		*out = have;
-	else
-		json_decref(have);
+	cluster_node_free(&have);
+	if (ret) {
+		json_decref(*out);
+		*out = NULL;
+	}
 	return ret;
 }
 
@@ -217,7 +227,8 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 			  char *err, size_t errlen)
 {
 	const char *name = json_string_value(json_object_get(req_in, "name"));
-	char node_key[128], pub_key[128], cred_key[128], sub_key[2][64], buf[64], reg_hash[65];
+	char node_key[128], pub_key[128], cred_key[128], sub_key[2][64], buf[64], reg_hash[65], pub[KEY_B64_LEN];
+	struct cluster_node n = { 0 };
 	json_t *rec = NULL, *req = NULL, *cred_doc;
 	char *cred_text = NULL;
 	int64_t want[2];
@@ -255,7 +266,8 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 
 		if (!kv_get(c->kv, node_key, &it)) {
 			kv_item_free(&it);
-			if (!(ret = register_again(c, req, reg_hash, cred_hash, now, &again))) {
+			if (!(ret = register_again(c, name, json_string_value(json_object_get(req, "publicKey")), reg_hash,
+						   cred_hash, now, &again))) {
 				rec = again;
 				ret = CLUSTER_REGISTERED_AGAIN;
 			} else if (ret == -EEXIST) {
@@ -272,23 +284,18 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 		struct kv_op ops[5];
 		char *texts[4] = { NULL };
 		size_t nc = 0, no = 0;
-		json_t *subnets, *tunnel;
 
-		json_decref(rec);
-		rec = json_object();
-		json_object_set_new(rec, "name", json_string(name));
-		if ((ret = cluster_node_fields(req, rec, false, err, errlen)))
+		cluster_node_free(&n);
+		snprintf(n.name, sizeof(n.name), "%s", name);
+		if ((ret = cluster_node_fields(req, &n, false, err, errlen)))
 			goto out;
-		cluster_key_path(pub_key, sizeof(pub_key), json_string_value(json_object_get(rec, "publicKey")));
-		subnets = json_array();
-		tunnel = json_array();
-		json_object_set_new(rec, "subnets", subnets);
-		json_object_set_new(rec, "tunnelAddresses", tunnel);
-		json_object_set_new(rec, "created", json_integer(now));
+		cluster_key_path(pub_key, sizeof(pub_key), &n);
+		key_to_base64(pub, n.key);
+		n.flags |= NODE_HAS_TUNNEL;
+		n.created = now;
 		conds[nc++] = (struct kv_cond){ node_key, 0 };
 		conds[nc++] = (struct kv_cond){ pub_key, 0 };
 		for (int f = 0; f < 2; ++f) {
-			struct ipam_prefix sub, host;
 			uint64_t index;
 			int64_t rev;
 
@@ -310,10 +317,8 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 				free(texts[0]);
 				goto out;
 			}
-			cluster_pool_nth(&c->pool[f], index, &sub);
-			json_array_append_new(subnets, json_string(ipam_prefix_str(&sub, buf, sizeof(buf))));
-			cluster_tunnel_address(&sub, &host);
-			json_array_append_new(tunnel, json_string(ipam_prefix_str(&host, buf, sizeof(buf))));
+			cluster_pool_nth(&c->pool[f], index, &n.subnets[n.nsubnets]);
+			cluster_tunnel_address(&n.subnets[n.nsubnets++], &n.tunnel[n.ntunnel++]);
 			cluster_subnet_path(sub_key[f], sizeof(sub_key[f]), f, index);
 			conds[nc++] = (struct kv_cond){ sub_key[f], rev };
 			if (asprintf(&texts[f], "{\"node\":\"%s\"}", name) < 0) { /* a valid name needs no escaping */
@@ -323,7 +328,12 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 			}
 			ops[no++] = (struct kv_op){ KV_PUT, sub_key[f], texts[f], strlen(texts[f]) };
 		}
-		texts[2] = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!(texts[2] = cluster_node_text(&n))) {
+			free(texts[0]);
+			free(texts[1]);
+			ret = -ENOMEM;
+			goto out;
+		}
 		ops[no++] = (struct kv_op){ KV_PUT, node_key, texts[2], strlen(texts[2]) };
 		ops[no++] = (struct kv_op){ KV_PUT, pub_key, name, strlen(name) };
 		ops[no++] = (struct kv_op){ KV_PUT, cred_key, cred_text, strlen(cred_text) };
@@ -340,8 +350,7 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 				json_t *again = NULL;
 
 				kv_item_free(&it);
-				if (*reg_hash && !(ret = register_again(c, rec, reg_hash, cred_hash, now, &again))) {
-					json_decref(rec);
+				if (*reg_hash && !(ret = register_again(c, name, pub, reg_hash, cred_hash, now, &again))) {
 					rec = again;
 					ret = CLUSTER_REGISTERED_AGAIN;
 					goto out;
@@ -353,7 +362,7 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 			}
 			if (!kv_get(c->kv, pub_key, &it)) {
 				snprintf(err, errlen, "public key %s belongs to node \"%s\": each node needs its own key",
-					 json_string_value(json_object_get(rec, "publicKey")), it.value);
+					 pub, it.value);
 				kv_item_free(&it);
 				ret = -EEXIST;
 				goto out;
@@ -364,8 +373,11 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 		snprintf(err, errlen, "the store is too busy: %d tries lost a race for a subnet; try again", RETRIES);
 	else if (ret)
 		snprintf(err, errlen, "%s", kv_error());
+	else if (!(rec = cluster_node_json(&n)))
+		ret = -ENOMEM;
 out:
 	pthread_mutex_unlock(&c->register_lock);
+	cluster_node_free(&n);
 	free(cred_text);
 	json_decref(req);
 	if (ret >= 0)

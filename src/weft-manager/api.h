@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The API inside weft-manager: api.c serves HTTP (connections, bodies,
+ * The API inside weft-manager: server.c serves HTTP (connections, bodies,
  * suspended long polls, replies); routes.c answers each request (the
- * route table, who may call what, the token check, the long poll and the
- * smaller endpoints), with the endpoints of tokens.c and nodes.c.
+ * route table, who may call what, the long poll and the smaller
+ * endpoints), with auth.c's token check and the endpoints of tokens.c,
+ * nodes.c and federation.c.
  */
 #ifndef WEFT_MANAGER_API_H
 #define WEFT_MANAGER_API_H
@@ -32,7 +33,8 @@ struct reply {
 };
 
 /* routes.c: the answer to a request; or none yet, with *suspended set,
- * for a long poll that waits (api_wake resumes it, and it is routed again). */
+ * for a long poll that waits (server_wake resumes it, and it is routed
+ * again). */
 struct reply route(struct manager *m, struct request *req, const char *method, const char *url,
 		   bool *suspended);
 

@@ -296,7 +296,7 @@ int main(int argc, char **argv)
 		kv_close(m.kv);
 		return 1;
 	}
-	if (api_start(&m, err, sizeof(err))) {
+	if (server_start(&m, err, sizeof(err))) {
 		fprintf(stderr, "weft-manager: %s\n", err);
 		watch_stop(&m);
 		watch_free(&m);
@@ -319,7 +319,7 @@ int main(int argc, char **argv)
 	}
 	manager_log(&m, "stopping (signal %d)", sig);
 	watch_stop(&m);
-	api_stop(&m);
+	server_stop(&m);
 	watch_free(&m);
 	auth_free();
 	kv_close(m.kv);

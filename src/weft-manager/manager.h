@@ -60,7 +60,7 @@ struct manager {
 	struct kv *kv;
 	struct cluster cluster;
 	struct MHD_Daemon *httpd;
-	/* Bad tokens per source (api.c, routes.c): guessing is slowed to a crawl. */
+	/* Bad tokens per source (server.c, routes.c): guessing is slowed to a crawl. */
 	struct throttle bad_tokens;
 
 	/* The nodes as last seen in the store, for watchers: each node's
@@ -113,12 +113,12 @@ void auth_hash(const char *secret, char hex[65]);
 void auth_forget_node(const char *name);
 void auth_free(void);
 
-/* api.c (routes.c answers the requests) */
-int api_start(struct manager *m, char *err, size_t errlen);
-void api_stop(struct manager *m);
+/* server.c: the HTTP server (routes.c answers the requests) */
+int server_start(struct manager *m, char *err, size_t errlen);
+void server_stop(struct manager *m);
 /* Resumes the long polls that have news or whose time is up (all: every
  * one). Called by the watch, never with m->lock held. */
-void api_wake(struct manager *m, bool all);
+void server_wake(struct manager *m, bool all);
 
 /* federation.c: joining a broker, and the gateway lease (docs/clusters.md).
  * Each returns the reply's status with *body set. */

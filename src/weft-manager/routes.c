@@ -27,7 +27,7 @@
  * method, path, who may call it and its handler; route() finds a
  * request's entry and checks the token. The handlers of /v1/tokens are in
  * tokens.c, those of /v1/nodes in nodes.c (but the gateway lease's), the
- * rest here; api.c serves the HTTP.
+ * rest here; server.c serves the HTTP.
  */
 #include "api.h"
 

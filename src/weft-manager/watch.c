@@ -115,7 +115,7 @@ static void *run(void *arg)
 			ret = reload(m);
 		pthread_mutex_unlock(&m->lock);
 		kv_events_free(&ev);
-		api_wake(m, false); /* the changed, and those whose time is up */
+		server_wake(m, false); /* the changed, and those whose time is up */
 		if (ret && ret != -ERANGE) {
 			manager_logl(m, LOG_WARNING, "watching the store: %s; retrying", kv_error());
 			sleep(1);

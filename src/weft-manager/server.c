@@ -34,7 +34,7 @@ enum {
 	CONNECTION_MEMORY = 16 * 1024, /* per connection: headers (bodies are ours); 32 KiB by default */
 };
 
-void api_wake(struct manager *m, bool all)
+void server_wake(struct manager *m, bool all)
 {
 	struct list ready = LIST_INIT(ready), *pos, *tmp;
 	int64_t now = clock_ms();
@@ -214,7 +214,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	manager_logl(m, LOG_VERBOSE, "http: %s", msg);
 }
 
-int api_start(struct manager *m, char *err, size_t errlen)
+int server_start(struct manager *m, char *err, size_t errlen)
 {
 	union sockaddr_any sa;
 	char buf[ADDR_STRLEN];
@@ -259,7 +259,7 @@ int api_start(struct manager *m, char *err, size_t errlen)
 	return 0;
 }
 
-void api_stop(struct manager *m)
+void server_stop(struct manager *m)
 {
 	int fd;
 
@@ -270,7 +270,7 @@ void api_stop(struct manager *m)
 	pthread_mutex_unlock(&m->lock);
 	/* Take no one new, answer the long polls, give them a second. */
 	fd = MHD_quiesce_daemon(m->httpd);
-	api_wake(m, true);
+	server_wake(m, true);
 	for (int i = 0; i < 100; ++i) {
 		const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->httpd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 

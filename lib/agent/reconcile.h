@@ -139,7 +139,7 @@ struct reconcile_in {
 	 * neither want nor `others` is a stray and goes. NULL: not checked. */
 	const uint8_t (*device)[32];
 	size_t ndevice;
-	const uint8_t (*others)[32]; /* the device's other peers (pods) */
+	const uint8_t (*others)[32]; /* the device's peers another set keeps (the hub's pods) */
 	size_t nothers;
 	bool all_routes; /* re-add every peer's routes, not only changed ones */
 	/* No route per peer: the device's own prefix covers them (the hub's

@@ -484,7 +484,7 @@ static int plan_make(const struct reconcile_in *in, struct plan *p)
 				return ret;
 		}
 		/* Its routes no peer routes any more. */
-		for (size_t j = 0; j < old->nprefixes; ++j) {
+		for (size_t j = 0; !in->no_routes && j < old->nprefixes; ++j) {
 			const struct ipam_prefix *x = &old->prefixes[j];
 			bool kept = false;
 
@@ -530,7 +530,7 @@ static int plan_make(const struct reconcile_in *in, struct plan *p)
 			if ((ret = event(p, !old ? PEER_JOINED : fresh ? PEER_REKEYED : PEER_MOVED, rec->name)))
 				return ret;
 		}
-		for (size_t j = 0; j < rec->nprefixes; ++j)
+		for (size_t j = 0; !in->no_routes && j < rec->nprefixes; ++j)
 			if ((ret = push(&p->route_add, &p->nroute_add, sizeof(rec->prefixes[j]), &rec->prefixes[j])))
 				return ret;
 	}

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One WireGuard device kept equal to a set of remote peers, each a node of
- * the cluster (the hub, weftd's cluster.c) or another cluster's gateway
- * (the gateway device, gateway.c): a key, an endpoint, the prefixes it is
- * allowed and routed.
+ * the cluster (the hub, weftd's member.c), a pod on this node (the hub
+ * too, hub.c) or another cluster's gateway (the gateway device, cable.c):
+ * a key, an endpoint, the prefixes it is allowed and routed.
  *
  * The parts are pure, so they are unit-tested without a device or a clock
  * (tests/unit/test_reconcile.c):
@@ -31,11 +31,13 @@
 #include "util/addr.h"
 #include "wg/config.h"
 
-#define PEER_NAME_MAX 64
+/* A node name or cluster ID (a DNS label), or a pod's CONTAINER@IFNAME
+ * (weftd takes a CNI container ID of up to 255 characters). */
+#define PEER_NAME_MAX (256 + 1 + 16)
 
 /* A remote peer, as the device and the routing table need it. */
 struct peer_rec {
-	char name[PEER_NAME_MAX]; /* node name or cluster ID: the set's key */
+	char name[PEER_NAME_MAX]; /* node name, cluster ID or pod: the set's key */
 	uint8_t key[32];
 	bool has_endpoint;
 	union sockaddr_any endpoint;
@@ -137,9 +139,12 @@ struct reconcile_in {
 	 * neither want nor `others` is a stray and goes. NULL: not checked. */
 	const uint8_t (*device)[32];
 	size_t ndevice;
-	const uint8_t (*others)[32]; /* the device's other peers (pods) */
+	const uint8_t (*others)[32]; /* the device's peers another set keeps (the hub's pods) */
 	size_t nothers;
 	bool all_routes; /* re-add every peer's routes, not only changed ones */
+	/* No route per peer: the device's own prefix covers them (the hub's
+	 * pods, inside the pod subnet it is addressed in). */
+	bool no_routes;
 };
 
 int reconcile(const struct reconcile_in *in, struct plan *out);

@@ -68,7 +68,7 @@ static int apply(struct weftd *d, struct peer_set *next, bool full)
 	free(device);
 	if (ret)
 		return ret;
-	if (!(ret = weftd_plan_apply(d, d->gw.dev, &plan, "gateway"))) {
+	if (!(ret = weftd_plan_apply(d, d->gw.dev, &plan, "gateway", NULL))) {
 		for (size_t i = 0; i < d->gw.peers.n; ++i) {
 			const struct peer_rec *now = peer_set_find(next, d->gw.peers.v[i].name);
 
@@ -78,7 +78,7 @@ static int apply(struct weftd *d, struct peer_set *next, bool full)
 		}
 		for (size_t i = 0; i < plan.nkickoffs; ++i)
 			kickoff_add(&d->gw.pending, &d->gw.npending, &plan.kickoffs[i]);
-		weftd_plan_log(d, &plan, next, "gateway", "cluster");
+		weftd_plan_log(d, &plan, next, "gateway", "cluster", WG_LOG_INFO);
 		peer_set_clear(&d->gw.peers);
 		d->gw.peers = *next;
 		memset(next, 0, sizeof(*next));
@@ -178,7 +178,7 @@ void cable_down(struct weftd *d)
 		wg_config_free(plan.cfg);
 		plan.cfg = wg_config_new(); /* the peers go with the device */
 		if (plan.cfg)
-			weftd_plan_apply(d, d->gw.dev, &plan, "gateway");
+			weftd_plan_apply(d, d->gw.dev, &plan, "gateway", NULL);
 		plan_free(&plan);
 	}
 	wgdev_delete(d->gw.dev);

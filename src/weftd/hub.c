@@ -89,6 +89,8 @@ static void hub_log(void *ctx, enum wg_log_level level, const char *msg)
 }
 
 
+static void pods_adopt(struct weftd *d);
+
 /* The hub: adopted if it is there (a kernel one outlives us), else made. */
 static int hub_ensure(struct weftd *d, struct cni_error *err)
 {
@@ -122,6 +124,8 @@ static int hub_ensure(struct weftd *d, struct cni_error *err)
 		d->hub = NULL;
 		return cni_fail(err, CNI_ERR_PLUGIN, "cannot configure the hub", "%s", werr.msg);
 	}
+	if (wgdev_adopted(d->hub))
+		pods_adopt(d);
 	weftd_enable_forwarding();
 	/* The gateway addresses, so the node routes the pod subnets here. */
 	memset(&probe, 0, sizeof(probe));
@@ -164,23 +168,120 @@ void hub_public_key(struct weftd *d, uint8_t pub[32])
 	weftd_key_public(d, "hub", pub);
 }
 
-json_t *hub_pod_keys(struct weftd *d)
+json_t *hub_pod_names(struct weftd *d)
 {
-	json_t *keys = json_object();
+	json_t *names = json_object();
+	char b64[KEY_B64_LEN];
+
+	for (size_t i = 0; names && i < d->hub_pods.n; ++i) {
+		key_to_base64(b64, d->hub_pods.v[i].key);
+		json_object_set_new(names, b64, json_string(d->hub_pods.v[i].name));
+	}
+	return names;
+}
+
+/* --- the hub's pods, kept by lib/agent/reconcile ---------------------------- */
+
+/*
+ * d->hub_pods holds one peer per pod on the hub, named CONTAINER@IFNAME,
+ * allowed its addresses and not routed (the hub's own address covers the
+ * pod subnet), its endpoint the pod's port on the node's loopback once
+ * known. Every change goes through the reconcile core, as the member's
+ * nodes do on the same device; the member's full lists leave these keys
+ * alone. The set and the device change together under d->hub_lock.
+ */
+static int pods_apply(struct weftd *d, struct peer_set *next, struct wgdev_err *werr)
+{
+	struct reconcile_in in = { .want = next, .have = &d->hub_pods, .no_routes = true };
+	struct plan plan;
+	int ret;
+
+	if (!d->hub)
+		return -ENODEV;
+	if ((ret = reconcile(&in, &plan)))
+		return ret;
+	if (!(ret = weftd_plan_apply(d, d->hub, &plan, "hub", werr))) {
+		weftd_plan_log(d, &plan, next, "hub", "pod", WG_LOG_VERBOSE);
+		peer_set_clear(&d->hub_pods);
+		d->hub_pods = *next;
+		memset(next, 0, sizeof(*next));
+	}
+	plan_free(&plan);
+	return ret;
+}
+
+/* One pod's peer put in (or replaced), or taken out (r NULL, by name). */
+static int pods_change(struct weftd *d, const char *name, struct peer_rec *r, struct wgdev_err *werr)
+{
+	struct peer_set next;
+	int ret;
+
+	pthread_mutex_lock(&d->hub_lock);
+	ret = peer_set_copy(&next, &d->hub_pods);
+	if (!ret && r)
+		ret = peer_set_put(&next, r);
+	else if (!ret)
+		peer_set_del(&next, name);
+	if (!ret)
+		ret = pods_apply(d, &next, werr);
+	pthread_mutex_unlock(&d->hub_lock);
+	peer_set_clear(&next);
+	if (r)
+		peer_rec_clear(r);
+	return ret;
+}
+
+/* A pod's record: its addresses, and its port on loopback (0: none yet). */
+static int pod_rec(struct peer_rec *r, const char *name, const uint8_t key[32], const struct cni_wgcfg *link,
+		   uint16_t port)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	memcpy(r->key, key, 32);
+	if (port) {
+		r->has_endpoint = true;
+		r->endpoint.in4.sin_family = AF_INET;
+		r->endpoint.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		r->endpoint.in4.sin_port = htons(port);
+	}
+	if (!(r->prefixes = calloc(link->naddrs ?: 1, sizeof(*r->prefixes))))
+		return -ENOMEM;
+	for (unsigned k = 0; k < link->naddrs; ++k) {
+		r->prefixes[k].family = link->addrs[k].family;
+		r->prefixes[k].addr.v6 = link->addrs[k].addr.v6;
+		r->prefixes[k].len = link->addrs[k].len;
+	}
+	r->nprefixes = link->naddrs;
+	return 0;
+}
+
+/* A hub adopted (a kernel one outlives us) holds the pods of our last run:
+ * the set starts as the device has them, each known by its key on disk
+ * (STATE/keys/CONTAINER@IFNAME.key). With d->hub_lock held. */
+static void pods_adopt(struct weftd *d)
+{
+	struct wgdev_err werr = { "", 0 };
+	struct wg_config *got = wgdev_get(d->hub, &werr);
 	char path[600];
 	struct dirent *e;
 	DIR *dir;
 
 	snprintf(path, sizeof(path), "%s/keys", d->state_dir);
-	if (!keys || !(dir = opendir(path)))
-		return keys;
-	/* A pod's key is named CONTAINER@IFNAME.key. */
+	if (!got || !(dir = opendir(path))) {
+		if (got)
+			crypto_wipe(got->private_key, sizeof(got->private_key));
+		wg_config_free(got);
+		return;
+	}
 	while ((e = readdir(dir))) {
-		char name[300], b64[KEY_B64_LEN];
+		char name[PEER_NAME_MAX];
 		size_t n = strlen(e->d_name);
 		uint8_t priv[32], pub[32];
+		struct wg_config_peer *p;
+		struct peer_rec r = { 0 };
+		size_t nips = 0;
 
-		if (n < 5 || n >= sizeof(name) || strcmp(e->d_name + n - 4, ".key") || !strchr(e->d_name, '@'))
+		if (n < 5 || n - 4 >= sizeof(name) || strcmp(e->d_name + n - 4, ".key") || !strchr(e->d_name, '@'))
 			continue;
 		memcpy(name, e->d_name, n - 4);
 		name[n - 4] = '\0';
@@ -188,11 +289,29 @@ json_t *hub_pod_keys(struct weftd *d)
 			continue;
 		x25519_public(pub, priv);
 		crypto_wipe(priv, sizeof(priv));
-		key_to_base64(b64, pub);
-		json_object_set_new(keys, b64, json_string(name));
+		for (p = got->first_peer; p && memcmp(p->public_key, pub, 32); p = p->next)
+			;
+		if (!p)
+			continue;
+		for (struct wg_config_ip *ip = p->first_ip; ip; ip = ip->next)
+			++nips;
+		snprintf(r.name, sizeof(r.name), "%s", name);
+		memcpy(r.key, pub, 32);
+		r.has_endpoint = p->endpoint.sa.sa_family != AF_UNSPEC;
+		memcpy(&r.endpoint, &p->endpoint, sizeof(r.endpoint));
+		if (!(r.prefixes = calloc(nips ?: 1, sizeof(*r.prefixes))))
+			continue;
+		for (struct wg_config_ip *ip = p->first_ip; ip; ip = ip->next) {
+			r.prefixes[r.nprefixes].family = ip->family;
+			memcpy(&r.prefixes[r.nprefixes].addr, &ip->ip6, sizeof(ip->ip6));
+			r.prefixes[r.nprefixes++].len = ip->cidr;
+		}
+		if (peer_set_put(&d->hub_pods, &r))
+			peer_rec_clear(&r);
 	}
 	closedir(dir);
-	return keys;
+	crypto_wipe(got->private_key, sizeof(got->private_key));
+	wg_config_free(got);
 }
 
 static void key_name(const struct attachment *a, char *buf, size_t len)
@@ -200,16 +319,18 @@ static void key_name(const struct attachment *a, char *buf, size_t len)
 	snprintf(buf, len, "%s@%s", a->id, a->ifname);
 }
 
-/* Changes the hub's peers. */
-static int hub_set(struct weftd *d, const struct wg_config *cfg, struct cni_error *err)
+/* The hub's peer for a pod, put in or changed. */
+static int pod_put(struct weftd *d, const char *name, const uint8_t key[32], const struct cni_wgcfg *link,
+		   uint16_t port, struct cni_error *err)
 {
 	struct wgdev_err werr = { "", 0 };
+	struct peer_rec r;
 	int ret;
 
-	pthread_mutex_lock(&d->hub_lock);
-	ret = wgdev_set(d->hub, cfg, &werr);
-	pthread_mutex_unlock(&d->hub_lock);
-	return ret ? cni_fail(err, CNI_ERR_PLUGIN, "cannot add the container to the hub", "%s", werr.msg) : 0;
+	if ((ret = pod_rec(&r, name, key, link, port)) || (ret = pods_change(d, name, &r, &werr)))
+		return cni_fail(err, CNI_ERR_PLUGIN, "cannot add the container to the hub", "%s",
+				werr.msg[0] ? werr.msg : strerror(-ret));
+	return 0;
 }
 
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err)
@@ -217,11 +338,11 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 	struct wgdev_opts opts = { .name = a->iface, .netns = a->handoff ? NULL : a->netns, .backend = d->backend, .load_module = true,
 				   .offload = true, .log_level = d->log_level, .log = attach_log, .log_ctx = a };
 	struct wgdev_err werr = { "", 0 };
-	struct wg_config *cfg = NULL, *hubcfg = NULL, *got = NULL;
+	struct wg_config *cfg = NULL, *got = NULL;
 	struct wg_config_peer *peer;
 	struct ipam_lease lease;
 	struct cni_wgcfg link = { .mtu = 1420 };
-	uint8_t hubpriv[32], hubpub[32];
+	uint8_t hubpriv[32], hubpub[32], podpub[32];
 	char kname[300], buf[64], gwbuf[INET6_ADDRSTRLEN];
 	json_t *allowed = json_object_get(config, "allowedIPs"), *mtu = json_object_get(config, "mtu");
 	size_t i;
@@ -240,9 +361,8 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 		return cni_fail(err, ret == -ENOSPC ? CNI_ERR_TRY_AGAIN : CNI_ERR_PLUGIN, "no address",
 				ret == -ENOSPC ? "the pod subnet is full" : "%s", strerror(-ret));
 	cfg = wg_config_new();
-	hubcfg = wg_config_new();
 	key_name(a, kname, sizeof(kname));
-	if (!cfg || !hubcfg || node_key(d, kname, cfg->private_key, true) || node_key(d, "hub", hubpriv, true)) {
+	if (!cfg || node_key(d, kname, cfg->private_key, true) || node_key(d, "hub", hubpriv, true)) {
 		ret = cni_fail(err, CNI_ERR_IO, "cannot make the container's key", "%s/keys", d->state_dir);
 		goto fail;
 	}
@@ -289,12 +409,8 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 	/* The hub learns the container's key and addresses before the
 	 * container's interface can send anything: an initiation the hub
 	 * cannot place would be dropped, and retried only 5 s later. */
-	peer = wg_config_add_peer(hubcfg);
-	x25519_public(peer->public_key, cfg->private_key);
-	peer->flags = WG_PEER_REPLACE_ALLOWEDIPS;
-	for (unsigned k = 0; k < link.naddrs; ++k)
-		wg_config_add_ip(peer, link.addrs[k].family, &link.addrs[k].addr, link.addrs[k].len);
-	if ((ret = hub_set(d, hubcfg, err)))
+	x25519_public(podpub, cfg->private_key);
+	if ((ret = pod_put(d, kname, podpub, &link, 0, err)))
 		goto fail;
 
 	a->dev = wgdev_open(&opts, &werr);
@@ -337,12 +453,7 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 	}
 
 	/* And then where to reach it, so the hub can start a session too. */
-	peer = hubcfg->first_peer;
-	peer->flags = WG_PEER_HAS_ENDPOINT | WG_PEER_UPDATE_ONLY;
-	peer->endpoint.in4.sin_family = AF_INET;
-	peer->endpoint.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	peer->endpoint.in4.sin_port = htons(got->listen_port);
-	if ((ret = hub_set(d, hubcfg, err)))
+	if ((ret = pod_put(d, kname, podpub, &link, got->listen_port, err)))
 		goto fail;
 	if (result) {
 		int idx = cni_result_add_interface(result, a->iface, NULL, a->netns, link.mtu);
@@ -365,12 +476,10 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 		a->dev = NULL;
 	}
 	wg_config_free(cfg);
-	wg_config_free(hubcfg);
 	wg_config_free(got);
 	return 0;
 fail:
 	wg_config_free(cfg);
-	wg_config_free(hubcfg);
 	wg_config_free(got);
 	if (result || a->handoff) {
 		hub_detach(d, a); /* an ADD leaves nothing behind */
@@ -387,11 +496,18 @@ void hub_detach(struct weftd *d, struct attachment *a)
 	char kname[300];
 	uint8_t priv[32];
 	struct wg_config *cfg;
-	struct wgdev_err werr;
+	struct wgdev_err werr = { "", 0 };
+	bool known;
 
 	key_name(a, kname, sizeof(kname));
-	/* Out of the hub. */
-	if (!node_key(d, kname, priv, false) && (cfg = wg_config_new())) {
+	/* Out of the hub: out of its pods, or, for one the set does not know
+	 * (its hub not up yet), off the device by its key all the same. */
+	pthread_mutex_lock(&d->hub_lock);
+	known = peer_set_find(&d->hub_pods, kname) != NULL;
+	pthread_mutex_unlock(&d->hub_lock);
+	if (known) {
+		pods_change(d, kname, NULL, &werr);
+	} else if (!node_key(d, kname, priv, false) && (cfg = wg_config_new())) {
 		struct wg_config_peer *peer = wg_config_add_peer(cfg);
 
 		pthread_mutex_lock(&d->hub_lock);

@@ -378,6 +378,7 @@ int main(int argc, char **argv)
 	pthread_mutex_lock(&d.hub_lock);
 	wgdev_close(d.hub); /* a kernel hub stays, adopted at the next start */
 	d.hub = NULL;
+	peer_set_clear(&d.hub_pods);
 	pthread_mutex_unlock(&d.hub_lock);
 	if (d.ipam_open)
 		ipam_close(&d.ipam);

@@ -82,16 +82,11 @@ static int apply(struct weftd *d, struct peer_set *next, bool full)
 	hub_public_key(d, mine);
 	in.mine = mine;
 	if (full) {
-		json_t *keys = hub_pod_keys(d);
-		const char *pub;
-		json_t *v;
-
 		weftd_device_keys(d->hub, &device, &ndevice);
-		pods = calloc(json_object_size(keys) ?: 1, 32);
-		json_object_foreach(keys, pub, v)
-			if (pods && key_from_base64(pods[npods], pub))
-				++npods;
-		json_decref(keys);
+		/* The hub's pods (hub.c) are no strays. */
+		if ((pods = calloc(d->hub_pods.n ?: 1, 32)))
+			for (; npods < d->hub_pods.n; ++npods)
+				memcpy(pods[npods], d->hub_pods.v[npods].key, 32);
 		in.device = device;
 		in.ndevice = device ? ndevice : 0;
 		in.others = pods;
@@ -102,12 +97,12 @@ static int apply(struct weftd *d, struct peer_set *next, bool full)
 	free(pods);
 	if (ret)
 		return ret;
-	if (!(ret = weftd_plan_apply(d, d->hub, &plan, "member"))) {
+	if (!(ret = weftd_plan_apply(d, d->hub, &plan, "member", NULL))) {
 		for (size_t i = 0; i < plan.nkickoffs; ++i)
 			kickoff_add(&d->cl.pending, &d->cl.npending, &plan.kickoffs[i]);
 		if (plan.nkickoffs)
 			pthread_cond_signal(&d->cl.timer);
-		weftd_plan_log(d, &plan, next, "member", "node");
+		weftd_plan_log(d, &plan, next, "member", "node", WG_LOG_INFO);
 		peer_set_clear(&d->cl.nodes);
 		d->cl.nodes = *next;
 		memset(next, 0, sizeof(*next));

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * What weftd's member (member.c) and gateway (gateway.c) share to keep a
- * device: a plan from lib/agent/reconcile carried out on the device and in
+ * What weftd's member (member.c), gateway cable (cable.c) and hub's pods
+ * (hub.c) share to keep a device: a plan from lib/agent/reconcile carried out on the device and in
  * the routing table, its events logged, and small files read.
  */
 #include <errno.h>
@@ -69,17 +69,20 @@ int weftd_route(struct wgdev *dev, const char *prefix, bool add)
 	return ret;
 }
 
-int weftd_plan_apply(struct weftd *d, struct wgdev *dev, const struct plan *p, const char *who)
+int weftd_plan_apply(struct weftd *d, struct wgdev *dev, const struct plan *p, const char *who,
+		     struct wgdev_err *werr)
 {
-	struct wgdev_err werr = { "", 0 };
+	struct wgdev_err local = { "", 0 };
 	char pfx[64];
 	struct nl nl;
 	int ret;
 
 	if (!dev)
 		return -ENODEV;
-	if (p->cfg->first_peer && wgdev_set(dev, p->cfg, &werr)) {
-		weftd_log(d, WG_LOG_ERROR, "%s: cannot set the peers of %s: %s", who, wgdev_name(dev), werr.msg);
+	if (!werr)
+		werr = &local;
+	if (p->cfg->first_peer && wgdev_set(dev, p->cfg, werr)) {
+		weftd_log(d, WG_LOG_ERROR, "%s: cannot set the peers of %s: %s", who, wgdev_name(dev), werr->msg);
 		return -EIO;
 	}
 	if (!p->nroute_del && !p->nroute_add)
@@ -99,7 +102,7 @@ int weftd_plan_apply(struct weftd *d, struct wgdev *dev, const struct plan *p, c
 }
 
 void weftd_plan_log(struct weftd *d, const struct plan *p, const struct peer_set *want, const char *who,
-		    const char *noun)
+		    const char *noun, enum wg_log_level level)
 {
 	size_t strays = 0;
 
@@ -117,13 +120,13 @@ void weftd_plan_log(struct weftd *d, const struct plan *p, const struct peer_set
 		if (r && r->nprefixes)
 			ipam_prefix_str(&r->prefixes[0], pfx, sizeof(pfx));
 		if (e->kind == PEER_LEFT)
-			weftd_log(d, WG_LOG_INFO, "%s: %s %s left", who, noun, e->name);
+			weftd_log(d, level, "%s: %s %s left", who, noun, e->name);
 		else
-			weftd_log(d, WG_LOG_INFO, "%s: %s %s %s: %s, %s%s", who, noun, e->name, peer_event_name(e->kind), ep,
+			weftd_log(d, level, "%s: %s %s %s: %s, %s%s", who, noun, e->name, peer_event_name(e->kind), ep,
 				  pfx[0] ? pfx : "no prefixes", r && r->nprefixes > 1 ? " and more" : "");
 	}
 	if (strays)
-		weftd_log(d, WG_LOG_INFO, "%s: removed %zu peer%s that no %s holds", who, strays, strays == 1 ? "" : "s",
+		weftd_log(d, level, "%s: removed %zu peer%s that no %s holds", who, strays, strays == 1 ? "" : "s",
 			  noun);
 }
 

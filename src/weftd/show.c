@@ -100,7 +100,7 @@ json_t *weftd_show(struct weftd *d)
 	gateway_describe(d, out);
 	pthread_mutex_lock(&d->hub_lock);
 	if (d->hub && (cfg = wgdev_get(d->hub, &werr))) {
-		json_t *nodes = member_node_keys(d), *pods = hub_pod_keys(d);
+		json_t *nodes = member_node_keys(d), *pods = hub_pod_names(d);
 		char b64[KEY_B64_LEN];
 
 		key_to_base64(b64, cfg->public_key);

@@ -125,6 +125,7 @@ struct weftd {
 	uint16_t hub_port;
 	struct wgdev *hub;
 	pthread_mutex_t hub_lock; /* the hub's handle: its creation, its peers */
+	struct peer_set hub_pods; /* the hub's peers that are pods (hub.c) */
 	/* Guards the list of attachments and their busy flags. Slow work
 	 * (interfaces, routes, keys) runs outside it, on an attachment marked
 	 * busy, so requests for different containers run side by side and
@@ -210,20 +211,21 @@ int member_update_self(struct weftd *d);
  * next answer when it fails. */
 void member_rotate_credential(struct weftd *d);
 
-/* peers.c: shared by member.c and gateway.c. */
+/* peers.c: shared by member.c, cable.c and hub.c. */
 /* A small secret file's first line (a credential, a token), or NULL. */
 char *weftd_read_secret(const char *path);
 /* A route for prefix into a WireGuard device. */
 int weftd_route(struct wgdev *dev, const char *prefix, bool add);
 /* A reconcile plan carried out on dev and its routes: 0, or -EIO when the
- * device refused the peers (nothing else is then done). who: "member",
- * "gateway", for the log. */
-int weftd_plan_apply(struct weftd *d, struct wgdev *dev, const struct plan *p, const char *who);
+ * device refused the peers (nothing else is then done; werr, if given,
+ * says why). who: "member", "gateway", "hub", for the log. */
+int weftd_plan_apply(struct weftd *d, struct wgdev *dev, const struct plan *p, const char *who,
+		     struct wgdev_err *werr);
 /* The keys of dev's peers (*out freed by the caller). */
 int weftd_device_keys(struct wgdev *dev, uint8_t (**out)[32], size_t *n);
-/* Its events, at info: noun is "node" or "cluster". */
+/* Its events, at `level`: noun is "node", "cluster" or "pod". */
 void weftd_plan_log(struct weftd *d, const struct plan *p, const struct peer_set *want, const char *who,
-		    const char *noun);
+		    const char *noun, enum wg_log_level level);
 
 /* gateway.c: the gateway lease, device and connections (no-ops unless
  * --gateway). */
@@ -271,9 +273,9 @@ void weftd_key_public(struct weftd *d, const char *name, uint8_t pub[32]);
 /* Makes (or adopts) the hub now rather than at the first pod. */
 int hub_start(struct weftd *d, struct cni_error *err);
 void hub_public_key(struct weftd *d, uint8_t pub[32]);
-/* Our pods' public keys (base64) -> "ID@IFNAME": one pass over the key
- * files, so a caller looking at every peer pays once, not per peer. */
-json_t *hub_pod_keys(struct weftd *d);
+/* The hub's pods' public keys (base64) -> "ID@IFNAME", from d->hub_pods;
+ * with hub_lock held. */
+json_t *hub_pod_names(struct weftd *d);
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err);
 void hub_detach(struct weftd *d, struct attachment *a);
 /* The hub still has the container as a peer. */

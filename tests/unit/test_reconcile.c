@@ -271,3 +271,56 @@ TEST(reconcile_saved_set_round_trips)
 	peer_set_clear(&back);
 	peer_set_clear(&s);
 }
+
+/* The hub's pods: a peer added without an endpoint, given one once its
+ * interface has a port, then removed; no routes (the hub's own prefix
+ * covers the pod subnet), no keepalive (the pod keeps it). */
+TEST(reconcile_hub_pods_without_routes)
+{
+	static const char name[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef@eth0";
+	struct peer_set none = { 0 }, one = { 0 }, moved = { 0 };
+	struct peer_rec r = { 0 };
+	struct reconcile_in in = { .want = &one, .have = &none, .no_routes = true };
+	struct plan p;
+
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	CHECK(!strcmp(r.name, name)); /* a container ID and an interface fit */
+	key_of(r.key, 'P');
+	r.prefixes = calloc(1, sizeof(*r.prefixes));
+	r.nprefixes = 1;
+	CHECK(r.prefixes && !ipam_prefix_parse(&r.prefixes[0], "10.22.0.5/32"));
+	CHECK(peer_set_put(&one, &r) == 0);
+	CHECK(reconcile(&in, &p) == 0);
+	CHECK(count_flag(&p, WG_PEER_REPLACE_ALLOWEDIPS) == 1 && count_flag(&p, WG_PEER_HAS_ENDPOINT) == 0);
+	CHECK(count_flag(&p, WG_PEER_HAS_PERSISTENT_KEEPALIVE) == 0 && p.nkickoffs == 0);
+	CHECK(p.cfg->first_peer && p.cfg->first_peer->first_ip);
+	CHECK(!p.nroute_add && !p.nroute_del && has_event(&p, PEER_JOINED, name));
+	plan_free(&p);
+
+	/* Its port known: the same peer with an endpoint, nothing else. */
+	CHECK(peer_set_copy(&moved, &one) == 0);
+	{
+		struct peer_rec *m = &moved.v[0];
+
+		m->has_endpoint = true;
+		m->endpoint.in4.sin_family = AF_INET;
+		m->endpoint.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		m->endpoint.in4.sin_port = htons(40000);
+	}
+	in.want = &moved;
+	in.have = &one;
+	CHECK(reconcile(&in, &p) == 0);
+	CHECK(count_flag(&p, WG_PEER_REPLACE_ALLOWEDIPS | WG_PEER_HAS_ENDPOINT) == 1);
+	CHECK(count_flag(&p, WG_PEER_REMOVE_ME) == 0 && has_event(&p, PEER_MOVED, name) && !p.nroute_add);
+	plan_free(&p);
+
+	/* Gone: removed, and still no route to take away. */
+	in.want = &none;
+	in.have = &moved;
+	CHECK(reconcile(&in, &p) == 0);
+	CHECK(count_flag(&p, WG_PEER_REMOVE_ME) == 1 && has_event(&p, PEER_LEFT, name));
+	CHECK(!p.nroute_add && !p.nroute_del);
+	plan_free(&p);
+	peer_set_clear(&one);
+	peer_set_clear(&moved);
+}

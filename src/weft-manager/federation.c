@@ -208,7 +208,7 @@ unsigned federation_leave(struct manager *m, json_t **body)
 	return 200;
 }
 
-unsigned gateway_claim(struct manager *m, const char *node, json_t *req, json_t **body)
+unsigned federation_lease_claim(struct manager *m, const char *node, json_t *req, json_t **body)
 {
 	char err[700];
 	json_t *lease = NULL, *fed;
@@ -237,7 +237,7 @@ unsigned gateway_claim(struct manager *m, const char *node, json_t *req, json_t 
 	return 200;
 }
 
-unsigned gateway_release(struct manager *m, const char *node, json_t **body)
+unsigned federation_lease_release(struct manager *m, const char *node, json_t **body)
 {
 	char err[700];
 

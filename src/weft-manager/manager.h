@@ -125,8 +125,8 @@ void server_wake(struct manager *m, bool all);
 unsigned federation_join(struct manager *m, json_t *req, json_t **body);
 unsigned federation_get(struct manager *m, bool with_secret, json_t **body);
 unsigned federation_leave(struct manager *m, json_t **body);
-unsigned gateway_claim(struct manager *m, const char *node, json_t *req, json_t **body);
-unsigned gateway_release(struct manager *m, const char *node, json_t **body);
+unsigned federation_lease_claim(struct manager *m, const char *node, json_t *req, json_t **body);
+unsigned federation_lease_release(struct manager *m, const char *node, json_t **body);
 
 /* watch.c: follows the store, wakes long polls. */
 int watch_start(struct manager *m, char *err, size_t errlen);

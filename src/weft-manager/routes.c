@@ -170,7 +170,7 @@ static struct reply federation_body(struct manager *m, const struct call *c, boo
 
 	if (r.status)
 		return r;
-	status = lease ? gateway_claim(m, c->name, body, &answer) : federation_join(m, body, &answer);
+	status = lease ? federation_lease_claim(m, c->name, body, &answer) : federation_join(m, body, &answer);
 	json_decref(body);
 	return route_ok(status, answer);
 }
@@ -196,7 +196,7 @@ static struct reply lease_claim(struct manager *m, const struct call *c)
 static struct reply lease_release(struct manager *m, const struct call *c)
 {
 	json_t *body = NULL;
-	unsigned status = gateway_release(m, c->name, &body);
+	unsigned status = federation_lease_release(m, c->name, &body);
 
 	return route_ok(status, body);
 }

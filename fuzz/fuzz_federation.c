@@ -96,7 +96,8 @@ static void join(json_t *req)
 static void report(json_t *req)
 {
 	char err[700];
-	json_t *lease = NULL, *rec = NULL, *before = NULL;
+	json_t *rec = NULL, *before = NULL;
+	struct cluster_lease lease;
 	int64_t rev0 = 0, rev1 = 0;
 	int ret;
 
@@ -106,19 +107,24 @@ static void report(json_t *req)
 	cluster_node_get(&cl, "gw", &rec);
 	if (ret) {
 		kv_revision(kv, &rev1);
-		if (ret != -EINVAL || lease || rev1 != rev0 || !json_equal(before, rec))
+		if (ret != -EINVAL || lease.node[0] || rev1 != rev0 || !json_equal(before, rec))
 			abort();
 	} else {
 		json_t *clusters = json_object_get(req, "clusters");
+		struct cluster_lease stored;
 
-		if (strcmp(json_string_value(json_object_get(lease, "node")) ?: "", "gw") ||
-		    json_integer_value(json_object_get(lease, "until")) != 104)
+		if (strcmp(lease.node, "gw") || lease.until != 104)
 			abort();
+		/* What was written reads back as what was answered. */
+		if (cluster_gateway_get(&cl, &stored) || strcmp(stored.node, "gw") || stored.until != 104 ||
+		    !json_equal(stored.connections, lease.connections))
+			abort();
+		cluster_lease_free(&stored);
 		/* The clusters reported are what every node routes by. */
 		if (clusters && !json_equal(clusters, json_object_get(json_object_get(rec, "gateway"), "clusters")))
 			abort();
 	}
-	json_decref(lease);
+	cluster_lease_free(&lease);
 	json_decref(rec);
 	json_decref(before);
 }

@@ -133,6 +133,19 @@ int cluster_expire(struct cluster *c, int64_t now, int64_t expire);
 int cluster_cidr_parse(struct ipam_prefix *p, const char *s, char *err, size_t errlen);
 bool cluster_prefix_overlap(const struct ipam_prefix *a, const struct ipam_prefix *b);
 
+/* The gateway lease as stored (/weft/gateway). */
+struct cluster_lease {
+	char node[CLUSTER_NAME_LEN]; /* the holder; "" in a cleared one */
+	int64_t since, until;	     /* Unix times: held since, and through */
+	json_t *connections;	     /* the holder's last report of them, checked; owned */
+};
+
+/* Checks a stored lease ({"node", "since", "until", "connections"}): 0, or
+ * -EINVAL with err naming the field, and nothing to free. */
+int cluster_lease_parse(json_t *doc, struct cluster_lease *l, char *err, size_t errlen);
+json_t *cluster_lease_json(const struct cluster_lease *l);
+void cluster_lease_free(struct cluster_lease *l);
+
 /*
  * The gateway lease (/weft/gateway, docs/clusters.md): node `name`, which
  * must carry CLUSTER_GATEWAY_LABEL=true, takes or renews it for ttl
@@ -144,13 +157,16 @@ bool cluster_prefix_overlap(const struct ipam_prefix *a, const struct ipam_prefi
  * lease also takes "gateway" off the old holder's record. On success
  * *lease is the lease; -EBUSY (with *lease the holder's) when another live
  * node holds it; -EPERM for a node without the label; -ENOENT for none.
+ * *lease is cleared otherwise; free it with cluster_lease_free either way.
+ * A stored lease that does not parse holds nothing: the claim replaces it.
  */
-int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, int64_t now, int ttl, json_t **lease,
-			  char *err, size_t errlen);
+int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, int64_t now, int ttl,
+			  struct cluster_lease *lease, char *err, size_t errlen);
 /* Hands the lease back, if `name` holds it. */
 int cluster_gateway_release(struct cluster *c, const char *name, char *err, size_t errlen);
-/* The lease as stored (it may have run out), or -ENOENT. */
-int cluster_gateway_get(struct cluster *c, json_t **lease);
+/* The lease as stored (it may have run out), or -ENOENT; -EIO for one
+ * that does not parse. */
+int cluster_gateway_get(struct cluster *c, struct cluster_lease *lease);
 
 /* --- joining the broker (federation.c) ----------------------------------- */
 

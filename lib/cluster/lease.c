@@ -73,6 +73,66 @@ static int connections_valid(json_t *conns, char *err, size_t errlen)
 	return 0;
 }
 
+/* --- the lease as stored ----------------------------------------------------- */
+
+int cluster_lease_parse(json_t *doc, struct cluster_lease *l, char *err, size_t errlen)
+{
+	json_t *node = json_object_get(doc, "node"), *since = json_object_get(doc, "since"),
+	       *until = json_object_get(doc, "until"), *conns = json_object_get(doc, "connections");
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	if (!json_is_object(doc))
+		return cluster_invalid(err, errlen, "the lease is not a JSON object");
+	if (!json_is_string(node) || !cluster_name_valid(json_string_value(node)))
+		return cluster_invalid(err, errlen, "the lease's node: give a node name");
+	if (!json_is_integer(since) || !json_is_integer(until) || json_integer_value(since) > json_integer_value(until))
+		return cluster_invalid(err, errlen, "the lease's since and until: give Unix times, since first");
+	if ((ret = connections_valid(conns, err, errlen)))
+		return ret;
+	snprintf(l->node, sizeof(l->node), "%s", json_string_value(node));
+	l->since = json_integer_value(since);
+	l->until = json_integer_value(until);
+	l->connections = conns ? json_incref(conns) : json_array();
+	return l->connections ? 0 : -ENOMEM;
+}
+
+json_t *cluster_lease_json(const struct cluster_lease *l)
+{
+	return json_pack("{s:s, s:I, s:I, s:O}", "node", l->node, "since", (json_int_t)l->since, "until",
+			 (json_int_t)l->until, "connections", l->connections);
+}
+
+void cluster_lease_free(struct cluster_lease *l)
+{
+	if (!l)
+		return;
+	json_decref(l->connections);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The stored lease, if any, and its revision (0 if none). One that does
+ * not parse is none: it is replaced under the same compare-and-swap. */
+static int lease_read(struct kv *kv, struct cluster_lease *l, int64_t *rev)
+{
+	struct kv_item it;
+	json_t *doc;
+	char err[200];
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	*rev = 0;
+	if ((ret = kv_get(kv, CLUSTER_GATEWAY, &it)))
+		return ret == -ENOENT ? 0 : ret;
+	*rev = it.mod_rev;
+	doc = json_loadb(it.value, it.len, 0, NULL);
+	kv_item_free(&it);
+	if (doc && cluster_lease_parse(doc, l, err, sizeof(err)))
+		memset(l, 0, sizeof(*l));
+	json_decref(doc);
+	return 0;
+}
+
 /* Each connection's status, {ID: "connected"|"connecting"|"error"}: into
  * the holder's record, where every node's `weft status` finds it. It
  * changes seldom, unlike the byte counts and handshake times. A later
@@ -138,15 +198,15 @@ static int gateway_after(const struct cluster_node *n, const struct cluster_gate
 	return ret;
 }
 
-int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, int64_t now, int ttl, json_t **lease,
-			  char *err, size_t errlen)
+int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, int64_t now, int ttl,
+			  struct cluster_lease *lease, char *err, size_t errlen)
 {
 	json_t *clusters = json_object_get(report, "clusters"), *conns = json_object_get(report, "connections");
 	struct cluster_gateway reported = { 0 };
 	char node_key[128], old_key[128];
 	int ret = -ECANCELED;
 
-	*lease = NULL;
+	memset(lease, 0, sizeof(*lease));
 	if ((clusters && (ret = cluster_remotes_parse(clusters, &reported, err, errlen))) ||
 	    (ret = connections_valid(conns, err, errlen)))
 		goto out;
@@ -159,11 +219,11 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 		size_t nc = 0, no = 0;
 		struct cluster_node n, old = { 0 };
 		struct cluster_gateway gw;
-		json_t *cur = NULL;
-		struct kv_item it;
+		struct cluster_lease cur;
+		json_t *doc;
 		int64_t rev, lease_rev = 0, old_rev = 0, since = now;
-		const char *holder = NULL;
-		char held_by[64] = "";
+		char held_by[CLUSTER_NAME_LEN];
+		const char *holder;
 
 		if ((ret = cluster_node_read(c->kv, name, &n, &rev))) {
 			snprintf(err, errlen, ret == -ENOENT ? "no node \"%s\"" : "%s", ret == -ENOENT ? name : kv_error());
@@ -177,14 +237,7 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 			ret = -EPERM;
 			goto out;
 		}
-		if ((ret = kv_get(c->kv, CLUSTER_GATEWAY, &it)) == 0) {
-			lease_rev = it.mod_rev;
-			cur = json_loads(it.value, 0, NULL);
-			kv_item_free(&it);
-			/* A copy: cur is replaced below. */
-			snprintf(held_by, sizeof(held_by), "%s", json_string_value(json_object_get(cur, "node")) ?: "");
-			holder = *held_by ? held_by : NULL;
-		} else if (ret != -ENOENT) {
+		if ((ret = lease_read(c->kv, &cur, &lease_rev))) {
 			cluster_node_free(&n);
 			snprintf(err, errlen, "%s", kv_error());
 			goto out;
@@ -192,11 +245,10 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 		/* Held through the second it ends in: "until" is whole seconds,
 		 * and a renewal stamped late in a second must still last the
 		 * full ttl (lib/agent/lease.h counts on it). */
-		if (holder && strcmp(holder, name) && json_integer_value(json_object_get(cur, "until")) >= now &&
-		    !cluster_node_read(c->kv, holder, &old, NULL)) {
+		if (cur.node[0] && strcmp(cur.node, name) && cur.until >= now &&
+		    !cluster_node_read(c->kv, cur.node, &old, NULL)) {
 			/* Held, by a node that still exists. */
-			snprintf(err, errlen, "node \"%s\" is the gateway until %lld", holder,
-				 (long long)json_integer_value(json_object_get(cur, "until")));
+			snprintf(err, errlen, "node \"%s\" is the gateway until %lld", cur.node, (long long)cur.until);
 			*lease = cur;
 			cluster_node_free(&n);
 			cluster_node_free(&old);
@@ -204,14 +256,21 @@ int cluster_gateway_claim(struct cluster *c, const char *name, json_t *report, i
 			goto out;
 		}
 		cluster_node_free(&old);
-		if (holder && !strcmp(holder, name))
-			since = json_integer_value(json_object_get(cur, "since"));
+		if (!strcmp(cur.node, name))
+			since = cur.since;
 		/* The lease: who, since when, until when, and the health of the
-		 * connections (not watched: renewals wake no agent). */
-		json_decref(cur);
-		cur = json_pack("{s:s, s:I, s:I, s:o}", "node", name, "since", (json_int_t)since, "until",
-				(json_int_t)(now + ttl), "connections", conns ? json_incref(conns) : json_array());
-		texts[0] = json_dumps(cur, JSON_COMPACT | JSON_SORT_KEYS);
+		 * connections (not watched: renewals wake no agent). The old
+		 * holder's name stays in cur.node for below. */
+		json_decref(cur.connections);
+		cur.connections = conns ? json_incref(conns) : json_array();
+		snprintf(held_by, sizeof(held_by), "%s", cur.node);
+		holder = held_by[0] ? held_by : NULL;
+		snprintf(cur.node, sizeof(cur.node), "%s", name);
+		cur.since = since;
+		cur.until = now + ttl;
+		doc = cluster_lease_json(&cur);
+		texts[0] = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(doc);
 		conds[nc++] = (struct kv_cond){ CLUSTER_GATEWAY, lease_rev };
 		ops[no++] = (struct kv_op){ KV_PUT, CLUSTER_GATEWAY, texts[0], texts[0] ? strlen(texts[0]) : 0 };
 		/* The holder's record says it is the gateway, with the other
@@ -252,7 +311,7 @@ next:
 		if (!ret)
 			*lease = cur;
 		else
-			json_decref(cur);
+			cluster_lease_free(&cur);
 	}
 	if (ret)
 		snprintf(err, errlen, "%s", ret == -ECANCELED ? "the store is too busy; try again" : kv_error());
@@ -271,24 +330,18 @@ int cluster_gateway_release(struct cluster *c, const char *name, char *err, size
 		size_t nc = 0, no = 0;
 		char node_key[128], *text = NULL;
 		struct cluster_node n;
-		struct kv_item it;
-		json_t *cur;
-		int64_t rev;
+		struct cluster_lease cur;
+		int64_t rev, lease_rev;
 
-		if ((ret = kv_get(c->kv, CLUSTER_GATEWAY, &it)) == -ENOENT)
-			return 0;
-		if (ret) {
+		if ((ret = lease_read(c->kv, &cur, &lease_rev))) {
 			snprintf(err, errlen, "%s", kv_error());
 			return ret;
 		}
-		cur = json_loads(it.value, 0, NULL);
-		conds[nc++] = (struct kv_cond){ CLUSTER_GATEWAY, it.mod_rev };
-		kv_item_free(&it);
-		if (strcmp(json_string_value(json_object_get(cur, "node")) ?: "", name)) {
-			json_decref(cur);
-			return 0; /* not ours (any more) */
-		}
-		json_decref(cur);
+		ret = strcmp(cur.node, name);
+		cluster_lease_free(&cur);
+		if (ret)
+			return 0; /* not ours (any more), or none */
+		conds[nc++] = (struct kv_cond){ CLUSTER_GATEWAY, lease_rev };
 		ops[no++] = (struct kv_op){ KV_DELETE, CLUSTER_GATEWAY, NULL, 0 };
 		snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 		if (!cluster_node_read(c->kv, name, &n, &rev) && (n.flags & NODE_HAS_GATEWAY)) {
@@ -310,15 +363,19 @@ int cluster_gateway_release(struct cluster *c, const char *name, char *err, size
 	return ret;
 }
 
-int cluster_gateway_get(struct cluster *c, json_t **lease)
+int cluster_gateway_get(struct cluster *c, struct cluster_lease *lease)
 {
 	struct kv_item it;
+	char err[200];
+	json_t *doc;
 	int ret;
 
-	*lease = NULL;
+	memset(lease, 0, sizeof(*lease));
 	if ((ret = kv_get(c->kv, CLUSTER_GATEWAY, &it)))
 		return ret;
-	*lease = json_loads(it.value, 0, NULL);
+	doc = json_loadb(it.value, it.len, 0, NULL);
 	kv_item_free(&it);
-	return *lease ? 0 : -EIO;
+	ret = doc ? cluster_lease_parse(doc, lease, err, sizeof(err)) : -EINVAL;
+	json_decref(doc);
+	return ret ? -EIO : 0;
 }

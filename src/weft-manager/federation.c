@@ -144,23 +144,23 @@ out:
 
 unsigned federation_get(struct manager *m, bool with_secret, json_t **body)
 {
-	json_t *rec = stored(m, NULL), *lease = NULL, *holder = NULL, *clusters;
+	json_t *rec = stored(m, NULL), *holder = NULL, *clusters;
+	struct cluster_lease lease;
 	int64_t now = time(NULL);
 
 	if (!rec)
 		return refuse(body, 404, "this cluster has not joined a broker: weft join BROKER-INFO --cluster-id ID");
 	*body = with_secret ? json_incref(rec) : public_view(rec);
-	if (!cluster_gateway_get(&m->cluster, &lease) &&
-	    json_integer_value(json_object_get(lease, "until")) >= now) { /* held through that second */
-		json_object_set(*body, "gateway", lease);
-		cluster_node_get(&m->cluster, json_string_value(json_object_get(lease, "node")) ?: "", &holder);
+	if (!cluster_gateway_get(&m->cluster, &lease) && lease.until >= now) { /* held through that second */
+		json_object_set_new(*body, "gateway", cluster_lease_json(&lease));
+		cluster_node_get(&m->cluster, lease.node, &holder);
 	} else {
 		json_object_set_new(*body, "gateway", json_null());
 	}
 	clusters = json_object_get(json_object_get(holder, "gateway"), "clusters");
 	json_object_set_new(*body, "clusters", clusters ? json_incref(clusters) : json_object());
 	json_decref(holder);
-	json_decref(lease);
+	cluster_lease_free(&lease);
 	json_decref(rec);
 	return 200;
 }
@@ -211,7 +211,8 @@ unsigned federation_leave(struct manager *m, json_t **body)
 unsigned federation_lease_claim(struct manager *m, const char *node, json_t *req, json_t **body)
 {
 	char err[700];
-	json_t *lease = NULL, *fed;
+	struct cluster_lease lease;
+	json_t *fed;
 	int64_t now = time(NULL);
 	int ret;
 
@@ -220,20 +221,18 @@ unsigned federation_lease_claim(struct manager *m, const char *node, json_t *req
 		return refuse(body, 400, "this is a broker: a cluster's gateway takes its lease from its own manager");
 	ret = cluster_gateway_claim(&m->cluster, node, req, now, (int)m->gateway_lease, &lease, err, sizeof(err));
 	if (ret == -EBUSY) {
-		*body = json_pack("{s:s, s:O?, s:O?}", "error", err, "holder", json_object_get(lease, "node"), "until",
-				  json_object_get(lease, "until"));
-		json_decref(lease);
+		*body = json_pack("{s:s, s:s, s:I}", "error", err, "holder", lease.node, "until", (json_int_t)lease.until);
+		cluster_lease_free(&lease);
 		return 409;
 	}
-	if (ret)
+	if (ret) /* the lease is cleared: nothing to free */
 		return refuse(body, ret == -EPERM ? 403 : ret == -ENOENT ? 404 : ret == -EINVAL ? 400 : 503, "%s", err);
-	if (json_integer_value(json_object_get(lease, "since")) == now &&
-	    !json_object_size(json_object_get(req, "clusters")))
+	if (lease.since == now && !json_object_size(json_object_get(req, "clusters")))
 		manager_log(m, "node %s is the gateway", node);
 	fed = stored(m, NULL);
-	*body = json_pack("{s:b, s:O, s:O, s:i, s:o}", "active", 1, "since", json_object_get(lease, "since"), "until",
-			  json_object_get(lease, "until"), "ttl", (int)m->gateway_lease, "federation", fed ?: json_null());
-	json_decref(lease);
+	*body = json_pack("{s:b, s:I, s:I, s:i, s:o}", "active", 1, "since", (json_int_t)lease.since, "until",
+			  (json_int_t)lease.until, "ttl", (int)m->gateway_lease, "federation", fed ?: json_null());
+	cluster_lease_free(&lease);
 	return 200;
 }
 

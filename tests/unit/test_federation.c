@@ -131,7 +131,8 @@ TEST(federation_join_refusals)
 /* A refused report writes nothing: not the lease, not the record. */
 static bool report_refused(const char *node, const char *json, int want, const char *why)
 {
-	json_t *report = json_loads(json, 0, NULL), *lease = NULL, *before = NULL, *after = NULL;
+	json_t *report = json_loads(json, 0, NULL), *before = NULL, *after = NULL;
+	struct cluster_lease lease;
 	int64_t rev0 = 0, rev1 = 0;
 	char err[700] = "";
 	bool ok;
@@ -142,11 +143,12 @@ static bool report_refused(const char *node, const char *json, int want, const c
 	ret = cluster_gateway_claim(&cl, node, report, 100, 4, &lease, err, sizeof(err));
 	kv_revision(kv, &rev1);
 	cluster_node_get(&cl, node, &after);
-	ok = ret == want && !lease && strstr(err, why) && rev0 == rev1 && (before == after || json_equal(before, after));
+	ok = ret == want && !lease.node[0] && !lease.connections && strstr(err, why) && rev0 == rev1 &&
+	     (before == after || json_equal(before, after));
 	if (!ok)
 		fprintf(stderr, "  %s: %d \"%s\", not %d \"%s\"\n", json, ret, err, want, why);
 	json_decref(report);
-	json_decref(lease);
+	cluster_lease_free(&lease);
 	json_decref(before);
 	json_decref(after);
 	return ok;
@@ -154,7 +156,8 @@ static bool report_refused(const char *node, const char *json, int want, const c
 
 TEST(federation_gateway_report)
 {
-	json_t *report, *lease = NULL, *rec = NULL;
+	json_t *report, *rec = NULL;
+	struct cluster_lease lease, stored;
 	char err[700];
 
 	CHECK(setup());
@@ -173,16 +176,19 @@ TEST(federation_gateway_report)
 			    "\"status\": \"connected\", \"reason\": null, \"rxBytes\": 10, \"subnets\": [\"10.92.0.0/16\"]}]}",
 			    0, NULL);
 	CHECK(!cluster_gateway_claim(&cl, "gw", report, 100, 4, &lease, err, sizeof(err)));
-	CHECK(!strcmp(json_string_value(json_object_get(lease, "node")) ?: "", "gw"));
-	CHECK(json_integer_value(json_object_get(lease, "until")) == 104);
-	CHECK(json_equal(json_object_get(lease, "connections"), json_object_get(report, "connections")));
+	CHECK(!strcmp(lease.node, "gw") && lease.since == 100 && lease.until == 104);
+	CHECK(json_equal(lease.connections, json_object_get(report, "connections")));
+	/* As stored: read back the same. */
+	CHECK(!cluster_gateway_get(&cl, &stored) && !strcmp(stored.node, "gw") && stored.until == 104 &&
+	      json_equal(stored.connections, lease.connections));
+	cluster_lease_free(&stored);
 	CHECK(!cluster_node_get(&cl, "gw", &rec));
 	CHECK(json_equal(json_object_get(json_object_get(rec, "gateway"), "clusters"), json_object_get(report, "clusters")));
 	/* And each connection's status, which every node's weft status shows. */
 	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(json_object_get(rec, "gateway"), "status"), "b")) ?: "",
 		      "connected"));
 	json_decref(report);
-	json_decref(lease);
+	cluster_lease_free(&lease);
 	json_decref(rec);
 }
 
@@ -197,4 +203,40 @@ __attribute__((destructor)) static void cleanup(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+/* The lease as stored, checked once when read: what is wrong is named. */
+TEST(federation_lease_parse)
+{
+	static const struct {
+		const char *doc, *named;
+	} bad[] = {
+		{ "[]", "not a JSON object" },
+		{ "{\"since\": 1, \"until\": 5}", "node" },
+		{ "{\"node\": \"Not_A_Name\", \"since\": 1, \"until\": 5}", "node" },
+		{ "{\"node\": \"gw\", \"since\": \"1\", \"until\": 5}", "since and until" },
+		{ "{\"node\": \"gw\", \"since\": 9, \"until\": 5}", "since first" },
+		{ "{\"node\": \"gw\", \"since\": 1, \"until\": 5, \"connections\": [7]}", "entry 0" },
+	};
+	struct cluster_lease l;
+	json_t *doc = json_loads("{\"node\": \"gw\", \"since\": 1, \"until\": 5, \"connections\": [{\"cluster\": \"b\"}]}",
+				 0, NULL), *out;
+	char err[300];
+
+	CHECK(!cluster_lease_parse(doc, &l, err, sizeof(err)) && !strcmp(l.node, "gw") && l.since == 1 && l.until == 5);
+	out = cluster_lease_json(&l);
+	CHECK(out && json_equal(out, doc));
+	json_decref(out);
+	json_decref(doc);
+	cluster_lease_free(&l);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
+		doc = json_loads(bad[i].doc, JSON_DECODE_ANY, NULL);
+		err[0] = '\0';
+		CHECK(cluster_lease_parse(doc, &l, err, sizeof(err)) == -EINVAL && !l.connections);
+		if (!strstr(err, bad[i].named)) {
+			fprintf(stderr, "  %s: \"%s\" does not name %s\n", bad[i].doc, err, bad[i].named);
+			CHECK(!"the error names what is wrong");
+		}
+		json_decref(doc);
+	}
 }

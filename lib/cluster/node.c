@@ -22,6 +22,11 @@ static const char *const link_names[] = {
 	[CLUSTER_LINK_ERROR] = "error",
 };
 
+const char *cluster_link_name(enum cluster_link link)
+{
+	return link_names[link];
+}
+
 int cluster_link_parse(const char *s, enum cluster_link *link)
 {
 	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); ++i)

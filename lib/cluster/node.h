@@ -79,6 +79,9 @@ enum cluster_link {
 	CLUSTER_LINK_ERROR,
 };
 
+/* The name of a connection's state, as in the record. */
+const char *cluster_link_name(enum cluster_link link);
+
 struct cluster_link_status {
 	char id[CLUSTER_NAME_LEN];
 	enum cluster_link link;

@@ -157,33 +157,49 @@ static json_t *routed_subnets(json_t *rec)
 
 /* Which node is the cluster's gateway: the one whose record says so
  * ("gateway", docs/clusters.md); a holder whose record stops saying so, or
- * that is removed, is no longer. With d->cl.lock held. */
+ * that is removed, is no longer. A record that fails its check changes
+ * nothing, as it does not for the hub's peers. The member thread is the
+ * only writer: it reads the holder without the lock, and takes it only
+ * to change what "show" reads. */
 static void see_gateway(struct weftd *d, json_t *reply, bool full)
 {
-	const char *holder = json_string_value(json_object_get(d->cl.gateway_seen, "node"));
-	bool gone = full;
+	const char *holder = d->cl.has_gateway_seen ? d->cl.gateway_seen.name : NULL;
+	struct cluster_node seen = { 0 };
+	bool gone = full, found = false;
 	json_t *rec, *v;
 	size_t i;
 
 	json_array_foreach(json_object_get(reply, "removed"), i, v)
 		if (holder && !strcmp(json_string_value(v) ?: "", holder))
 			gone = true;
-	json_array_foreach(json_object_get(reply, "nodes"), i, rec)
-		if (holder && !strcmp(json_string_value(json_object_get(rec, "name")) ?: "", holder))
-			gone = true;
-	if (gone) {
-		json_decref(d->cl.gateway_seen);
-		d->cl.gateway_seen = NULL;
-	}
 	json_array_foreach(json_object_get(reply, "nodes"), i, rec) {
-		const char *name = json_string_value(json_object_get(rec, "name"));
-		json_t *gw = json_object_get(rec, "gateway");
+		const char *name = json_string_value(json_object_get(rec, "name")) ?: "";
+		struct cluster_node n;
+		char err[300] = "";
+		int ret;
 
-		if (name && json_is_object(gw)) {
-			json_decref(d->cl.gateway_seen);
-			d->cl.gateway_seen = json_pack("{s:s, s:O}", "node", name, "gateway", gw);
+		if (json_is_object(json_object_get(rec, "gateway"))) {
+			if ((ret = cluster_node_parse(rec, &n, err, sizeof(err)))) {
+				weftd_log(d, WG_LOG_WARNING, "member: ignoring the record of node %.64s, the "
+					  "cluster's gateway: %s", name, ret == -ENOMEM ? "out of memory" : err);
+				continue;
+			}
+			if (found)
+				cluster_node_free(&seen);
+			seen = n;
+			found = true;
 		}
+		if (holder && !strcmp(name, holder))
+			gone = true;
 	}
+	if (!gone && !found)
+		return;
+	pthread_mutex_lock(&d->cl.lock);
+	cluster_node_free(&d->cl.gateway_seen);
+	d->cl.has_gateway_seen = found;
+	if (found)
+		d->cl.gateway_seen = seen;
+	pthread_mutex_unlock(&d->cl.lock);
 }
 
 /* Our own record, if it is among the changes, checked and kept: does it
@@ -214,9 +230,7 @@ static int take(void *ctx, json_t *reply)
 	json_t *doc;
 	int ret;
 
-	pthread_mutex_lock(&d->cl.lock);
 	see_gateway(d, reply, full);
-	pthread_mutex_unlock(&d->cl.lock);
 	pthread_mutex_lock(&d->hub_lock);
 	if (!(ret = peer_set_take(&next, &d->cl.nodes, reply, &o)))
 		ret = apply(d, &next, full);
@@ -462,7 +476,7 @@ void member_stop(struct weftd *d)
 	if (d->cl.follow_ready)
 		follow_destroy(&d->cl.follow);
 	cluster_node_free(&d->cl.self);
-	json_decref(d->cl.gateway_seen);
+	cluster_node_free(&d->cl.gateway_seen);
 	peer_set_clear(&d->cl.nodes);
 	peer_set_clear(&d->cl.saved);
 	free(d->cl.pending);
@@ -473,18 +487,28 @@ void member_stop(struct weftd *d)
  * or NULL when no node of ours is the gateway. With d->cl.lock held. */
 static json_t *clusters_seen(struct weftd *d)
 {
-	json_t *gw = json_object_get(d->cl.gateway_seen, "gateway"), *out, *conns, *cidrs;
-	const char *id;
+	const struct cluster_gateway *gw = &d->cl.gateway_seen.gateway;
+	json_t *conns;
 
-	if (!gw)
+	if (!d->cl.has_gateway_seen)
 		return NULL;
 	conns = json_array();
-	json_object_foreach(json_object_get(gw, "clusters"), id, cidrs)
-		json_array_append_new(conns, json_pack("{s:s, s:O, s:O?}", "cluster", id, "subnets", cidrs, "status",
-						       json_object_get(json_object_get(gw, "status"), id)));
-	out = json_pack("{s:O, s:O?, s:o}", "gateway", json_object_get(d->cl.gateway_seen, "node"), "since",
-			json_object_get(gw, "since"), "connections", conns);
-	return out;
+	for (size_t i = 0; i < gw->nclusters; ++i) {
+		const struct cluster_remote *r = &gw->clusters[i];
+		json_t *cidrs = json_array();
+		const char *status = NULL;
+
+		for (size_t k = 0; k < r->ncidrs; ++k)
+			json_array_append_new(cidrs, json_string(r->cidrs[k]));
+		/* A cluster the gateway has not reported on has no status. */
+		for (size_t k = 0; k < gw->nstatus; ++k)
+			if (!strcmp(gw->status[k].id, r->id))
+				status = cluster_link_name(gw->status[k].link);
+		json_array_append_new(conns, json_pack("{s:s, s:o, s:s?}", "cluster", r->id, "subnets", cidrs,
+						       "status", status));
+	}
+	return json_pack("{s:s, s:I, s:o}", "gateway", d->cl.gateway_seen.name, "since", (json_int_t)gw->since,
+			 "connections", conns);
 }
 
 /* For "show": the node, the manager, the other clusters, and which peer

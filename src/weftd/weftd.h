@@ -69,7 +69,10 @@ struct weftd_member {
 	 * PATCH's answer); written only by the member thread (or at start). */
 	struct cluster_node self;
 	bool has_self;
-	json_t *gateway_seen; /* {"node", "gateway": its record's "gateway"}: the cluster's gateway, or NULL */
+	/* The record of the node that is the cluster's gateway (its
+	 * "gateway" says so), checked once as it came in a change list. */
+	struct cluster_node gateway_seen;
+	bool has_gateway_seen;
 	int64_t rev;  /* the manager's revision our peers reflect */
 	bool connected;
 	int64_t last_contact;

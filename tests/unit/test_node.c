@@ -47,6 +47,10 @@ TEST(node_full_record_round_trips)
 	CHECK(!strcmp(cluster_node_label(&a, CLUSTER_GATEWAY_LABEL) ?: "", "true"));
 	CHECK(a.gateway.nclusters == 1 && a.gateway.clusters[0].ncidrs == 2 && a.gateway.nstatus == 2);
 	CHECK(a.rotation_requested == 1700000200 && a.rotation_rotated == 1700000300);
+	/* A status's name is the record's string (weftd's "show" writes it). */
+	for (size_t i = 0; i < a.gateway.nstatus; ++i)
+		CHECK(!strcmp(cluster_link_name(a.gateway.status[i].link),
+			      !strcmp(a.gateway.status[i].id, "east") ? "connected" : "error"));
 	out = cluster_node_json(&a);
 	/* The JSON itself, not only what it parses to: the API answers with it. */
 	CHECK(json_equal(out, doc));

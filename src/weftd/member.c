@@ -158,9 +158,9 @@ static json_t *routed_subnets(json_t *rec)
 /* Which node is the cluster's gateway: the one whose record says so
  * ("gateway", docs/clusters.md); a holder whose record stops saying so, or
  * that is removed, is no longer. A record that fails its check changes
- * nothing, as it does not for the hub's peers. The member thread is the
- * only writer: it reads the holder without the lock, and takes it only
- * to change what "show" reads. */
+ * nothing (as for the hub's peers). The member thread is the only
+ * writer: it reads the holder without the lock, and takes it only to
+ * change what "show" reads. */
 static void see_gateway(struct weftd *d, json_t *reply, bool full)
 {
 	const char *holder = d->cl.has_gateway_seen ? d->cl.gateway_seen.name : NULL;

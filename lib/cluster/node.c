@@ -22,6 +22,11 @@ static const char *const link_names[] = {
 	[CLUSTER_LINK_ERROR] = "error",
 };
 
+const char *cluster_link_name(enum cluster_link link)
+{
+	return link_names[link];
+}
+
 int cluster_link_parse(const char *s, enum cluster_link *link)
 {
 	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); ++i)
@@ -563,6 +568,43 @@ bool cluster_node_equal(const struct cluster_node *a, const struct cluster_node 
 	if (!a->extra != !b->extra || (a->extra && !json_equal(a->extra, b->extra)))
 		return false;
 	return !(a->flags & NODE_HAS_ROTATION_ROTATED) || a->rotation_rotated == b->rotation_rotated;
+}
+
+/* Labels but the gateway label. */
+static size_t own_labels(const struct cluster_node *n)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < n->nlabels; ++i)
+		count += !!strcmp(n->labels[i].key, CLUSTER_GATEWAY_LABEL);
+	return count;
+}
+
+bool cluster_node_holds(const struct cluster_node *n, const struct cluster_node *req)
+{
+	if ((req->flags & NODE_HAS_KEY) &&
+	    (!(n->flags & NODE_HAS_KEY) || memcmp(n->key, req->key, sizeof(n->key))))
+		return false;
+	if (req->flags & NODE_HAS_ENDPOINTS) {
+		if (!(n->flags & NODE_HAS_ENDPOINTS) || n->nendpoints != req->nendpoints)
+			return false;
+		for (size_t i = 0; i < n->nendpoints; ++i)
+			if (strcmp(n->endpoints[i], req->endpoints[i]))
+				return false;
+	}
+	if (!(req->flags & NODE_HAS_LABELS))
+		return true;
+	/* Keys are unique on each side: the same count, and each of req's
+	 * found in n alike, is the same set. */
+	if (own_labels(n) != own_labels(req))
+		return false;
+	for (size_t i = 0; i < req->nlabels; ++i) {
+		const char *v = cluster_node_label(n, req->labels[i].key);
+
+		if (strcmp(req->labels[i].key, CLUSTER_GATEWAY_LABEL) && (!v || strcmp(v, req->labels[i].value)))
+			return false;
+	}
+	return true;
 }
 
 const char *cluster_node_label(const struct cluster_node *n, const char *key)

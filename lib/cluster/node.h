@@ -79,6 +79,9 @@ enum cluster_link {
 	CLUSTER_LINK_ERROR,
 };
 
+/* The name of a connection's state, as in the record. */
+const char *cluster_link_name(enum cluster_link link);
+
 struct cluster_link_status {
 	char id[CLUSTER_NAME_LEN];
 	enum cluster_link link;
@@ -126,6 +129,12 @@ void cluster_node_free(struct cluster_node *n);
 /* Whether two records say the same (labels, clusters and status in any
  * order). */
 bool cluster_node_equal(const struct cluster_node *a, const struct cluster_node *b);
+/* Whether n already holds what a node's request req sets: the key and the
+ * endpoints (in order) where req has them, and its labels where req has
+ * them, the gateway label aside on both sides (an admin grants it, and the
+ * manager keeps it whatever the node sends). A node asks for a PATCH only
+ * when this is false. */
+bool cluster_node_holds(const struct cluster_node *n, const struct cluster_node *req);
 /* The value of label key, or NULL. */
 const char *cluster_node_label(const struct cluster_node *n, const char *key);
 /* Sets label key to value (NULL: removes it). 0 or -ENOMEM. */

@@ -48,14 +48,57 @@ int member_save_json(struct weftd *d, const char *name, json_t *v)
 
 /* --- talking to the manager ------------------------------------------------ */
 
-/* Our record as the manager has it. The thread that follows the manager
- * is the only writer; "show" reads it under d->cl.lock. */
-static void set_self(struct weftd *d, json_t *rec)
+int member_parse_self(struct weftd *d, json_t *doc, const char *from, struct cluster_node *n)
+{
+	char err[300] = "";
+	int ret = cluster_node_parse(doc, n, err, sizeof(err));
+
+	if (ret)
+		weftd_log(d, WG_LOG_WARNING, "member: ignoring our record in %s: %s", from,
+			  ret == -ENOMEM ? "out of memory" : err);
+	return ret;
+}
+
+/* Our record as the manager has it, taking n's contents. The thread that
+ * follows the manager is the only writer (and member_start, before it
+ * runs); "show" reads it under d->cl.lock. */
+void member_set_self(struct weftd *d, struct cluster_node *n)
 {
 	pthread_mutex_lock(&d->cl.lock);
-	json_decref(d->cl.self);
-	d->cl.self = json_incref(rec);
+	cluster_node_free(&d->cl.self);
+	d->cl.self = *n;
+	d->cl.has_self = true;
 	pthread_mutex_unlock(&d->cl.lock);
+	memset(n, 0, sizeof(*n));
+}
+
+/* STATE/cluster/node.json: the record as the manager writes it, so that
+ * a file an older weftd saved reads the same. */
+static int save_self(struct weftd *d, const struct cluster_node *n)
+{
+	json_t *doc = cluster_node_json(n);
+	int ret = doc ? member_save_json(d, "node.json", doc) : -ENOMEM;
+
+	json_decref(doc);
+	return ret;
+}
+
+int member_take_self(struct weftd *d, json_t *doc, const char *from)
+{
+	struct cluster_node n;
+	bool same;
+	int ret;
+
+	if ((ret = member_parse_self(d, doc, from, &n)))
+		return ret;
+	same = d->cl.has_self && cluster_node_equal(&n, &d->cl.self);
+	if (!same && save_self(d, &n))
+		weftd_log(d, WG_LOG_ERROR, "member: cannot write %s/cluster/node.json", d->state_dir);
+	if (same)
+		cluster_node_free(&n);
+	else
+		member_set_self(d, &n);
+	return 0;
 }
 
 void member_note(struct weftd *d, bool ok, const char *err)
@@ -68,24 +111,33 @@ void member_note(struct weftd *d, bool ok, const char *err)
 	pthread_mutex_unlock(&d->cl.lock);
 }
 
-static json_t *self_request(struct weftd *d, bool with_name)
+/* What we tell the manager about us: our hub's key and endpoint, and no
+ * labels. No gateway label: an admin grants that (weft node gateway NAME
+ * --allow), and the manager keeps it whatever labels we send. */
+static void self_wanted(struct weftd *d, struct cluster_node *want)
 {
-	char pub[KEY_B64_LEN], ep[96];
-	uint8_t raw[32];
+	const char *ep = d->cl.endpoint;
+
+	memset(want, 0, sizeof(*want));
+	want->flags = NODE_HAS_KEY | NODE_HAS_ENDPOINTS | NODE_HAS_LABELS;
+	hub_public_key(d, want->key);
+	/* An endpoint without a port takes the hub's. */
+	if (strchr(ep, ']') || (strchr(ep, '.') && strchr(ep, ':')))
+		snprintf(want->endpoints[0], sizeof(want->endpoints[0]), "%s", ep);
+	else if (strchr(ep, ':'))
+		snprintf(want->endpoints[0], sizeof(want->endpoints[0]), "[%s]:%u", ep, d->hub_port);
+	else
+		snprintf(want->endpoints[0], sizeof(want->endpoints[0]), "%s:%u", ep, d->hub_port);
+	want->nendpoints = 1;
+}
+
+static json_t *self_request(struct weftd *d, const struct cluster_node *want, bool with_name)
+{
+	char pub[KEY_B64_LEN];
 	json_t *req;
 
-	hub_public_key(d, raw);
-	key_to_base64(pub, raw);
-	/* An endpoint without a port takes the hub's. */
-	if (strchr(d->cl.endpoint, ']') || (strchr(d->cl.endpoint, '.') && strchr(d->cl.endpoint, ':')))
-		snprintf(ep, sizeof(ep), "%s", d->cl.endpoint);
-	else if (strchr(d->cl.endpoint, ':'))
-		snprintf(ep, sizeof(ep), "[%s]:%u", d->cl.endpoint, d->hub_port);
-	else
-		snprintf(ep, sizeof(ep), "%s:%u", d->cl.endpoint, d->hub_port);
-	/* No gateway label: an admin grants that (weft node gateway NAME
-	 * --allow), and the manager keeps it whatever labels we send. */
-	req = json_pack("{s:s, s:[s], s:{}}", "publicKey", pub, "endpoints", ep, "labels");
+	key_to_base64(pub, want->key);
+	req = json_pack("{s:s, s:[s], s:{}}", "publicKey", pub, "endpoints", want->endpoints[0], "labels");
 	if (with_name)
 		json_object_set_new(req, "name", json_string(d->cl.name));
 	return req;
@@ -177,24 +229,33 @@ static void wipe_credential(json_t *reply)
  * removed (its lease ran out) coming back, asking for its old subnets. */
 enum join_result member_join(struct weftd *d)
 {
-	char path[600], err[700];
+	char path[600], err[700], sub[2][64] = { "", "" };
 	char *token = weftd_read_secret(d->cl.token_file), *secret;
-	json_t *req, *reply = NULL, *subs;
+	struct cluster_node want, got;
+	json_t *req, *reply = NULL;
 	int status;
 
 	if (!token || !*token) {
 		weftd_log(d, WG_LOG_ERROR, "member: cannot read the join token %s: %s", d->cl.token_file,
 			  token ? "empty" : strerror(errno));
 		crypto_free_string(token);
-		return d->cl.self ? RETRY : FATAL;
+		return d->cl.has_self ? RETRY : FATAL;
 	}
 	if (!(secret = registration_secret(d))) {
 		crypto_free_string(token);
-		return d->cl.self ? RETRY : FATAL;
+		return d->cl.has_self ? RETRY : FATAL;
 	}
-	req = self_request(d, true);
-	if (d->cl.self && (subs = json_object_get(d->cl.self, "subnets")))
-		json_object_set(req, "subnets", subs);
+	self_wanted(d, &want);
+	req = self_request(d, &want, true);
+	if (d->cl.has_self) {
+		json_t *subs = json_array();
+		char buf[64];
+
+		for (size_t i = 0; i < d->cl.self.nsubnets; ++i)
+			json_array_append_new(subs, json_string(ipam_prefix_str(&d->cl.self.subnets[i], buf,
+										sizeof(buf))));
+		json_object_set_new(req, "subnets", subs);
+	}
 	json_object_set_new(req, "registrationSecret", json_string(secret));
 	crypto_free_string(secret);
 	api_client_token(d->cl.api, token);
@@ -206,24 +267,38 @@ enum join_result member_join(struct weftd *d)
 	json_decref(req);
 	if (status == 201 && json_is_string(json_object_get(reply, "credential")) &&
 	    json_is_object(json_object_get(reply, "node"))) {
+		/* A record we cannot read gives us no subnets: the answer is
+		 * dropped, and our registration secret has the manager answer
+		 * the same again next time. */
+		if (member_parse_self(d, json_object_get(reply, "node"), "the manager's answer to our registration",
+				      &got)) {
+			snprintf(err, sizeof(err), "the manager's record of us is unreadable");
+			wipe_credential(reply);
+			json_decref(reply);
+			reply = NULL;
+			status = 503;
+			goto refused;
+		}
 		if (member_save(d, "credential", json_string_value(json_object_get(reply, "credential"))) ||
-		    member_save_json(d, "node.json", json_object_get(reply, "node"))) {
+		    save_self(d, &got)) {
 			member_path(d, path, sizeof(path), "credential");
 			weftd_log(d, WG_LOG_ERROR, "member: cannot write %s", path);
+			cluster_node_free(&got);
 			wipe_credential(reply);
 			json_decref(reply);
 			return FATAL;
 		}
 		api_client_token(d->cl.api, json_string_value(json_object_get(reply, "credential")));
-		set_self(d, json_object_get(reply, "node"));
+		member_set_self(d, &got);
 		member_note(d, true, NULL);
-		weftd_log(d, WG_LOG_INFO, "member: joined as node %s, subnets %s %s", d->cl.name,
-			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 0)) ?: "",
-			  json_string_value(json_array_get(json_object_get(d->cl.self, "subnets"), 1)) ?: "");
+		for (size_t i = 0; i < d->cl.self.nsubnets && i < 2; ++i)
+			ipam_prefix_str(&d->cl.self.subnets[i], sub[i], sizeof(sub[i]));
+		weftd_log(d, WG_LOG_INFO, "member: joined as node %s, subnets %s %s", d->cl.name, sub[0], sub[1]);
 		wipe_credential(reply);
 		json_decref(reply);
 		return JOINED;
 	}
+refused:
 	json_decref(reply);
 	/* The credential we had goes on being used: the manager may know
 	 * it again (a refusal that was the store's hiccup, say). */
@@ -238,34 +313,27 @@ enum join_result member_join(struct weftd *d)
 		return RETRY;
 	/* Refused: a bad or expired token, a name or key taken, no subnet
 	 * left. Trying again changes nothing until someone acts. */
-	return d->cl.self ? RETRY : FATAL;
+	return d->cl.has_self ? RETRY : FATAL;
 }
 
 /* Tells the manager our key and endpoint if they differ from its record. */
 int member_update_self(struct weftd *d)
 {
 	char path[80], err[700];
-	json_t *req = self_request(d, false), *reply = NULL;
-	json_t *ours = json_deep_copy(json_object_get(d->cl.self, "labels"));
-	bool same;
+	struct cluster_node want;
+	json_t *req, *reply = NULL;
 	int status;
 
-	json_object_del(ours, CLUSTER_GATEWAY_LABEL); /* the admin's, not ours */
-	same = d->cl.self && json_equal(json_object_get(req, "publicKey"), json_object_get(d->cl.self, "publicKey")) &&
-	       json_equal(json_object_get(req, "endpoints"), json_object_get(d->cl.self, "endpoints")) &&
-	       json_equal(json_object_get(req, "labels"), ours ?: json_object_get(req, "labels"));
-	json_decref(ours);
-	if (same) {
-		json_decref(req);
+	self_wanted(d, &want);
+	if (d->cl.has_self && cluster_node_holds(&d->cl.self, &want))
 		return 200;
-	}
+	req = self_request(d, &want, false);
 	snprintf(path, sizeof(path), "/v1/nodes/%s", d->cl.name);
 	status = api_call(d->cl.api, "PATCH", path, req, 30, &reply, err, sizeof(err));
 	json_decref(req);
 	if (status == 200 && json_is_object(reply)) {
-		set_self(d, reply);
-		member_save_json(d, "node.json", reply);
-		weftd_log(d, WG_LOG_VERBOSE, "member: told the manager our key, endpoint and labels");
+		if (!member_take_self(d, reply, "the manager's answer to our PATCH"))
+			weftd_log(d, WG_LOG_VERBOSE, "member: told the manager our key, endpoint and labels");
 	} else {
 		member_note(d, false, err);
 	}

@@ -157,44 +157,62 @@ static json_t *routed_subnets(json_t *rec)
 
 /* Which node is the cluster's gateway: the one whose record says so
  * ("gateway", docs/clusters.md); a holder whose record stops saying so, or
- * that is removed, is no longer. With d->cl.lock held. */
+ * that is removed, is no longer. A record that fails its check changes
+ * nothing (as for the hub's peers). The member thread is the only
+ * writer: it reads the holder without the lock, and takes it only to
+ * change what "show" reads. */
 static void see_gateway(struct weftd *d, json_t *reply, bool full)
 {
-	const char *holder = json_string_value(json_object_get(d->cl.gateway_seen, "node"));
-	bool gone = full;
+	const char *holder = d->cl.has_gateway_seen ? d->cl.gateway_seen.name : NULL;
+	struct cluster_node seen = { 0 };
+	bool gone = full, found = false;
 	json_t *rec, *v;
 	size_t i;
 
 	json_array_foreach(json_object_get(reply, "removed"), i, v)
 		if (holder && !strcmp(json_string_value(v) ?: "", holder))
 			gone = true;
-	json_array_foreach(json_object_get(reply, "nodes"), i, rec)
-		if (holder && !strcmp(json_string_value(json_object_get(rec, "name")) ?: "", holder))
-			gone = true;
-	if (gone) {
-		json_decref(d->cl.gateway_seen);
-		d->cl.gateway_seen = NULL;
-	}
 	json_array_foreach(json_object_get(reply, "nodes"), i, rec) {
-		const char *name = json_string_value(json_object_get(rec, "name"));
-		json_t *gw = json_object_get(rec, "gateway");
+		const char *name = json_string_value(json_object_get(rec, "name")) ?: "";
+		struct cluster_node n;
+		char err[300] = "";
+		int ret;
 
-		if (name && json_is_object(gw)) {
-			json_decref(d->cl.gateway_seen);
-			d->cl.gateway_seen = json_pack("{s:s, s:O}", "node", name, "gateway", gw);
+		if (json_is_object(json_object_get(rec, "gateway"))) {
+			if ((ret = cluster_node_parse(rec, &n, err, sizeof(err)))) {
+				weftd_log(d, WG_LOG_WARNING, "member: ignoring the record of node %.64s, the "
+					  "cluster's gateway: %s", name, ret == -ENOMEM ? "out of memory" : err);
+				continue;
+			}
+			if (found)
+				cluster_node_free(&seen);
+			seen = n;
+			found = true;
 		}
+		if (holder && !strcmp(name, holder))
+			gone = true;
 	}
+	if (!gone && !found)
+		return;
+	pthread_mutex_lock(&d->cl.lock);
+	cluster_node_free(&d->cl.gateway_seen);
+	d->cl.has_gateway_seen = found;
+	if (found)
+		d->cl.gateway_seen = seen;
+	pthread_mutex_unlock(&d->cl.lock);
 }
 
-/* Does our own record, among the changes, ask for a new credential? */
-static bool rotation_asked(struct weftd *d, json_t *reply)
+/* Our own record, if it is among the changes, checked and kept: does it
+ * ask for a new credential? One that fails its check asks nothing. */
+static bool take_own(struct weftd *d, json_t *reply)
 {
 	json_t *rec;
 	size_t i;
 
 	json_array_foreach(json_object_get(reply, "nodes"), i, rec)
 		if (!strcmp(json_string_value(json_object_get(rec, "name")) ?: "", d->cl.name))
-			return json_object_get(json_object_get(rec, "credentialRotation"), "requested");
+			return !member_take_self(d, rec, "the manager's changes") &&
+			       (d->cl.self.flags & NODE_HAS_ROTATION_REQUESTED);
 	return false;
 }
 
@@ -212,9 +230,7 @@ static int take(void *ctx, json_t *reply)
 	json_t *doc;
 	int ret;
 
-	pthread_mutex_lock(&d->cl.lock);
 	see_gateway(d, reply, full);
-	pthread_mutex_unlock(&d->cl.lock);
 	pthread_mutex_lock(&d->hub_lock);
 	if (!(ret = peer_set_take(&next, &d->cl.nodes, reply, &o)))
 		ret = apply(d, &next, full);
@@ -232,7 +248,7 @@ static int take(void *ctx, json_t *reply)
 	json_decref(doc);
 	/* Once asked, tried at each answer until done: an answer does not
 	 * carry our record again unless it changes. */
-	if (rotation_asked(d, reply))
+	if (take_own(d, reply))
 		d->cl.rotate = true;
 	if (d->cl.rotate)
 		member_rotate_credential(d);
@@ -252,7 +268,7 @@ static enum follow_told tell(void *ctx, int why)
 		if (member_join(d) != JOINED) {
 			/* Our credential is tried again next time (member_join
 			 * put it back): if the 401 has passed, we go on with it. */
-			if (d->cl.self)
+			if (d->cl.has_self)
 				d->cl.registered = true;
 			return FOLLOW_LATER;
 		}
@@ -296,6 +312,7 @@ int member_start(struct weftd *d, const struct agent_config *conf, char *err, si
 	char path[600];
 	char *cred;
 	json_t *saved;
+	struct cluster_node rec;
 
 	if (!conf->manager[0])
 		return 0;
@@ -335,19 +352,23 @@ int member_start(struct weftd *d, const struct agent_config *conf, char *err, si
 	}
 
 	/* What we knew before: the device comes back as it was, manager or not. */
-	member_path(d, path, sizeof(path), "node.json");
-	saved = json_load_file(path, 0, NULL);
 	member_path(d, path, sizeof(path), "credential");
 	cred = weftd_read_secret(path);
-	if (json_is_object(saved) && cred && !strcmp(json_string_value(json_object_get(saved, "name")) ?: "", d->cl.name)) {
-		d->cl.self = saved;
+	member_path(d, path, sizeof(path), "node.json");
+	if ((saved = json_load_file(path, 0, NULL)) && !member_parse_self(d, saved, path, &rec)) {
+		/* Without the credential the record is no use: we join again. */
+		if (cred && !strcmp(rec.name, d->cl.name))
+			member_set_self(d, &rec);
+		else if (strcmp(rec.name, d->cl.name))
+			weftd_log(d, WG_LOG_ERROR, "member: %s belongs to node %s; joining as %s", path, rec.name,
+				  d->cl.name);
+		cluster_node_free(&rec);
+	}
+	json_decref(saved);
+	if (d->cl.has_self) {
 		api_client_token(d->cl.api, cred);
 		d->cl.registered = true;
 	} else {
-		json_decref(saved);
-		if (saved)
-			weftd_log(d, WG_LOG_ERROR, "member: %s belongs to another node name; joining as %s", path,
-				  d->cl.name);
 		if (!conf->join_token_file[0]) {
 			crypto_free_string(cred);
 			snprintf(err, errlen, "node %s has not joined the cluster yet: give --join-token-file "
@@ -370,22 +391,17 @@ int member_start(struct weftd *d, const struct agent_config *conf, char *err, si
 		d->cl.registered = true;
 	}
 	crypto_free_string(cred);
-	if (!d->cl.self) {
+	if (!d->cl.has_self) {
 		snprintf(err, errlen, "could not join the cluster");
 		return -EPERM;
 	}
 	/* The pods' addresses come from the node's subnets. */
 	snprintf(d->pod_subnet, sizeof(d->pod_subnet), "%s", "");
 	snprintf(d->pod_subnet6, sizeof(d->pod_subnet6), "%s", "");
-	{
-		json_t *v;
-		size_t i;
+	for (size_t i = 0; i < d->cl.self.nsubnets; ++i) {
+		const struct ipam_prefix *p = &d->cl.self.subnets[i];
 
-		json_array_foreach(json_object_get(d->cl.self, "subnets"), i, v) {
-			const char *s = json_string_value(v) ?: "";
-
-			snprintf(strchr(s, ':') ? d->pod_subnet6 : d->pod_subnet, sizeof(d->pod_subnet), "%s", s);
-		}
+		ipam_prefix_str(p, p->family == AF_INET6 ? d->pod_subnet6 : d->pod_subnet, sizeof(d->pod_subnet));
 	}
 	member_path(d, path, sizeof(path), "peers.json");
 	saved = json_load_file(path, 0, NULL);
@@ -459,8 +475,8 @@ void member_stop(struct weftd *d)
 	api_client_free(d->cl.api);
 	if (d->cl.follow_ready)
 		follow_destroy(&d->cl.follow);
-	json_decref(d->cl.self);
-	json_decref(d->cl.gateway_seen);
+	cluster_node_free(&d->cl.self);
+	cluster_node_free(&d->cl.gateway_seen);
 	peer_set_clear(&d->cl.nodes);
 	peer_set_clear(&d->cl.saved);
 	free(d->cl.pending);
@@ -471,18 +487,28 @@ void member_stop(struct weftd *d)
  * or NULL when no node of ours is the gateway. With d->cl.lock held. */
 static json_t *clusters_seen(struct weftd *d)
 {
-	json_t *gw = json_object_get(d->cl.gateway_seen, "gateway"), *out, *conns, *cidrs;
-	const char *id;
+	const struct cluster_gateway *gw = &d->cl.gateway_seen.gateway;
+	json_t *conns;
 
-	if (!gw)
+	if (!d->cl.has_gateway_seen)
 		return NULL;
 	conns = json_array();
-	json_object_foreach(json_object_get(gw, "clusters"), id, cidrs)
-		json_array_append_new(conns, json_pack("{s:s, s:O, s:O?}", "cluster", id, "subnets", cidrs, "status",
-						       json_object_get(json_object_get(gw, "status"), id)));
-	out = json_pack("{s:O, s:O?, s:o}", "gateway", json_object_get(d->cl.gateway_seen, "node"), "since",
-			json_object_get(gw, "since"), "connections", conns);
-	return out;
+	for (size_t i = 0; i < gw->nclusters; ++i) {
+		const struct cluster_remote *r = &gw->clusters[i];
+		json_t *cidrs = json_array();
+		const char *status = NULL;
+
+		for (size_t k = 0; k < r->ncidrs; ++k)
+			json_array_append_new(cidrs, json_string(r->cidrs[k]));
+		/* A cluster the gateway has not reported on has no status. */
+		for (size_t k = 0; k < gw->nstatus; ++k)
+			if (!strcmp(gw->status[k].id, r->id))
+				status = cluster_link_name(gw->status[k].link);
+		json_array_append_new(conns, json_pack("{s:s, s:o, s:s?}", "cluster", r->id, "subnets", cidrs,
+						       "status", status));
+	}
+	return json_pack("{s:s, s:I, s:o}", "gateway", d->cl.gateway_seen.name, "since", (json_int_t)gw->since,
+			 "connections", conns);
 }
 
 /* For "show": the node, the manager, the other clusters, and which peer
@@ -494,8 +520,8 @@ void member_describe(struct weftd *d, json_t *out)
 	if (!d->cl.enabled)
 		return;
 	pthread_mutex_lock(&d->cl.lock);
-	if (d->cl.self)
-		json_object_set_new(out, "node", json_deep_copy(d->cl.self));
+	if (d->cl.has_self)
+		json_object_set_new(out, "node", cluster_node_json(&d->cl.self));
 	if ((clusters = clusters_seen(d)))
 		json_object_set_new(out, "clusters", clusters);
 	json_object_set_new(out, "manager",

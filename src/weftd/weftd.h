@@ -15,6 +15,7 @@
 #include "agent/reconcile.h"
 #include "api/follow.h"
 
+#include "cluster/node.h"
 #include "cni/args.h"
 #include "cni/cni.h"
 #include "dev/wgdev.h"
@@ -63,8 +64,15 @@ struct weftd_member {
 	pthread_t thread;
 	/* Under lock: for "show". */
 	pthread_mutex_t lock;
-	json_t *self; /* our record at the manager */
-	json_t *gateway_seen; /* {"node", "gateway": its record's "gateway"}: the cluster's gateway, or NULL */
+	/* Our record at the manager, checked once where it came in (the
+	 * registration's answer, STATE/cluster/node.json, a change list, a
+	 * PATCH's answer); written only by the member thread (or at start). */
+	struct cluster_node self;
+	bool has_self;
+	/* The record of the node that is the cluster's gateway (its
+	 * "gateway" says so), checked once as it came in a change list. */
+	struct cluster_node gateway_seen;
+	bool has_gateway_seen;
 	int64_t rev;  /* the manager's revision our peers reflect */
 	bool connected;
 	int64_t last_contact;
@@ -198,6 +206,16 @@ json_t *member_node_keys(struct weftd *d);
 void member_path(struct weftd *d, char *buf, size_t len, const char *name);
 int member_save(struct weftd *d, const char *name, const char *text);
 int member_save_json(struct weftd *d, const char *name, json_t *v);
+/* Our record, from the JSON that came in from `from` (for the log): 0, or
+ * -EINVAL/-ENOMEM logged at warning naming the bad field (n then holds
+ * nothing). */
+int member_parse_self(struct weftd *d, json_t *doc, const char *from, struct cluster_node *n);
+/* Makes n our record, taking its contents (n is cleared). */
+void member_set_self(struct weftd *d, struct cluster_node *n);
+/* Parses doc as our record and, if it says something new, makes it ours
+ * and saves it to STATE/cluster/node.json. A record that fails its check
+ * changes nothing (the old one stays): -EINVAL or -ENOMEM, logged. */
+int member_take_self(struct weftd *d, json_t *doc, const char *from);
 /* Whether the manager answered, for "show". */
 void member_note(struct weftd *d, bool ok, const char *err);
 enum join_result { JOINED, RETRY, FATAL };

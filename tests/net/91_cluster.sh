@@ -236,6 +236,20 @@ check "  STATE/cluster/credential changed, mode 0600" \
 check "  the old credential gets 401" test "$(code "$cred1" GET /v1/nodes/n1)" = 401
 check "  the new one works" test "$(code "$new1" GET /v1/nodes/n1)" = 200
 check "  the record says when" has "$(api GET /v1/nodes/n1)" '"credentialRotation":{"rotated":'
+# Our own record comes in the long poll too: what show says and what is on
+# disk follow it.
+own_rotated() { # K: show's "node" and STATE/cluster/node.json both say it rotated
+	local i
+	for i in $(seq 50); do
+		show "$1" | python3 -c 'import json,sys
+recs = (json.load(sys.stdin)["node"], json.load(open(sys.argv[1])))
+sys.exit(0 if all("rotated" in r.get("credentialRotation", {}) for r in recs) else 1)' "$T/n$1/cluster/node.json" &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "  n1's own record says so, in show and on disk" own_rotated 1
 out=$(wcli node credentials rotate n2 2>&1)
 check "n2 rotated too ($out)" has "$out" "node n2 rotated its credential"
 # n1's long poll, on its new credential, follows that change.
@@ -356,5 +370,23 @@ check "  and its metrics series" none 'remote="n4"' metrics 1
 check "  and its routes ($sub4)" sh -c "! ip -n ${NODE}1 route | grep -q '$sub4' && ! ip -n ${NODE}2 route | grep -q '$sub4'"
 bad=$(matrix)
 check "the others still reach each other${bad:+:$bad}" test -z "$bad"
+
+# --- our record on disk unreadable: weftd names the field, and joins again ----------------
+sub2=$(api GET /v1/nodes/n2 | grep -o '"subnets":\[[^]]*\]')
+kill "${WPID[2]}"
+wait "${WPID[2]}" 2>/dev/null
+python3 - "$T/n2/cluster/node.json" <<'EOF2'
+import json, sys
+rec = json.load(open(sys.argv[1]))
+rec["created"] = "yesterday"
+json.dump(rec, open(sys.argv[1], "w"))
+EOF2
+start_weftd 2
+check "n2 restarted with a node.json it cannot read: a warning names the field" \
+	grep -q "ignoring our record in $T/n2/cluster/node.json: created \"yesterday\"" "$LOGS/weft-weftd-$$-2.log"
+created_int() { python3 -c 'import json,sys; sys.exit(0 if isinstance(json.load(open(sys.argv[1]))["created"], int) else 1)' "$1"; }
+check "  it joined again, its record written anew" created_int "$T/n2/cluster/node.json"
+check "  with the same subnets ($sub2)" has "$(api GET /v1/nodes/n2)" "$sub2"
+check "  and the same peers" wait_peers 2 'n1 n3'
 
 finish

@@ -47,6 +47,10 @@ TEST(node_full_record_round_trips)
 	CHECK(!strcmp(cluster_node_label(&a, CLUSTER_GATEWAY_LABEL) ?: "", "true"));
 	CHECK(a.gateway.nclusters == 1 && a.gateway.clusters[0].ncidrs == 2 && a.gateway.nstatus == 2);
 	CHECK(a.rotation_requested == 1700000200 && a.rotation_rotated == 1700000300);
+	/* A status's name is the record's string (weftd's "show" writes it). */
+	for (size_t i = 0; i < a.gateway.nstatus; ++i)
+		CHECK(!strcmp(cluster_link_name(a.gateway.status[i].link),
+			      !strcmp(a.gateway.status[i].id, "east") ? "connected" : "error"));
 	out = cluster_node_json(&a);
 	/* The JSON itself, not only what it parses to: the API answers with it. */
 	CHECK(json_equal(out, doc));
@@ -212,6 +216,47 @@ TEST(node_labels_edit)
 	CHECK(!cluster_node_set_label(&n, CLUSTER_GATEWAY_LABEL, NULL) && !cluster_node_label(&n, CLUSTER_GATEWAY_LABEL));
 	CHECK(!cluster_node_set_label(&n, "new", "x") && n.nlabels == 2 && !strcmp(cluster_node_label(&n, "zone"), "b"));
 	cluster_node_free(&n);
+}
+
+/* What weftd asks to PATCH against its record: only a change in what a
+ * node sets counts, and the admin's gateway label never does. */
+TEST(node_holds_what_a_node_sets)
+{
+	struct cluster_node rec, want = { .flags = NODE_HAS_KEY | NODE_HAS_ENDPOINTS | NODE_HAS_LABELS,
+					  .nendpoints = 2,
+					  .endpoints = { "192.0.2.1:51820", "[2001:db8::1]:51820" } };
+	char err[256];
+
+	CHECK(!parse_text(full, &rec, err, sizeof(err)));
+	/* full's key is all zeros; its labels are the gateway's and "zone". */
+	CHECK(!cluster_node_holds(&rec, &want));
+	CHECK(!cluster_node_set_label(&want, "zone", "a") && cluster_node_holds(&rec, &want));
+	CHECK(!cluster_node_set_label(&want, CLUSTER_GATEWAY_LABEL, "false") && cluster_node_holds(&rec, &want));
+	CHECK(!cluster_node_set_label(&rec, CLUSTER_GATEWAY_LABEL, NULL) && cluster_node_holds(&rec, &want));
+	CHECK(!cluster_node_set_label(&want, "zone", "b") && !cluster_node_holds(&rec, &want));
+	CHECK(!cluster_node_set_label(&want, "zone", "a") && !cluster_node_set_label(&want, "rack", "1") &&
+	      !cluster_node_holds(&rec, &want));
+	CHECK(!cluster_node_set_label(&want, "rack", NULL) && cluster_node_holds(&rec, &want));
+	/* The endpoints in order, the key byte for byte. */
+	snprintf(want.endpoints[0], sizeof(want.endpoints[0]), "%s", rec.endpoints[1]);
+	snprintf(want.endpoints[1], sizeof(want.endpoints[1]), "%s", rec.endpoints[0]);
+	CHECK(!cluster_node_holds(&rec, &want));
+	want.nendpoints = 1;
+	CHECK(!cluster_node_holds(&rec, &want));
+	snprintf(want.endpoints[0], sizeof(want.endpoints[0]), "%s", rec.endpoints[0]);
+	want.flags &= ~NODE_HAS_ENDPOINTS;
+	CHECK(cluster_node_holds(&rec, &want));
+	want.key[31] = 1;
+	CHECK(!cluster_node_holds(&rec, &want));
+	/* A request without labels leaves them be; a record without a key
+	 * holds no key. */
+	want.key[31] = 0;
+	want.flags &= ~NODE_HAS_LABELS;
+	CHECK(!cluster_node_set_label(&rec, "other", "x") && cluster_node_holds(&rec, &want));
+	rec.flags &= ~NODE_HAS_KEY;
+	CHECK(!cluster_node_holds(&rec, &want));
+	cluster_node_free(&rec);
+	cluster_node_free(&want);
 }
 
 /* A record in the store that the parser refuses: every read of it says

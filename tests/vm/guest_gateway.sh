@@ -7,6 +7,8 @@
 # b1's pod through a1. a1's weftd killed -9 and restarted within its lease
 # adopts its gateway device (same interface, same key at b); killed and kept
 # down past its lease, a2 takes over, and a1 back removes the device it left.
+# The gateway devices keep Submariner's default name, "submariner" (no
+# --gateway-device): kernel devices are per namespace, as on real nodes.
 #
 #   net: br0 192.168.78.1/24, broker :7440, manager a :7441, manager b :7442
 #     ├─ a1 .11 (gateway candidate)  ├─ a2 .12 (gateway candidate)  └─ b1 .21 (gateway)
@@ -52,7 +54,7 @@ start_weftd() { # NODE: cluster = first letter; every one a gateway candidate
 	rm -f $T/$n.sock
 	ip netns exec $n weftd --state-dir $T/$n --socket $T/$n.sock --backend kernel --hub-name wh$n \
 		--manager "$(url $c)" --manager-ca $T/m-$c/ca.crt --join-token-file $T/join-$c.token --node-name $n \
-		--endpoint "$(cat $T/$n.addr)" --gateway --gateway-device gw$n --log-level verbose >>$T/weftd-$n.log 2>&1 &
+		--endpoint "$(cat $T/$n.addr)" --gateway --log-level verbose >>$T/weftd-$n.log 2>&1 &
 	PID[$n]=$!
 	for _ in $(seq 300); do [ -S $T/$n.sock ] && return 0; sleep 0.05; done
 	tail -5 $T/weftd-$n.log
@@ -88,16 +90,16 @@ check "  allowed" grant a2
 check "b1's weftd starts" start_weftd b1
 check "  allowed" grant b1
 check "  b1 is b's gateway" wait_for 20 gateway_of b b1
-check "  a2 stands by: a1 keeps the lease, a2 has no gateway device" sh -c "! ip -n a2 link show gwa2"
-check "a1's gateway device is the kernel's WireGuard, on UDP 4500" sh -c \
-	"ip -n a1 -d link show gwa1 | grep -q wireguard && ip netns exec a1 wg show gwa1 listen-port | grep -qx 4500"
+check "  a2 stands by: a1 keeps the lease, a2 has no gateway device" sh -c "! ip -n a2 link show submariner"
+check "a1's gateway device is the kernel's WireGuard, named submariner (the default), on UDP 4500" sh -c \
+	"ip -n a1 -d link show submariner | grep -q wireguard && ip netns exec a1 wg show submariner listen-port | grep -qx 4500"
 connected() { weft_at a clusters 2>/dev/null | grep -q "b.*connected"; }
 check "  a's connection to b is connected" wait_for 40 connected
 # The keepalive comes a moment later on the side with the greater key (it
 # waits for the other to start, lib/agent/reconcile.h); b1 may have
 # connected before.
 check "  its peer is b1's gateway, allowed b's CIDR, keepalive 10" wait_for 10 sh -c \
-	"ip netns exec a1 wg show gwa1 dump | awk 'NR==2' | grep -q '192.168.78.21:4500.*${CIDR[b]}.*10\$'"
+	"ip netns exec a1 wg show submariner dump | awk 'NR==2' | grep -q '192.168.78.21:4500.*${CIDR[b]}.*10\$'"
 
 declare -A A4
 add_pod() { # NODE POD
@@ -115,17 +117,17 @@ check "a hub pod on b1" add_pod b1 pb
 reach() { ip netns exec $1 ping -c 1 -W 2 ${A4[$2]}; }
 both_ways() { wait_for "$1" reach pa pb && wait_for 10 reach pb pa; }
 check "a2's pod reaches b1's pod across the clusters, and back" both_ways 30
-key_at_b() { ip netns exec b1 wg show gwb1 peers | head -1; }
+key_at_b() { ip netns exec b1 wg show submariner peers | head -1; }
 key0=$(key_at_b)
 
 # kill -9 within the lease: the kernel's device outlives weftd and is adopted.
-idx=$(ip -n a1 -o link show gwa1 | cut -d: -f1)
+idx=$(ip -n a1 -o link show submariner | cut -d: -f1)
 kill -9 ${PID[a1]}
 wait ${PID[a1]} 2>/dev/null
 check "a1's weftd killed -9 and restarted within its lease" start_weftd a1
 check "  a1 is still the gateway" wait_for 10 gateway_of a a1
 check "  its gateway device was adopted (ifindex $idx), not remade" sh -c \
-	"grep -q 'gateway: adopted gwa1 on UDP port 4500 (kernel)' $T/weftd-a1.log && [ \"\$(ip -n a1 -o link show gwa1 | cut -d: -f1)\" = $idx ]"
+	"grep -q 'gateway: adopted submariner on UDP port 4500 (kernel)' $T/weftd-a1.log && [ \"\$(ip -n a1 -o link show submariner | cut -d: -f1)\" = $idx ]"
 check "  b1's peer for a has the same key" same "$key0" "$(key_at_b)"
 check "  pods still reach each other" both_ways 20
 
@@ -133,14 +135,14 @@ check "  pods still reach each other" both_ways 20
 kill -9 ${PID[a1]}
 wait ${PID[a1]} 2>/dev/null
 check "a1's weftd killed -9 and kept down: a2 takes the lease" wait_for 60 gateway_of a a2
-check "  a2's gateway device is the kernel's WireGuard" sh -c "ip -n a2 -d link show gwa2 | grep -q wireguard"
-new_peer() { [ "$(key_at_b)" != "$key0" ] && ip netns exec b1 wg show gwb1 endpoints | grep -q 192.168.78.12:4500; }
+check "  a2's gateway device is the kernel's WireGuard" sh -c "ip -n a2 -d link show submariner | grep -q wireguard"
+new_peer() { [ "$(key_at_b)" != "$key0" ] && ip netns exec b1 wg show submariner endpoints | grep -q 192.168.78.12:4500; }
 check "  b1's peer for a is a2's (new key, a2's endpoint)" wait_for 20 new_peer
 check "  pods reach each other again, through a2" both_ways 30
 check "a1 restarted: it stands by" start_weftd a1
 left_removed() {
-	! ip -n a1 link show gwa1 >/dev/null 2>&1 &&
-		grep -q 'removed gwa1, left from when this node was the gateway' $T/weftd-a1.log && return 0
+	! ip -n a1 link show submariner >/dev/null 2>&1 &&
+		grep -q 'removed submariner, left from when this node was the gateway' $T/weftd-a1.log && return 0
 	return 1
 }
 check "  and removes the gateway device it left behind" wait_for 15 left_removed

@@ -240,6 +240,8 @@ static int take(void *ctx, json_t *reply)
 	pthread_mutex_unlock(&d->hub_lock);
 	if (ret)
 		return ret;
+	/* Nodes and other clusters the table excludes may have changed. */
+	masq_update(d);
 	pthread_mutex_lock(&d->cl.lock);
 	d->cl.rev = json_integer_value(json_object_get(reply, "revision"));
 	pthread_mutex_unlock(&d->cl.lock);

@@ -120,6 +120,16 @@ struct weftd_gateway {
 	char error[800];
 };
 
+/* Pods' egress, masqueraded (masq.c). */
+struct weftd_masq {
+	bool enabled;
+	pthread_mutex_t lock; /* the table's changes, and what "show" reads */
+	bool applied; /* the table holds keep */
+	struct ipam_prefix *keep; /* excluded, sorted, as last applied */
+	size_t nkeep;
+	char error[600];
+};
+
 struct weftd {
 	char state_dir[400];
 	char socket_path[108];
@@ -144,6 +154,7 @@ struct weftd {
 	struct list attachments;
 	struct weftd_member cl;
 	struct weftd_gateway gw;
+	struct weftd_masq masq;
 	struct MHD_Daemon *metrics; /* metrics.c, or NULL */
 	struct MHD_Daemon *docker;  /* docker.c, or NULL */
 	char docker_socket[108];
@@ -279,6 +290,19 @@ void metrics_stop(struct weftd *d);
 /* docker.c: Docker's network and IPAM driver (no-op unless --docker-plugin). */
 int docker_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen);
 void docker_stop(struct weftd *d);
+
+/* masq.c: pods' egress masqueraded to the node's address, except to the
+ * subnets weftd knows (lib/nft/masq.h). */
+/* Once the IPAM is open and the member and gateway have started: the
+ * table made (enabled) or removed (not). */
+void masq_start(struct weftd *d, bool enabled);
+/* The table brought to what weftd now knows (a change of nodes or of
+ * other clusters); a no-op when nothing it excludes changed. Takes
+ * hub_lock and cl.lock in turn: call it with neither held. */
+void masq_update(struct weftd *d);
+/* Adds "masquerade" to a "show" reply. */
+void masq_describe(struct weftd *d, json_t *out);
+void masq_stop(struct weftd *d);
 
 /* show.c: {"op": "show"} */
 json_t *weftd_show(struct weftd *d);

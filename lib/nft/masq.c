@@ -37,6 +37,19 @@ static bool prefix_ok(const struct ipam_prefix *p)
 	return true;
 }
 
+/* A refused prefix, for the message: its address and length when the
+ * family is one we can print, else the family's number. */
+static const char *bad_str(const struct ipam_prefix *p, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if ((p->family == AF_INET || p->family == AF_INET6) && inet_ntop(p->family, &p->addr, a, sizeof(a)))
+		snprintf(buf, len, "%s/%u", a, p->len);
+	else
+		snprintf(buf, len, "family %d", p->family);
+	return buf;
+}
+
 static bool same(const struct ipam_prefix *a, const struct ipam_prefix *b)
 {
 	return a->family == b->family && a->len == b->len &&
@@ -81,22 +94,21 @@ char *nft_masq_format(const struct ipam_prefix *pods, size_t npods, const struct
 	} fam[] = { { AF_INET, "pods4", "keep4", "ip" }, { AF_INET6, "pods6", "keep6", "ip6" } };
 	struct buf b = { 0 };
 	bool has[2] = { false, false };
+	char text[64];
 	int ret = 0;
 
-	for (size_t i = 0; i < npods; ++i) {
-		if (!prefix_ok(&pods[i])) {
-			snprintf(err, errlen, "pod subnet %zu: not an IPv4 or IPv6 network", i);
+	for (size_t i = 0; i < npods + nkeep; ++i) {
+		const struct ipam_prefix *p = i < npods ? &pods[i] : &keep[i - npods];
+
+		if (!prefix_ok(p)) {
+			snprintf(err, errlen, "%s %zu (%s): not an IPv4 or IPv6 network", i < npods ? "pod subnet" :
+				 "excluded CIDR", i < npods ? i : i - npods, bad_str(p, text, sizeof(text)));
 			errno = EINVAL;
 			return NULL;
 		}
-		has[pods[i].family == AF_INET6] = true;
+		if (i < npods)
+			has[p->family == AF_INET6] = true;
 	}
-	for (size_t i = 0; i < nkeep; ++i)
-		if (!prefix_ok(&keep[i])) {
-			snprintf(err, errlen, "excluded CIDR %zu: not an IPv4 or IPv6 network", i);
-			errno = EINVAL;
-			return NULL;
-		}
 	if (!has[0] && !has[1]) {
 		snprintf(err, errlen, "no pod subnet to masquerade from");
 		errno = EINVAL;

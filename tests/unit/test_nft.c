@@ -73,11 +73,13 @@ TEST(nft_masq_format_refuses)
 	badfam.family = AF_UNIX;
 	errno = 0;
 	CHECK(!nft_masq_format(&host, 1, NULL, 0, err, sizeof(err)) && errno == EINVAL);
-	CHECK(strstr(err, "pod subnet 0"));
+	CHECK(strstr(err, "pod subnet 0 (10.244.1.5/24): not an IPv4 or IPv6 network"));
 	CHECK(!nft_masq_format(&good, 1, &host6, 1, err, sizeof(err)) && errno == EINVAL);
-	CHECK(strstr(err, "excluded CIDR 0"));
+	CHECK(strstr(err, "excluded CIDR 0 (fd00::1/64)"));
 	CHECK(!nft_masq_format(&badlen, 1, NULL, 0, err, sizeof(err)) && errno == EINVAL);
+	CHECK(strstr(err, "pod subnet 0 (10.244.1.0/33)"));
 	CHECK(!nft_masq_format(&good, 1, &badfam, 1, err, sizeof(err)) && errno == EINVAL);
+	CHECK(strstr(err, "excluded CIDR 0 (family 1)"));
 	CHECK(!nft_masq_format(NULL, 0, &good, 1, err, sizeof(err)) && errno == EINVAL);
 	CHECK(strstr(err, "no pod subnet"));
 	/* 0.0.0.0/0 and ::/0 are networks: excluding everything is allowed. */

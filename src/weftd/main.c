@@ -295,6 +295,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_mutex_init(&d.hub_lock, NULL);
 	pthread_mutex_init(&d.masq.lock, NULL);
+	d.masq.enabled = conf.ip_masq;
 	pthread_cond_init(&d.changed, NULL);
 	list_init(&d.attachments);
 	umask(0077);
@@ -339,7 +340,7 @@ int main(int argc, char **argv)
 	}
 	/* The pod subnets, the nodes we knew and the other clusters are known
 	 * by now: pods' egress, before the first request. */
-	masq_start(&d, conf.ip_masq);
+	masq_start(&d);
 	lfd = listen_socket(d.socket_path);
 	if (lfd < 0) {
 		fprintf(stderr, "weftd: cannot listen on %s: %s\n", d.socket_path, strerror(-lfd));

@@ -11,10 +11,12 @@
  * knows: its own pod subnets, every other node's subnets (d->cl.nodes,
  * whose prefixes include the other clusters' CIDRs on the gateway node's
  * peer: member.c's routed_subnets), and the other clusters' CIDRs as the
- * gateway's record reports them (this covers the gateway node itself,
- * which is not among its own peers). The table follows each change the
- * manager sends (member.c's take): a node that joins is excluded within
- * the same second it becomes a peer.
+ * gateway's record reports them, and on the gateway node the clusters its
+ * device peers with (d->gw.peers: the gateway is not among its own
+ * peers, and its record reports them only at the next renewal). The table
+ * follows each change the manager or the broker sends (member.c's take,
+ * cable.c's broker_take): a node that joins is excluded as it becomes a
+ * peer.
  *
  * The table outlives weftd, as a kernel hub does: pods keep their egress
  * across a restart, which replaces the table whole. Turning ipMasq off
@@ -85,6 +87,15 @@ static int collect(struct weftd *d, struct ipam_prefix **out, size_t *nout)
 		}
 		pthread_mutex_unlock(&d->cl.lock);
 	}
+	if (d->gw.enabled) {
+		/* On the gateway, the clusters it peers with, as soon as it
+		 * does: its record reports them only at the next renewal. */
+		pthread_mutex_lock(&d->gw.lock);
+		for (size_t i = 0; !ret && i < d->gw.peers.n; ++i)
+			for (size_t k = 0; !ret && k < d->gw.peers.v[i].nprefixes; ++k)
+				ret = keep_add(&v, &n, &cap, &d->gw.peers.v[i].prefixes[k]);
+		pthread_mutex_unlock(&d->gw.lock);
+	}
 	if (ret) {
 		free(v);
 		return ret;
@@ -106,16 +117,19 @@ void masq_update(struct weftd *d)
 	char err[sizeof(d->masq.error)];
 	int ret;
 
-	if (!d->masq.enabled || !d->ipam_open)
+	if (!d->masq.enabled || !d->ipam_open || !atomic_load(&d->masq.started))
 		return;
 	for (int f = 0; f < 2; ++f)
 		if (d->ipam.pool[f].family)
 			pods[npods++] = d->ipam.pool[f];
+	/* Collected under the lock: of two updates at once, the later one
+	 * must not apply what it read before the earlier one. */
+	pthread_mutex_lock(&d->masq.lock);
 	if ((ret = collect(d, &keep, &nkeep))) {
+		pthread_mutex_unlock(&d->masq.lock);
 		weftd_log(d, WG_LOG_ERROR, "masquerade: out of memory listing the subnets to exclude");
 		return;
 	}
-	pthread_mutex_lock(&d->masq.lock);
 	if (d->masq.applied && nkeep == d->masq.nkeep &&
 	    (!nkeep || !memcmp(keep, d->masq.keep, nkeep * sizeof(*keep)))) {
 		pthread_mutex_unlock(&d->masq.lock);
@@ -140,12 +154,12 @@ void masq_update(struct weftd *d)
 	pthread_mutex_unlock(&d->masq.lock);
 }
 
-void masq_start(struct weftd *d, bool enabled)
+void masq_start(struct weftd *d)
 {
 	char err[sizeof(d->masq.error)];
 
-	d->masq.enabled = enabled;
-	if (enabled) {
+	atomic_store(&d->masq.started, true);
+	if (d->masq.enabled) {
 		masq_update(d);
 		return;
 	}

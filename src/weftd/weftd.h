@@ -123,7 +123,12 @@ struct weftd_gateway {
 /* Pods' egress, masqueraded (masq.c). */
 struct weftd_masq {
 	bool enabled;
-	pthread_mutex_t lock; /* the table's changes, and what "show" reads */
+	/* masq_start has run: the member, broker and gateway are set up, so
+	 * their threads' changes may update the table. */
+	atomic_bool started;
+	/* The table's changes, and what "show" reads. Taken before hub_lock,
+	 * cl.lock or gw.lock (masq_update reads the subnets under it). */
+	pthread_mutex_t lock;
 	bool applied; /* the table holds keep */
 	struct ipam_prefix *keep; /* excluded, sorted, as last applied */
 	size_t nkeep;
@@ -294,11 +299,11 @@ void docker_stop(struct weftd *d);
 /* masq.c: pods' egress masqueraded to the node's address, except to the
  * subnets weftd knows (lib/nft/masq.h). */
 /* Once the IPAM is open and the member and gateway have started: the
- * table made (enabled) or removed (not). */
-void masq_start(struct weftd *d, bool enabled);
+ * table made (d->masq.enabled, set before any thread starts) or removed. */
+void masq_start(struct weftd *d);
 /* The table brought to what weftd now knows (a change of nodes or of
  * other clusters); a no-op when nothing it excludes changed. Takes
- * hub_lock and cl.lock in turn: call it with neither held. */
+ * hub_lock, cl.lock and gw.lock in turn: call it with none held. */
 void masq_update(struct weftd *d);
 /* Adds "masquerade" to a "show" reply. */
 void masq_describe(struct weftd *d, json_t *out);

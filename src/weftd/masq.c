@@ -16,7 +16,7 @@
  * peers, and its record reports them only at the next renewal). The table
  * follows each change the manager or the broker sends (member.c's take,
  * cable.c's broker_take): a node that joins is excluded as it becomes a
- * peer.
+ * peer. Exclusions only grow while weftd runs (see collect).
  *
  * The table outlives weftd, as a kernel hub does: pods keep their egress
  * across a restart, which replaces the table whole. Turning ipMasq off
@@ -60,13 +60,25 @@ static int keep_add(struct ipam_prefix **v, size_t *n, size_t *cap, const struct
 	return 0;
 }
 
-/* Every subnet weftd knows, sorted, each once. */
+/*
+ * Every subnet weftd knows, and every one it excluded before, sorted, each
+ * once: an exclusion is never dropped while weftd runs. In a gateway's
+ * failover the other clusters' CIDRs leave the records for a few seconds
+ * (the old gateway's record stops routing them before the new one's
+ * starts); a flow a pod began then would be masqueraded, and conntrack
+ * keeps a flow's NAT for as long as it lives. A subnet that really went
+ * (a node removed, a cluster gone) stays excluded until the next start:
+ * traffic to it keeps its pod address, which costs nothing for what was
+ * the cluster's own address space. With d->masq.lock held.
+ */
 static int collect(struct weftd *d, struct ipam_prefix **out, size_t *nout)
 {
 	struct ipam_prefix *v = NULL, p;
 	size_t n = 0, cap = 0, w;
 	int ret = 0;
 
+	for (size_t i = 0; !ret && i < d->masq.nkeep; ++i)
+		ret = keep_add(&v, &n, &cap, &d->masq.keep[i]);
 	for (int f = 0; !ret && f < 2; ++f)
 		if (d->ipam.pool[f].family)
 			ret = keep_add(&v, &n, &cap, &d->ipam.pool[f]);

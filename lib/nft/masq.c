@@ -85,29 +85,38 @@ static int add_set(struct buf *b, const char *name, int family, const struct ipa
 	return ret;
 }
 
-char *nft_masq_format(const struct ipam_prefix *pods, size_t npods, const struct ipam_prefix *keep, size_t nkeep,
-		      char *err, size_t errlen)
+char *nft_masq_format(const struct nft_masq *m, char *err, size_t errlen)
 {
+	static const char *const what[] = { "pod subnet", "node address", "excluded CIDR", "direct pod address" };
+	static const char *const set[] = { "pods", "nodes", "keep", "direct" };
 	static const struct {
 		int family;
-		const char *pods, *keep, *match;
-	} fam[] = { { AF_INET, "pods4", "keep4", "ip" }, { AF_INET6, "pods6", "keep6", "ip6" } };
+		const char *match, *digit;
+	} fam[] = { { AF_INET, "ip", "4" }, { AF_INET6, "ip6", "6" } };
+	/* In the order of what[] and set[]. */
+	const struct {
+		const struct ipam_prefix *v;
+		size_t n;
+	} list[] = { { m->pods, m->npods }, { m->nodes, m->nnodes }, { m->keep, m->nkeep }, { m->direct, m->ndirect } };
 	struct buf b = { 0 };
 	bool has[2] = { false, false };
 	char text[64];
 	int ret = 0;
 
-	for (size_t i = 0; i < npods + nkeep; ++i) {
-		const struct ipam_prefix *p = i < npods ? &pods[i] : &keep[i - npods];
+	for (int l = 0; l < 4; ++l) {
+		size_t n = list[l].n;
+		const struct ipam_prefix *v = list[l].v;
 
-		if (!prefix_ok(p)) {
-			snprintf(err, errlen, "%s %zu (%s): not an IPv4 or IPv6 network", i < npods ? "pod subnet" :
-				 "excluded CIDR", i < npods ? i : i - npods, bad_str(p, text, sizeof(text)));
-			errno = EINVAL;
-			return NULL;
+		for (size_t i = 0; i < n; ++i) {
+			if (!prefix_ok(&v[i])) {
+				snprintf(err, errlen, "%s %zu (%s): not an IPv4 or IPv6 network", what[l], i,
+					 bad_str(&v[i], text, sizeof(text)));
+				errno = EINVAL;
+				return NULL;
+			}
+			if (l == 0)
+				has[v[i].family == AF_INET6] = true;
 		}
-		if (i < npods)
-			has[p->family == AF_INET6] = true;
 	}
 	if (!has[0] && !has[1]) {
 		snprintf(err, errlen, "no pod subnet to masquerade from");
@@ -118,16 +127,28 @@ char *nft_masq_format(const struct ipam_prefix *pods, size_t npods, const struct
 	 * transaction, which the kernel applies entirely or not at all. */
 	ret = buf_printf(&b, "add table " NFT_MASQ_TABLE "\ndelete table " NFT_MASQ_TABLE "\nadd table " NFT_MASQ_TABLE
 			     "\n");
-	for (int f = 0; !ret && f < 2; ++f)
-		if (has[f] && !(ret = add_set(&b, fam[f].pods, fam[f].family, pods, npods)))
-			ret = add_set(&b, fam[f].keep, fam[f].family, keep, nkeep);
+	for (int f = 0; !ret && f < 2; ++f) {
+		for (int l = 0; !ret && has[f] && l < (m->everywhere ? 4 : 2); ++l) {
+			char name[16];
+
+			snprintf(name, sizeof(name), "%s%s", set[l], fam[f].digit);
+			ret = add_set(&b, name, fam[f].family, list[l].v, list[l].n);
+		}
+	}
 	if (!ret)
 		ret = buf_printf(&b, "add chain " NFT_MASQ_TABLE " postrouting { type nat hook postrouting priority "
 				     "srcnat; policy accept; }\n");
-	for (int f = 0; !ret && f < 2; ++f)
-		if (has[f])
-			ret = buf_printf(&b, "add rule " NFT_MASQ_TABLE " postrouting %s saddr @%s %s daddr != @%s "
-					     "masquerade\n", fam[f].match, fam[f].pods, fam[f].match, fam[f].keep);
+	for (int f = 0; !ret && f < 2; ++f) {
+		const char *ip = fam[f].match, *d = fam[f].digit;
+
+		if (!has[f])
+			continue;
+		ret = buf_printf(&b, "add rule " NFT_MASQ_TABLE " postrouting %s saddr @pods%s %s daddr @nodes%s masquerade\n",
+				 ip, d, ip, d);
+		if (!ret && m->everywhere)
+			ret = buf_printf(&b, "add rule " NFT_MASQ_TABLE " postrouting %s saddr @pods%s %s saddr != @direct%s "
+					     "%s daddr != @keep%s masquerade\n", ip, d, ip, d, ip, d);
+	}
 	if (ret) {
 		buf_free(&b);
 		snprintf(err, errlen, "out of memory");
@@ -137,10 +158,9 @@ char *nft_masq_format(const struct ipam_prefix *pods, size_t npods, const struct
 	return b.data;
 }
 
-int nft_masq_apply(const struct ipam_prefix *pods, size_t npods, const struct ipam_prefix *keep, size_t nkeep,
-		   char *err, size_t errlen)
+int nft_masq_apply(const struct nft_masq *m, char *err, size_t errlen)
 {
-	char *cmd = nft_masq_format(pods, npods, keep, nkeep, err, errlen), msg[400];
+	char *cmd = nft_masq_format(m, err, errlen), msg[400];
 	int ret;
 
 	if (!cmd)

@@ -107,11 +107,13 @@ static void gateway_print(FILE *f, json_t *gw, int64_t now)
 }
 
 /* Pods' egress: masqueraded to the node's address, but not to the
- * subnets listed (the cluster's, other clusters'). */
+ * subnets listed (the cluster's, other clusters') nor from the pods
+ * listed; to other nodes' addresses always. */
 static void masq_print(FILE *f, json_t *m)
 {
 	if (!json_is_true(json_object_get(m, "enabled")))
-		fprintf(f, "masquerade: off (pods' egress keeps its pod address)\n");
+		fprintf(f, "masquerade: off (pods' egress keeps its pod address%s)\n",
+			json_array_size(json_object_get(m, "nodes")) ? ", but to the cluster's nodes" : "");
 	else if (!json_array_size(json_object_get(m, "podSubnets")))
 		fprintf(f, "masquerade: on, no pod subnet yet\n");
 	else
@@ -119,6 +121,8 @@ static void masq_print(FILE *f, json_t *m)
 			jstr(m, "table") ?: "?");
 	list_line(f, "from", json_object_get(m, "podSubnets"));
 	list_line(f, "except to", json_object_get(m, "excluded"));
+	list_line(f, "and from", json_object_get(m, "direct"));
+	list_line(f, "always to nodes", json_object_get(m, "nodes"));
 	if (jstr(m, "error"))
 		fprintf(f, "  error: %s\n", jstr(m, "error"));
 }

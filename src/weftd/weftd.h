@@ -32,6 +32,9 @@ struct attachment {
 	char iface[16];
 	char netns[512];
 	struct cni_owner owner; /* the pod or allocation, from CNI_ARGS */
+	/* Its network's conflist says "ipMasq": false: its traffic keeps
+	 * its pod address beyond the cluster (masq.c). */
+	bool no_masq;
 	/* Made for Docker (docker.c): its addresses are Docker's IPAM calls'
 	 * to give back, and it lives until Docker deletes the endpoint. */
 	bool docker;
@@ -129,9 +132,11 @@ struct weftd_masq {
 	/* The table's changes, and what "show" reads. Taken before hub_lock,
 	 * cl.lock or gw.lock (masq_update reads the subnets under it). */
 	pthread_mutex_t lock;
-	bool applied; /* the table holds keep */
+	bool applied; /* the table holds what these say (none: no table) */
 	struct ipam_prefix *keep; /* excluded, sorted, as last applied */
-	size_t nkeep;
+	struct ipam_prefix *nodes; /* other nodes' addresses, always masqueraded */
+	struct ipam_prefix *direct; /* pods with "ipMasq": false */
+	size_t nkeep, nnodes, ndirect;
 	char error[600];
 };
 
@@ -307,6 +312,8 @@ void masq_start(struct weftd *d);
 void masq_update(struct weftd *d);
 /* Adds "masquerade" to a "show" reply. */
 void masq_describe(struct weftd *d, json_t *out);
+/* Forgets the lists; removes the table if no pod is left (call before
+ * attach_free_all). */
 void masq_stop(struct weftd *d);
 
 /* show.c: {"op": "show"} */

@@ -23,6 +23,15 @@ static struct ipam_prefix P(const char *s)
 	return p;
 }
 
+/* Pods and exclusions only, masquerading everywhere (ipMasq on). */
+static char *format2(const struct ipam_prefix *pods, size_t npods, const struct ipam_prefix *keep, size_t nkeep,
+		     char *err, size_t errlen)
+{
+	struct nft_masq m = { .pods = pods, .npods = npods, .keep = keep, .nkeep = nkeep, .everywhere = true };
+
+	return nft_masq_format(&m, err, errlen);
+}
+
 TEST(nft_masq_format_both_families)
 {
 	struct ipam_prefix pods[] = { P("10.244.1.0/24"), P("fd00:244:1::/64") };
@@ -34,16 +43,26 @@ TEST(nft_masq_format_both_families)
 		"add table inet weft\n"
 		"add set inet weft pods4 { type ipv4_addr; flags interval; auto-merge; }\n"
 		"add element inet weft pods4 { 10.244.1.0/24 }\n"
+		"add set inet weft nodes4 { type ipv4_addr; flags interval; auto-merge; }\n"
+		"add element inet weft nodes4 { 192.168.1.12/32 }\n"
 		"add set inet weft keep4 { type ipv4_addr; flags interval; auto-merge; }\n"
 		"add element inet weft keep4 { 10.244.1.0/24, 10.244.2.0/24, 10.250.0.0/16 }\n"
+		"add set inet weft direct4 { type ipv4_addr; flags interval; auto-merge; }\n"
+		"add element inet weft direct4 { 10.244.1.7/32 }\n"
 		"add set inet weft pods6 { type ipv6_addr; flags interval; auto-merge; }\n"
 		"add element inet weft pods6 { fd00:244:1::/64 }\n"
+		"add set inet weft nodes6 { type ipv6_addr; flags interval; auto-merge; }\n"
 		"add set inet weft keep6 { type ipv6_addr; flags interval; auto-merge; }\n"
 		"add element inet weft keep6 { fd00:244:1::/64 }\n"
+		"add set inet weft direct6 { type ipv6_addr; flags interval; auto-merge; }\n"
 		"add chain inet weft postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
-		"add rule inet weft postrouting ip saddr @pods4 ip daddr != @keep4 masquerade\n"
-		"add rule inet weft postrouting ip6 saddr @pods6 ip6 daddr != @keep6 masquerade\n";
-	char err[200] = "", *cmd = nft_masq_format(pods, 2, keep, 5, err, sizeof(err));
+		"add rule inet weft postrouting ip saddr @pods4 ip daddr @nodes4 masquerade\n"
+		"add rule inet weft postrouting ip saddr @pods4 ip saddr != @direct4 ip daddr != @keep4 masquerade\n"
+		"add rule inet weft postrouting ip6 saddr @pods6 ip6 daddr @nodes6 masquerade\n"
+		"add rule inet weft postrouting ip6 saddr @pods6 ip6 saddr != @direct6 ip6 daddr != @keep6 masquerade\n";
+	struct ipam_prefix nodes[] = { P("192.168.1.12/32") }, direct[] = { P("10.244.1.7/32") };
+	struct nft_masq m = { pods, 2, nodes, 1, true, keep, 5, direct, 1 };
+	char err[200] = "", *cmd = nft_masq_format(&m, err, sizeof(err));
 
 	CHECK(cmd && !strcmp(cmd, want));
 	if (cmd && strcmp(cmd, want))
@@ -54,12 +73,26 @@ TEST(nft_masq_format_both_families)
 TEST(nft_masq_format_one_family_no_exclusions)
 {
 	struct ipam_prefix pods[] = { P("fd00:244:1::/64") };
-	char err[200] = "", *cmd = nft_masq_format(pods, 1, NULL, 0, err, sizeof(err));
+	char err[200] = "", *cmd = format2(pods, 1, NULL, 0, err, sizeof(err));
 
 	/* No IPv4 at all; an empty keep6 (no "add element"): all of it goes. */
 	CHECK(cmd && !strstr(cmd, "pods4") && !strstr(cmd, " ip daddr") && !strstr(cmd, "add element inet weft keep6"));
 	CHECK(cmd && strstr(cmd, "add set inet weft keep6 {"));
-	CHECK(cmd && strstr(cmd, "ip6 saddr @pods6 ip6 daddr != @keep6 masquerade\n"));
+	CHECK(cmd && strstr(cmd, "ip6 saddr @pods6 ip6 saddr != @direct6 ip6 daddr != @keep6 masquerade\n"));
+	free(cmd);
+}
+
+TEST(nft_masq_format_only_to_nodes)
+{
+	struct ipam_prefix pods[] = { P("10.244.1.0/24") }, keep[] = { P("10.244.0.0/16") };
+	struct ipam_prefix nodes[] = { P("192.168.1.12/32"), P("fd01::12/128") };
+	struct nft_masq m = { .pods = pods, .npods = 1, .nodes = nodes, .nnodes = 2, .keep = keep, .nkeep = 1 };
+	char err[200] = "", *cmd = nft_masq_format(&m, err, sizeof(err));
+
+	/* ipMasq off: only the rule to the nodes, no keep or direct set, and
+	 * the IPv6 node unused without an IPv6 pod subnet. */
+	CHECK(cmd && strstr(cmd, "ip saddr @pods4 ip daddr @nodes4 masquerade\n") && !strstr(cmd, "keep") &&
+	      !strstr(cmd, "direct") && !strstr(cmd, "fd01::12"));
 	free(cmd);
 }
 
@@ -72,20 +105,20 @@ TEST(nft_masq_format_refuses)
 	badlen.len = 33;
 	badfam.family = AF_UNIX;
 	errno = 0;
-	CHECK(!nft_masq_format(&host, 1, NULL, 0, err, sizeof(err)) && errno == EINVAL);
+	CHECK(!format2(&host, 1, NULL, 0, err, sizeof(err)) && errno == EINVAL);
 	CHECK(strstr(err, "pod subnet 0 (10.244.1.5/24): not an IPv4 or IPv6 network"));
-	CHECK(!nft_masq_format(&good, 1, &host6, 1, err, sizeof(err)) && errno == EINVAL);
+	CHECK(!format2(&good, 1, &host6, 1, err, sizeof(err)) && errno == EINVAL);
 	CHECK(strstr(err, "excluded CIDR 0 (fd00::1/64)"));
-	CHECK(!nft_masq_format(&badlen, 1, NULL, 0, err, sizeof(err)) && errno == EINVAL);
+	CHECK(!format2(&badlen, 1, NULL, 0, err, sizeof(err)) && errno == EINVAL);
 	CHECK(strstr(err, "pod subnet 0 (10.244.1.0/33)"));
-	CHECK(!nft_masq_format(&good, 1, &badfam, 1, err, sizeof(err)) && errno == EINVAL);
+	CHECK(!format2(&good, 1, &badfam, 1, err, sizeof(err)) && errno == EINVAL);
 	CHECK(strstr(err, "excluded CIDR 0 (family 1)"));
-	CHECK(!nft_masq_format(NULL, 0, &good, 1, err, sizeof(err)) && errno == EINVAL);
+	CHECK(!format2(NULL, 0, &good, 1, err, sizeof(err)) && errno == EINVAL);
 	CHECK(strstr(err, "no pod subnet"));
 	/* 0.0.0.0/0 and ::/0 are networks: excluding everything is allowed. */
 	good = P("0.0.0.0/0");
 	{
-		char *cmd = nft_masq_format(&good, 1, &good, 1, err, sizeof(err));
+		char *cmd = format2(&good, 1, &good, 1, err, sizeof(err));
 
 		CHECK(cmd && strstr(cmd, "{ 0.0.0.0/0 }"));
 		free(cmd);
@@ -97,6 +130,7 @@ static int applied_in_namespace(void)
 {
 	struct ipam_prefix pods[] = { P("10.244.1.0/24"), P("fd00:244:1::/64") };
 	struct ipam_prefix keep[] = { P("10.244.0.0/24"), P("10.244.1.0/24"), P("fd00:244::/64") };
+	struct nft_masq m3 = { .pods = pods, .npods = 2, .keep = keep, .nkeep = 3, .everywhere = true }, m2 = m3;
 	char err[400], *out = NULL;
 	int step = 0;
 
@@ -104,14 +138,16 @@ static int applied_in_namespace(void)
 		return 100;
 	++step;
 	/* Twice: the second replaces the first, and so would a restart. */
-	if (nft_masq_apply(pods, 2, keep, 3, err, sizeof(err)) || nft_masq_apply(pods, 2, keep, 2, err, sizeof(err)))
+	m2.nkeep = 2;
+	if (nft_masq_apply(&m3, err, sizeof(err)) || nft_masq_apply(&m2, err, sizeof(err)))
 		goto fail;
 	++step;
 	if (nft_run("list table inet weft", &out, err, sizeof(err)))
 		goto fail;
 	++step;
-	if (!strstr(out, "ip saddr @pods4 ip daddr != @keep4 masquerade") ||
-	    !strstr(out, "ip6 saddr @pods6 ip6 daddr != @keep6 masquerade") || !strstr(out, "10.244.0.0/23") ||
+	if (!strstr(out, "ip saddr @pods4 ip saddr != @direct4 ip daddr != @keep4 masquerade") ||
+	    !strstr(out, "ip6 saddr @pods6 ip6 saddr != @direct6 ip6 daddr != @keep6 masquerade") ||
+	    !strstr(out, "ip saddr @pods4 ip daddr @nodes4 masquerade") || !strstr(out, "10.244.0.0/23") ||
 	    strstr(out, "fd00:244::/64") || !strstr(out, "type nat hook postrouting priority srcnat")) {
 		snprintf(err, sizeof(err), "unexpected table:\n%s", out);
 		goto fail;

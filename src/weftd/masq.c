@@ -7,8 +7,9 @@
  * cluster's gateway must see who sent it). lib/nft/masq.h keeps the table,
  * "table inet weft"; this decides what goes in it.
  *
- * weftd is not told the cluster's CIDRs, so it excludes every subnet it
- * knows: its own pod subnets, every other node's subnets (d->cl.nodes,
+ * It excludes every subnet weftd knows: the cluster's CIDRs (the
+ * manager's full lists give them; they cover nodes not yet known and
+ * external clients' addresses), its own pod subnets, every other node's subnets (d->cl.nodes,
  * whose prefixes include the other clusters' CIDRs on the gateway node's
  * peer: member.c's routed_subnets), and the other clusters' CIDRs as the
  * gateway's record reports them, and on the gateway node the clusters its
@@ -129,6 +130,8 @@ static int collect(struct weftd *d, struct ipam_prefix **out, size_t *nout)
 				ret = prefix_add(&v, &n, &cap, &d->cl.nodes.v[i].prefixes[k]);
 		pthread_mutex_unlock(&d->hub_lock);
 		pthread_mutex_lock(&d->cl.lock);
+		for (size_t i = 0; !ret && i < d->cl.ncidrs; ++i)
+			ret = prefix_add(&v, &n, &cap, &d->cl.cidrs[i]);
 		for (size_t i = 0; !ret && d->cl.has_gateway_seen && i < d->cl.gateway_seen.gateway.nclusters; ++i) {
 			const struct cluster_remote *r = &d->cl.gateway_seen.gateway.clusters[i];
 

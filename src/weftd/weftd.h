@@ -77,6 +77,10 @@ struct weftd_member {
 	struct cluster_node gateway_seen;
 	bool has_gateway_seen;
 	int64_t rev;  /* the manager's revision our peers reflect */
+	/* The cluster's CIDRs (IPv4, IPv6), as full lists give them: pods'
+	 * traffic to them keeps its address (masq.c). */
+	struct ipam_prefix cidrs[2];
+	size_t ncidrs;
 	bool connected;
 	int64_t last_contact;
 	char error[700];

@@ -141,8 +141,8 @@ for k in 1 2; do
 done
 sub1=$(subnets 1)
 sub2=$(subnets 2)
-want=$(echo "$sub1 $sub2" | tr ' ' '\n' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
-check "n1 masquerades, excluding its own subnets and n2's ($want)" wait_excluded 1 "$want"
+want=$(echo "10.89.0.0/16 fd89::/48 $sub1 $sub2" | tr ' ' '\n' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
+check "n1 masquerades, excluding the cluster's CIDRs, its own subnets and n2's ($want)" wait_excluded 1 "$want"
 check "  and so does n2" wait_excluded 2 "$want"
 check "  the table is weft's own, both families" \
 	sh -c "ip netns exec ${NODE}1 nft list table inet weft | grep -q 'ip saddr @pods4 ip saddr != @direct4 ip daddr != @keep4 masquerade' &&

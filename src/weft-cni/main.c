@@ -111,6 +111,14 @@ static int run(struct plugin *p, struct cni_error *err)
 					"mtu: a number from 1280 to 65535");
 		p->wg.mtu = (uint32_t)json_integer_value(v);
 	}
+	/* weftd's: it masquerades pods' egress unless their network says
+	 * not to (docs/cni.md); a static container's addresses are its own. */
+	if ((v = json_object_get(p->conf.root, "ipMasq")) && !json_is_boolean(v))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"ipMasq: true or false, not a JSON %s", json_is_string(v) ? "string" : json_is_number(v) ? "number" : "object, array or null");
+	if (v && !strcmp(p->mode, "static"))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"ipMasq: only modes \"mesh\" and \"hub\" have pod addresses to masquerade; remove it");
 	if ((b = pick_ifname(p, err)))
 		return b;
 	/* Whose container it is. DEL goes ahead whatever it says: a refusal

@@ -8,6 +8,7 @@
  * revision the store has not reached, gets everything, marked "full". On etcd, changes made through another manager arrive the same
  * way, so every manager answers alike.
  */
+#include "api.h"
 #include "manager.h"
 
 #include <errno.h>
@@ -181,8 +182,8 @@ json_t *watch_changes(struct manager *m, int64_t since)
 		json_object_foreach(m->removed, name, v)
 			if (json_integer_value(v) > since)
 				json_array_append_new(removed, json_string(name));
-	return json_pack("{s:I, s:b, s:o, s:o}", "revision", (json_int_t)m->rev, "full", full, "nodes", nodes,
-			 "removed", removed);
+	return json_pack("{s:I, s:b, s:o, s:o, s:o*}", "revision", (json_int_t)m->rev, "full", full, "nodes", nodes,
+			 "removed", removed, "clusterCIDRs", full ? nodes_cluster_cidrs(m) : NULL);
 }
 
 void text_put(struct text *t)

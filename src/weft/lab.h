@@ -10,6 +10,7 @@
  *   weft-lab-nK       192.168.77.(10+K), fd77::(10+K), weftd, device weft-lab-nK
  *     │ weft-cni (mesh: veth; hub: WireGuard to the node's device)
  *   weft-lab-nK-pJ    a pod
+ *   weft-lab-outside  192.168.77.200, fd77::200: a host outside the cluster
  */
 #ifndef WEFT_CLI_LAB_H
 #define WEFT_CLI_LAB_H
@@ -27,6 +28,9 @@
 #define LAB_UNDERLAY "192.168.77."
 #define LAB_UNDERLAY6 "fd77::"
 #define LAB_MANAGER_PORT 7443
+/* A host on the underlay outside the cluster, for pods' egress. */
+#define LAB_OUTSIDE LAB_PREFIX "outside"
+#define LAB_OUTSIDE_HOST 200
 
 enum { LAB_MAX_NS = 3000 }; /* lab namespaces down and status look at */
 
@@ -71,6 +75,8 @@ const char *lab_netns_path(char *buf, size_t len, const char *name);
 int labnet_underlay(bool ipv6, char *err, size_t len);
 /* Node k's namespace, with its veth to the bridge. */
 int labnet_node(unsigned k, bool ipv6, char *err, size_t len);
+/* The host outside the cluster (LAB_OUTSIDE), on the bridge. */
+int labnet_outside(bool ipv6, char *err, size_t len);
 /* A pod's namespace (its interface comes from weft-cni). */
 int labnet_pod(const char *name, char *err, size_t len);
 /* The lab namespaces there are (names, strdup'd, pods first, the

@@ -98,6 +98,7 @@ json_t *weftd_show(struct weftd *d)
 
 	member_describe(d, out);
 	gateway_describe(d, out);
+	masq_describe(d, out);
 	pthread_mutex_lock(&d->hub_lock);
 	if (d->hub && (cfg = wgdev_get(d->hub, &werr))) {
 		json_t *nodes = member_node_keys(d), *pods = hub_pod_names(d);

@@ -32,6 +32,9 @@ struct attachment {
 	char iface[16];
 	char netns[512];
 	struct cni_owner owner; /* the pod or allocation, from CNI_ARGS */
+	/* Its network's conflist says "ipMasq": false: its traffic keeps
+	 * its pod address beyond the cluster (masq.c). */
+	bool no_masq;
 	/* Made for Docker (docker.c): its addresses are Docker's IPAM calls'
 	 * to give back, and it lives until Docker deletes the endpoint. */
 	bool docker;
@@ -74,6 +77,10 @@ struct weftd_member {
 	struct cluster_node gateway_seen;
 	bool has_gateway_seen;
 	int64_t rev;  /* the manager's revision our peers reflect */
+	/* The cluster's CIDRs (IPv4, IPv6), as full lists give them: pods'
+	 * traffic to them keeps its address (masq.c). */
+	struct ipam_prefix cidrs[2];
+	size_t ncidrs;
 	bool connected;
 	int64_t last_contact;
 	char error[700];
@@ -120,6 +127,23 @@ struct weftd_gateway {
 	char error[800];
 };
 
+/* Pods' egress, masqueraded (masq.c). */
+struct weftd_masq {
+	bool enabled;
+	/* masq_start has run: the member, broker and gateway are set up, so
+	 * their threads' changes may update the table. */
+	atomic_bool started;
+	/* The table's changes, and what "show" reads. Taken before hub_lock,
+	 * cl.lock or gw.lock (masq_update reads the subnets under it). */
+	pthread_mutex_t lock;
+	bool applied; /* the table holds what these say (none: no table) */
+	struct ipam_prefix *keep; /* excluded, sorted, as last applied */
+	struct ipam_prefix *nodes; /* other nodes' addresses, always masqueraded */
+	struct ipam_prefix *direct; /* pods with "ipMasq": false */
+	size_t nkeep, nnodes, ndirect;
+	char error[600];
+};
+
 struct weftd {
 	char state_dir[400];
 	char socket_path[108];
@@ -144,6 +168,7 @@ struct weftd {
 	struct list attachments;
 	struct weftd_member cl;
 	struct weftd_gateway gw;
+	struct weftd_masq masq;
 	struct MHD_Daemon *metrics; /* metrics.c, or NULL */
 	struct MHD_Daemon *docker;  /* docker.c, or NULL */
 	char docker_socket[108];
@@ -279,6 +304,21 @@ void metrics_stop(struct weftd *d);
 /* docker.c: Docker's network and IPAM driver (no-op unless --docker-plugin). */
 int docker_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen);
 void docker_stop(struct weftd *d);
+
+/* masq.c: pods' egress masqueraded to the node's address, except to the
+ * subnets weftd knows (lib/nft/masq.h). */
+/* Once the IPAM is open and the member and gateway have started: the
+ * table made (d->masq.enabled, set before any thread starts) or removed. */
+void masq_start(struct weftd *d);
+/* The table brought to what weftd now knows (a change of nodes or of
+ * other clusters); a no-op when nothing it excludes changed. Takes
+ * hub_lock, cl.lock and gw.lock in turn: call it with none held. */
+void masq_update(struct weftd *d);
+/* Adds "masquerade" to a "show" reply. */
+void masq_describe(struct weftd *d, json_t *out);
+/* Forgets the lists; removes the table if no pod is left (call before
+ * attach_free_all). */
+void masq_stop(struct weftd *d);
 
 /* show.c: {"op": "show"} */
 json_t *weftd_show(struct weftd *d);

@@ -13,7 +13,7 @@
 #   ┌─ c1 (podToPod) ───┴─┐  direct  ┌─ c2 (podToPod) ┴─┐   ┌─ c3 (hub only) ┴─┐
 #   │ wg0 peers: hub, c2  ◄──────────► wg0 peers: hub, c1│   │ wg0 peer: hub    │
 #   └─────────────────────┘ 127.0.0.1└──────────────────┘   └──────────────────┘
-#   (c4, podToPod, joins later; c5 is an ADD that fails)
+#   (c4, podToPod, joins later; c5 is an ADD that fails; c6 to c11 come and go at once)
 . "$(dirname "$0")/lib.sh"
 
 CNI=$ROOT/$BUILD/weft-cni
@@ -24,7 +24,7 @@ SOCK=/run/weft-test-$$/weftd.sock
 HUB=wt${N}h
 C=weft-t$$-c
 cleanup_more() {
-	for i in 1 2 3 4 5; do ns_del "$C$i"; done
+	for i in $(seq 11); do ns_del "$C$i"; done
 	cleanup
 	rm -rf "$STATE" "$(dirname "$SOCK")" "/var/run/wireguard/$HUB.sock"
 }
@@ -151,6 +151,23 @@ check "  so does the hub" test "$(wg show "$HUB" peers | wc -l)" = 3
 check "  the remaining podToPod pods still talk" ip netns exec "${C}1" ping -c 2 -W 3 "$a4"
 check "  the hub-only pod still reaches them" ip netns exec "${C}3" ping -c 2 -W 3 "$a4"
 check "DEL again" cni DEL 2 "$P2P"
+
+# Six more at once: the hub's lock orders them, and every pair ends up
+# peered both ways, whatever the order.
+many="6 7 8 9 10 11"
+for i in $many; do ip netns add "$C$i"; ip -n "$C$i" link set lo up; done
+for i in $many; do cni ADD "$i" "$P2P" >"$STATE/add-$i.out" & done
+wait_adds() { for j in $many; do grep -q '"address"' "$STATE/add-$j.out" || return 1; done; }
+for _ in $(seq 100); do wait_adds && break; sleep 0.1; done
+counts() { for i in 1 4 $many; do printf '%s ' "$(pod_peers "$i" | wc -l)"; done; }
+check "six podToPod ADDs at once: all attached" wait_adds
+check "  each of the eight podToPod pods has the seven others ($(counts))" test "$(counts)" = "7 7 7 7 7 7 7 7 "
+check "  a new one reaches an old one directly" sh -c "ip netns exec ${C}11 ping -c 2 -W 3 $a1"
+for i in $many; do cni DEL "$i" "$P2P" >/dev/null & done
+wait_dels() { [ "$(wg show "$HUB" peers | wc -l)" = 3 ]; }
+for _ in $(seq 100); do wait_dels && break; sleep 0.1; done
+check "six DELs at once: the remaining pods have only each other" \
+	test "$(pod_peer_names 1)/$(pod_peer_names 4)" = "ctr-4/ctr-1"
 for i in 1 3 4 5; do cni DEL "$i" "$P2P" >/dev/null; done
 check "all DELs: the hub has no peer, no key is left" sh -c "[ -z \"\$(wg show $HUB peers)\" ] && [ -z \"\$(ls $STATE/keys | grep @)\" ]"
 check "no key ever in the agent's log" sh -c "! grep -E '[A-Za-z0-9+/]{43}=' $LOGS/weft-weftd-$$.log"

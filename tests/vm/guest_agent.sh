@@ -102,6 +102,15 @@ check "restart with podToPod pods" start_weftd
 check "  both adopted with the hub and each other again" sh -c \
 	"[ \$(ip netns exec p1 wg show wg0 peers | wc -l) = 2 ] && [ \$(ip netns exec p2 wg show wg0 peers | wc -l) = 2 ]"
 check "  they reach each other" ip netns exec p2 ping -c 2 -W 3 "$c1"
+p2p_check() { # CONTAINER RESULT
+	echo '{"cniVersion":"1.1.0","name":"p2p","type":"weft","mode":"hub","podToPod":true,"prevResult":'"$2"'}' |
+		CNI_COMMAND=CHECK CNI_CONTAINERID=ctr-$1 CNI_NETNS=/run/netns/$1 CNI_IFNAME=wg0 weft-cni
+}
+out=$(p2p_check p1 "$q1")
+check "CHECK of a podToPod pod: exit 0, nothing printed" test "$?/$out" = 0/
+ip netns exec p1 wg set wg0 peer "$(ip netns exec p2 wg show wg0 public-key)" remove
+out=$(p2p_check p1 "$q1")
+check "CHECK notices a podToPod pod lost its peer" has "$out" '"code":100' 'ctr-p1@wg0 has no peer for podToPod pod ctr-p2@wg0'
 check "podToPod DEL" p2p DEL p2
 check "  the other pod forgets it" test "$(ip netns exec p1 wg show wg0 peers | wc -l)" = 1
 p2p DEL p1 >/dev/null

@@ -375,7 +375,7 @@ static struct wgdev *p2p_dev(struct weftd *d, const struct hub_p2p *m, bool *ope
 	return wgdev_open(&opts, werr);
 }
 
-/* Peer p of a device: r put in (or changed), or taken out (remove). */
+/* A device's peer for r added to cfg: put in (or changed), or taken out. */
 static void p2p_peer(struct wg_config *cfg, const struct peer_rec *r, bool remove)
 {
 	struct wg_config_peer *p = wg_config_add_peer(cfg);

@@ -158,6 +158,9 @@ bench-cni: all
 bench-manager: all
 	bench/manager
 
+bench-podtopod: all
+	bench/podtopod
+
 install: $(PROG_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CNIBINDIR)
 	install -m 0755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/
@@ -167,7 +170,7 @@ install: $(PROG_BIN)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check unit bench bench-cni bench-manager install clean fuzz fuzz-bins
+.PHONY: all check unit bench bench-cni bench-manager bench-podtopod install clean fuzz fuzz-bins
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

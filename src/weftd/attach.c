@@ -681,6 +681,7 @@ void attach_free_all(struct weftd *d)
 		if (busy)
 			pthread_cond_wait(&d->changed, &d->lock);
 	} while (busy);
+	hub_p2p_free(d); /* it points at the devices closed below */
 	while (!list_empty(&d->attachments)) {
 		struct attachment *a = list_entry(d->attachments.next, struct attachment, link);
 

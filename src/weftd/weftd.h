@@ -48,6 +48,7 @@ struct attachment {
 	ino_t ns_ino;
 	dev_t ns_dev;
 	enum cni_mode mode;
+	bool pod_to_pod; /* hub: peers directly with the hub's other such pods */
 	char network[128]; /* the CNI network's name: GC is per network */
 	struct wgdev *dev; /* a userspace device we host, or NULL */
 	/* An operation is under way on it (outside the lock): others on the
@@ -56,6 +57,18 @@ struct attachment {
 };
 
 struct MHD_Daemon;
+
+/* A hub pod that peers directly with the other podToPod pods: the peer
+ * they have for it (key, 127.0.0.1:its port, its host addresses), and
+ * where its own device is. */
+struct hub_p2p {
+	struct peer_rec rec; /* named CONTAINER@IFNAME, as on the hub */
+	char iface[16];
+	char netns[512];
+	/* A userspace device we host (the attachment's), or NULL: a kernel
+	 * interface, opened by iface in netns when it must change. */
+	struct wgdev *dev;
+};
 
 /* The node as a member of its cluster (member.c). */
 struct weftd_member {
@@ -158,6 +171,10 @@ struct weftd {
 	struct wgdev *hub;
 	pthread_mutex_t hub_lock; /* the hub's handle: its creation, its peers */
 	struct peer_set hub_pods; /* the hub's peers that are pods (hub.c) */
+	/* The hub's pods with "podToPod", which are each other's peers as
+	 * well as the hub's (hub.c). Under hub_lock. */
+	struct hub_p2p *p2p;
+	size_t np2p;
 	/* Guards the list of attachments and their busy flags. Slow work
 	 * (interfaces, routes, keys) runs outside it, on an attachment marked
 	 * busy, so requests for different containers run side by side and
@@ -336,7 +353,14 @@ void hub_public_key(struct weftd *d, uint8_t pub[32]);
 json_t *hub_pod_names(struct weftd *d);
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err);
 void hub_detach(struct weftd *d, struct attachment *a);
-/* The hub still has the container as a peer. */
+/* The hub still has the container as a peer; and a podToPod pod every
+ * other podToPod pod. */
 int hub_check(struct weftd *d, struct attachment *a, struct cni_error *err);
+/* The device of podToPod pod CONTAINER@IFNAME as read back (its peers,
+ * no private key), or NULL if it is none; for "show", with hub_lock held. */
+struct wg_config *hub_p2p_get(struct weftd *d, const char *id, const char *ifname);
+/* At exit: the podToPod pods forgotten, their devices left to their
+ * attachments. */
+void hub_p2p_free(struct weftd *d);
 
 #endif

@@ -10,7 +10,7 @@
 #   ┌ $NS1: the node (podman runs here) ──────────────┐ veth ┌ $NS2 ───────────────────┐
 #   │ weftd: pod subnet 10.72.$N.0/24, fd72:$N::/64    ├──────┤ wireguard-go $WG2       │
 #   │ ┌ m1 ┐┌ m2 ┐  mesh: veth eth0                   │      │  10.13.$N.1/24          │
-#   │ ┌ h1 ┐┌ h2 ┐  hub: WireGuard eth0 ── weft-hub    │      │  peers: s1 (.210),      │
+#   │ ┌ h1 ┐┌ h2 ┐  hub: WireGuard eth0 ── $HUB       │      │  peers: s1 (.210),      │
 #   │ ┌ s1 ┐       static: WireGuard eth0 ──UDP───────────────►        s2 (.211)        │
 #   │ ┌ s2 ┐       bridge eth0 (10.73.$N.x) + wg0 ──UDP───────►                         │
 #   └──────────────────────────────────────────────────┘      └─────────────────────────┘

@@ -2,7 +2,8 @@
 # Shared by the podman tests (72_podman.sh, 73_hostports.sh), sourced after
 # lib.sh: podman 4.3 on its CNI backend, run in $NS1 (the node) with its
 # own storage, run state, networks and plugins in $DIR, a busybox image,
-# and weftd serving the pod subnet 10.72.$N.0/24, fd72:$N::/64.
+# and weftd serving the pod subnet 10.72.$N.0/24, fd72:$N::/64 (its hub
+# device $HUB).
 #
 #   podman_setup APPLET...   skips the test (and exits) without podman and
 #                            runc; else the underlay, weftd, and the image
@@ -18,6 +19,9 @@ WEFT=$ROOT/$BUILD/weft
 DIR=$(mktemp -d /tmp/weft-podman.XXXXXX)
 SOCK=$DIR/weftd.sock
 STATE=$DIR/weftd
+# The hub's UAPI socket is /var/run/wireguard/NAME.sock, shared by every
+# namespace: a name of this test's own, or two tests at once collide.
+HUB=wt${N}h
 agent='"agentSocket":"'$SOCK'","agentStateDir":"'$STATE'"'
 # nsenter, not ip netns exec: that remounts /sys, and runc then finds no
 # cgroup mounts.
@@ -32,7 +36,7 @@ trap cleanup_podman EXIT
 
 start_weftd() {
 	n1 "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --pod-subnet "10.72.$N.0/24" --pod-subnet6 "fd72:$N::/64" \
-		--log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
+		--hub-name "$HUB" --log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
 	WEFTD_PID=$!
 	PIDS+=($WEFTD_PID)
 	wait_socket "$SOCK"

@@ -5,14 +5,14 @@
 # plugins 1.1.1) after weft. portmap DNATs the node's port 8080 to the
 # container's address from weft's result (iptables-nft, chains CNI-HOSTPORT-*
 # and CNI-DN-*). Each container runs busybox httpd on port 80, answering
-# its own name.
+# its own name and logging each client's address.
 #
-#   ┌ $NS1: the node (podman, weftd) ──────────────────────┐ veth ┌ $NS2: a peer host ─┐
-#   │ 10.99.$N.1 fd99:$N::1 :8080 ─DNAT─┐                   ├──────┤ 10.99.$N.2          │
-#   │  ┌ wm (httpd :80) ┐ ┌ cm ┐ mesh: veth eth0 ◄┘        │      │ fd99:$N::2          │
-#   │  ┌ wh (httpd :80) ┐ ┌ ch ┐ hub: WireGuard eth0 ── weft-hub│  │ curl node:8080      │
-#   │  ┌ ws (httpd :80) ┐  seed 002: bridge eth0 + portmap + wg0 │  │                     │
-#   └──────────────────────────────────────────────────────┘      └────────────────────┘
+#   ┌ $NS1: the node (podman, weftd) ────────────────────┐ veth ┌ $NS2: a peer host ┐
+#   │ 10.99.$N.1, fd99:$N::1, port 8080 ── DNAT ─┐        ├──────┤ 10.99.$N.2        │
+#   │  wm (httpd :80), cm   mesh: veth eth0    ◄──┤        │      │ fd99:$N::2        │
+#   │  wh (httpd :80), ch   hub: WireGuard eth0 ◄─┤ $HUB   │      │ curl node:8080    │
+#   │  ws (httpd :80), cs   seed 002: bridge eth0 ◄┘ + wg0  │      │                   │
+#   └─────────────────────────────────────────────────────┘      └───────────────────┘
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/podman.sh"
 podman_setup httpd wget netstat timeout
@@ -45,7 +45,7 @@ EOT
 # web NAME NETWORK: a container answering its name on port 80, published
 # on the node's 8080.
 web() {
-	run "$1" "$2" -p 8080:80 -- sh -c "mkdir -p /www && echo $1 >/www/index.html && exec httpd -f -p 80 -h /www" &&
+	run "$1" "$2" -p 8080:80 -- sh -c "mkdir -p /www && echo $1 >/www/index.html && exec httpd -f -v -p 80 -h /www" &&
 		listening "$1"
 }
 restarted() { $P restart -t 0 "$1" && listening "$1"; }
@@ -74,6 +74,7 @@ hostports() {
 	check "$net: podman run -p 8080:80" web "$c" "$net"
 	check "  and a second container, without ports" run "$other" "$net"
 	check "  a peer host reaches the node's 8080 and the container answers" says "$c" get "$NS2" "$NODE"
+	check "  and sees the peer host's own address, not the node's" sh -c "$P logs $c 2>&1 | grep -F '10.99.$N.2]:'"
 	check "  the node reaches its own address's 8080" says "$c" get "$NS1" "$NODE"
 	check "  another container on the node reaches the node's 8080" says "$c" cget "$other" "$NODE"
 	check "  the container reaches itself through the node's 8080 (hairpin)" says "$c" cget "$c" "$NODE"
@@ -81,6 +82,7 @@ hostports() {
 	v6=$(ip6_of "$c" "$net")
 	if [ -n "$v6" ]; then
 		check "  over IPv6 ($v6): a peer host reaches the node's 8080" says "$c" get "$NS2" "$NODE6"
+		check "  and sees the peer host's own address" sh -c "$P logs $c 2>&1 | grep -F '[fd99:$N::2]:'"
 		check "  the node reaches its own address's 8080" says "$c" get "$NS1" "$NODE6"
 		check "  another container on the node" says "$c" cget "$other" "$NODE6"
 		check "  the container itself (hairpin)" says "$c" cget "$c" "$NODE6"

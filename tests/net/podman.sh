@@ -34,8 +34,13 @@ cleanup_podman() {
 }
 trap cleanup_podman EXIT
 
+# ip netns exec itself, not n1: a function run with & is a subshell of its
+# own, and $! would be that subshell's pid, not weftd's (kill -9 $WEFTD_PID
+# left weftd running). A socket left by a weftd killed -9 goes first: weftd
+# listens once it has rebuilt every device, and that is what to wait for.
 start_weftd() {
-	n1 "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --pod-subnet "10.72.$N.0/24" --pod-subnet6 "fd72:$N::/64" \
+	rm -f "$SOCK"
+	ip netns exec "$NS1" "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --pod-subnet "10.72.$N.0/24" --pod-subnet6 "fd72:$N::/64" \
 		--hub-name "$HUB" --log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
 	WEFTD_PID=$!
 	PIDS+=($WEFTD_PID)

@@ -20,6 +20,9 @@ podman_setup httpd wget netstat timeout
 # sets: a DNAT'd connection's replies must come in where the node's route
 # to the container points (the veth; for a hub pod, the hub device).
 n1 sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1
+# And kube-proxy's guard against route_localnet (CVE-2020-8558), which
+# portmap turns on: no packet to 127/8 from elsewhere, unless DNATed.
+n1 iptables -I INPUT ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
 
 portmap='{"type":"portmap","capabilities":{"portMappings":true}}'
 cat >"$DIR/net.d/pmesh.conflist" <<EOT
@@ -116,6 +119,20 @@ lifecycle() {
 hostports wm pmesh cm
 lifecycle wm pmesh
 hostports wh phub ch
+# portmap turned route_localnet on for the hub at ADD, once. A userspace
+# hub is made anew when weftd starts again; weftd notes the value at its
+# sweep (every 10 s idle) and when it stops, and gives it back
+# (src/weftd/hub.c).
+noted() { for _ in $(seq 150); do grep -qx 1 "$STATE/hub.route_localnet" 2>/dev/null && return; sleep 0.1; done; return 1; }
+check "weftd notes the hub's route_localnet at its sweep" noted
+for sig in KILL TERM; do
+	kill -$sig "$WEFTD_PID"
+	wait "$WEFTD_PID" 2>/dev/null
+	start_weftd
+	check "weftd stopped (SIG$sig) and started again: the hub pod's port answers a peer host" \
+		says wh get "$NS2" "$NODE"
+	check "  and 127.0.0.1 (the new hub has route_localnet again)" says wh get "$NS1" 127.0.0.1
+done
 lifecycle wh phub
 hostports ws pchain cs
 lifecycle ws pchain noreload

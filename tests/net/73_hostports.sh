@@ -5,7 +5,8 @@
 # plugins 1.1.1) after weft. portmap DNATs the node's port 8080 to the
 # container's address from weft's result (iptables-nft, chains CNI-HOSTPORT-*
 # and CNI-DN-*). Each container runs busybox httpd on port 80, answering
-# its own name and logging each client's address.
+# its own name and logging each client's address. weftd is stopped and
+# started again under a hub pod (its userspace hub is made anew).
 #
 #   ┌ $NS1: the node (podman, weftd) ────────────────────┐ veth ┌ $NS2: a peer host ┐
 #   │ 10.99.$N.1, fd99:$N::1, port 8080 ── DNAT ─┐        ├──────┤ 10.99.$N.2        │
@@ -16,9 +17,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/podman.sh"
 podman_setup httpd wget netstat timeout
-# Strict reverse path filtering on the node, the strictest a distribution
-# sets: a DNAT'd connection's replies must come in where the node's route
-# to the container points (the veth; for a hub pod, the hub device).
+# Strict reverse path filtering on the node (distributions set 1 or 2): a
+# DNAT'd connection's replies must come in where the node's route to the
+# container points (the veth; for a hub pod, the hub device).
 n1 sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1
 # And kube-proxy's guard against route_localnet (CVE-2020-8558), which
 # portmap turns on: no packet to 127/8 from elsewhere, unless DNATed.
@@ -61,7 +62,7 @@ says() {
 	[ "$out" = "$want" ] || { echo "wanted '$want', got '$out'"; return 1; }
 }
 # get NS ADDR, cget CONTAINER ADDR: what ADDR:8080 answers, from a namespace
-# or a container. Busybox wget's own -T crashes (static glibc): timeout.
+# or a container. busybox 1.35's wget -T dies of SIGSEGV here: timeout.
 get() { ip netns exec "$1" curl -sg --max-time 5 "http://$2:8080/"; }
 cget() { cx "$1" timeout 5 wget -qO- "http://$2:8080/"; }
 NODE=10.99.$N.1

@@ -118,6 +118,11 @@ lifecycle() {
 }
 
 hostports wm pmesh cm
+# weftd's own table, masquerading pods' egress, hooks the same points as
+# portmap's iptables-nft rules: connections to published ports keep the
+# client's address (checked above), the table and the rules side by side.
+check "weft's nftables table (inet weft) and portmap's nat rules, side by side" \
+	sh -c "ip netns exec $NS1 nft list table inet weft | grep -q masquerade && ip netns exec $NS1 iptables-save -t nat | grep -q CNI-HOSTPORT-DNAT"
 lifecycle wm pmesh
 hostports wh phub ch
 # portmap turned route_localnet on for the hub at ADD, once. A userspace

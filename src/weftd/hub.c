@@ -22,6 +22,7 @@
 #include "util/netns.h"
 #include "nl/nl.h"
 #include "util/addr.h"
+#include "util/file.h"
 #include "util/key.h"
 #include "weftd.h"
 
@@ -156,25 +157,18 @@ static int localnet_noted(struct weftd *d)
 
 void hub_note(struct weftd *d)
 {
-	char path[800], tmp[810];
-	int v, fd;
+	char path[800];
+	int v, ret;
 
 	pthread_mutex_lock(&d->hub_lock);
 	v = d->hub ? localnet_get(d->hub_name) : -1;
 	if (v >= 0 && v != d->hub_localnet) {
-		/* A new file renamed into place: a crash leaves the old note or
-		 * the new one, never a torn one. */
+		/* Replaced whole: a crash leaves the old note or the new one. */
 		snprintf(path, sizeof(path), "%s/hub.route_localnet", d->state_dir);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0 && write(fd, v ? "1\n" : "0\n", 2) == 2 && !fsync(fd) && !rename(tmp, path)) {
+		if (!(ret = file_replace(path, v ? "1\n" : "0\n", 2, 0600)))
 			d->hub_localnet = v;
-		} else {
-			weftd_log(d, WG_LOG_ERROR, "hub: cannot note route_localnet in %s: %s", path, strerror(errno));
-			unlink(tmp);
-		}
-		if (fd >= 0)
-			close(fd);
+		else
+			weftd_log(d, WG_LOG_ERROR, "hub: cannot note route_localnet in %s: %s", path, strerror(-ret));
 	}
 	pthread_mutex_unlock(&d->hub_lock);
 }

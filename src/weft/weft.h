@@ -178,6 +178,12 @@ void status_print(FILE *f, json_t *show, int64_t now);
 void pods_print(FILE *f, json_t *show);
 void nodes_print(FILE *f, json_t *reply, int64_t now);
 void tokens_print(FILE *f, json_t *reply, int64_t now);
+/* weft clients: GET /v1/clients's answer. */
+void clients_print(FILE *f, json_t *reply, int64_t now);
+/* An external client's wg-quick file: its record, GET /v1/nodes's answer
+ * and its private key (base64), written at `now`. NULL out of memory; it
+ * holds the key: crypto_free_string it. */
+char *client_config_text(json_t *client, json_t *nodes, const char *private_b64, int64_t now);
 /* weft join's and weft leave's line, from the manager's answer (id and
  * broker stand in for what it lacks). */
 void joined_print(FILE *f, json_t *reply, const char *id, const char *broker);
@@ -194,6 +200,8 @@ int status_main(int argc, char **argv);
 int pods_main(int argc, char **argv);
 int nodes_main(int argc, char **argv);
 int node_main(int argc, char **argv);
+int clients_main(int argc, char **argv);
+int client_main(int argc, char **argv);
 int token_main(int argc, char **argv);
 int diagnose_main(int argc, char **argv);
 int lab_main(int argc, char **argv);

@@ -100,24 +100,6 @@ char *client_config_text(json_t *client, json_t *nodes, const char *private_b64,
 	return b.data;
 }
 
-/* A DNS label, as the manager takes client names: it also goes in a URL. */
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n && n <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n && s[0] != '-' && s[n - 1] != '-';
-}
-
-static int one_name(const struct opts *o)
-{
-	if (o->nargs != 1)
-		return usage_error(o, "give one client name (weft clients lists them)");
-	if (!name_ok(o->args[0]))
-		return usage_error(o, "\"%s\" is not a client name (a DNS label: a-z, 0-9 and '-', at most 63)",
-				   o->args[0]);
-	return -1;
-}
-
 /* The private key of a wg-quick file (its PrivateKey line), into key. */
 static int read_private_key(const char *path, uint8_t key[32], char *err, size_t errlen)
 {
@@ -186,7 +168,7 @@ static int client_add(int argc, char **argv)
 
 	if ((ret = opts_parse(&o, "client add", client_usage, OPT_MANAGER | OPT_OUTPUT, argc, argv)) >= 0)
 		return ret;
-	if ((ret = one_name(&o)) >= 0)
+	if ((ret = opts_one_name(&o, "client", "weft clients")) >= 0)
 		return ret;
 	snprintf(path, sizeof(path), "%s", o.output ?: "");
 	if (!o.output)
@@ -232,7 +214,7 @@ static int client_config(int argc, char **argv)
 
 	if ((ret = opts_parse(&o, "client config", client_usage, OPT_MANAGER | OPT_OUTPUT, argc, argv)) >= 0)
 		return ret;
-	if ((ret = one_name(&o)) >= 0)
+	if ((ret = opts_one_name(&o, "client", "weft clients")) >= 0)
 		return ret;
 	if (!o.output)
 		return usage_error(&o, "give -o FILE: the file weft client add wrote (its private key is read from it)");
@@ -275,7 +257,7 @@ static int client_remove(int argc, char **argv)
 
 	if ((ret = opts_parse(&o, "client remove", client_usage, OPT_JSON | OPT_MANAGER, argc, argv)) >= 0)
 		return ret;
-	if ((ret = one_name(&o)) >= 0)
+	if ((ret = opts_one_name(&o, "client", "weft clients")) >= 0)
 		return ret;
 	snprintf(path, sizeof(path), "/v1/clients/%s", o.args[0]);
 	return manager_run(&o, "DELETE", path, NULL, removed);

@@ -76,6 +76,10 @@ struct subcommand {
 };
 
 int subcommand_run(const char *cmd, const char *usage, const struct subcommand *subs, int argc, char **argv);
+/* The one name a command takes (a node's, a client's: a DNS label, as the
+ * manager takes them; it also goes in a URL): -1 to go on, or EXIT_USAGE
+ * after saying what is wrong and which command (`lister`) lists them. */
+int opts_one_name(const struct opts *o, const char *what, const char *lister);
 /* "3600", "90m", "12h", "7d" as seconds from min to max; -1 if not one. */
 int64_t opts_duration(const char *s, int64_t min, int64_t max);
 

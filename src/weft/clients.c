@@ -163,7 +163,7 @@ static int client_add(int argc, char **argv)
 	struct manager m;
 	struct opts o;
 	struct stat st;
-	json_t *rec = NULL, *gone = NULL;
+	json_t *rec = NULL, *gone = NULL, *body;
 	int ret;
 
 	if ((ret = opts_parse(&o, "client add", client_usage, OPT_MANAGER | OPT_OUTPUT, argc, argv)) >= 0)
@@ -182,8 +182,10 @@ static int client_add(int argc, char **argv)
 	x25519_generate_private(priv);
 	x25519_public(pub, priv);
 	key_to_base64(pub_b64, pub);
-	if ((ret = manager_call(&m, "POST", "/v1/clients", json_pack("{s:s, s:s}", "name", o.args[0], "publicKey",
-								    pub_b64), &rec)))
+	body = json_pack("{s:s, s:s}", "name", o.args[0], "publicKey", pub_b64);
+	ret = manager_call(&m, "POST", "/v1/clients", body, &rec);
+	json_decref(body);
+	if (ret)
 		goto out;
 	if ((ret = write_config(&m, rec, priv, path))) {
 		/* Nothing half-done: a client whose key is lost is no use. */

@@ -10,6 +10,8 @@
  *   weft-lab-nK       192.168.77.(10+K), fd77::(10+K), weftd, device weft-lab-nK
  *     │ weft-cni (mesh: veth; hub: WireGuard to the node's device)
  *   weft-lab-nK-pJ    a pod
+ *   weft-lab-client   192.168.77.200, fd77::200: an external client,
+ *                     wg-quick up with weft-wg (weft lab client)
  */
 #ifndef WEFT_CLI_LAB_H
 #define WEFT_CLI_LAB_H
@@ -27,6 +29,11 @@
 #define LAB_UNDERLAY "192.168.77."
 #define LAB_UNDERLAY6 "fd77::"
 #define LAB_MANAGER_PORT 7443
+/* weft lab client: an external client's namespace on the underlay, and
+ * its WireGuard interface, named after its wg-quick file (15 characters,
+ * the most an interface name takes). */
+#define LAB_CLIENT LAB_PREFIX "client"
+#define LAB_CLIENT_HOST 200
 
 enum { LAB_MAX_NS = 3000 }; /* lab namespaces down and status look at */
 
@@ -54,12 +61,15 @@ json_t *lab_load(const char *dir);
 /* Finds weft-manager, weftd and weft-cni (l->self is this weft): -1, or
  * the status to exit with after saying which is missing. */
 int lab_programs(struct lab *l);
+/* A program next to this weft, else in PATH, into out: 0 or -ENOENT. */
+int lab_find_program(struct lab *l, const char *name, char *out, size_t len);
 
 /* The commands, each in a file of its own. */
 int lab_up(int argc, char **argv);
 int lab_check(int argc, char **argv);
 int lab_status(int argc, char **argv);
 int lab_down(int argc, char **argv);
+int lab_client(int argc, char **argv);
 /* lab_status.c: how to step inside, after up and in status. */
 void lab_print_hints(struct lab *l);
 
@@ -71,6 +81,8 @@ const char *lab_netns_path(char *buf, size_t len, const char *name);
 int labnet_underlay(bool ipv6, char *err, size_t len);
 /* Node k's namespace, with its veth to the bridge. */
 int labnet_node(unsigned k, bool ipv6, char *err, size_t len);
+/* The external client's namespace, LAB_CLIENT, with its veth to the bridge. */
+int labnet_client(bool ipv6, char *err, size_t len);
 /* A pod's namespace (its interface comes from weft-cni). */
 int labnet_pod(const char *name, char *err, size_t len);
 /* The lab namespaces there are (names, strdup'd, pods first, the

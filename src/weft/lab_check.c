@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* weft lab check: every pod pings every other, over IPv4 and IPv6. */
+/* weft lab check: every pod pings every other, over IPv4 and IPv6; the
+ * external client (weft lab client), if there is one, counts as a pod. */
 #include "lab.h"
 
 #include <stdlib.h>
@@ -128,7 +129,12 @@ int lab_check(int argc, char **argv)
 		return failure(&o, "the lab in %s is not up (its state: %s): weft lab down, then up", o.dir ?: LAB_DIR_DEFAULT,
 			       jstr(rec, "state") ?: "unknown");
 	}
-	pods = json_object_get(rec, "pods");
+	/* The external client (weft lab client) pings and is pinged as a pod. */
+	pods = json_copy(json_object_get(rec, "pods"));
+	if (json_object_get(rec, "client"))
+		json_array_append_new(pods, json_pack("{s:s, s:O, s:O}", "name", "client", "netns",
+						      json_object_get(json_object_get(rec, "client"), "netns"), "addresses",
+						      json_object_get(json_object_get(rec, "client"), "addresses")));
 	np = json_array_size(pods);
 	nfam = json_is_true(json_object_get(json_object_get(rec, "settings"), "ipv6")) ? 2 : 1;
 	pings = calloc(np * np * 2 + 1, sizeof(*pings));
@@ -171,6 +177,7 @@ int lab_check(int argc, char **argv)
 	}
 	ret = ok[4] + ok[6] == total[4] + total[6] && pings ? EXIT_OK : EXIT_FAIL;
 	free(pings);
+	json_decref(pods);
 	json_decref(rec);
 	return ret;
 }

@@ -115,16 +115,16 @@ int labnet_underlay(bool ipv6, char *err, size_t len)
 	return ret;
 }
 
-int labnet_node(unsigned k, bool ipv6, char *err, size_t len)
+/* A namespace on the bridge: its veth `port` there, eth0 inside, with
+ * host address `host` of the underlay. */
+static int plug(const char *name, const char *port, unsigned host, bool ipv6, char *err, size_t len)
 {
-	char name[32], port[16], addr[48], path[128];
+	char addr[48], path[128];
 	struct nl_link_spec veth = { .name = port, .kind = "veth", .peer_name = "eth0", .ns_fd = -1 };
 	struct nl_link link, br;
 	struct nl nl, under;
 	int ns, net, ret;
 
-	snprintf(name, sizeof(name), LAB_PREFIX "n%u", k);
-	snprintf(port, sizeof(port), "n%u", k);
 	if ((ret = ns_make(name, ipv6, &ns, &nl, err, len)))
 		return ret;
 	if ((net = netns_open(lab_netns_path(path, sizeof(path), LAB_NET))) < 0 ||
@@ -142,10 +142,10 @@ int labnet_node(unsigned k, bool ipv6, char *err, size_t len)
 			 under.err);
 		goto close_under;
 	}
-	snprintf(addr, sizeof(addr), LAB_UNDERLAY "%u", 10 + k);
+	snprintf(addr, sizeof(addr), LAB_UNDERLAY "%u", host);
 	if ((ret = nl_link_get(&nl, "eth0", 0, &link)) || (ret = addr_add(&nl, link.ifindex, addr, 24)))
 		goto node_err;
-	snprintf(addr, sizeof(addr), LAB_UNDERLAY6 "%u", 10 + k);
+	snprintf(addr, sizeof(addr), LAB_UNDERLAY6 "%u", host);
 	if ((ipv6 && (ret = addr_add(&nl, link.ifindex, addr, 64))) || (ret = nl_link_set_up(&nl, link.ifindex, true)))
 		goto node_err;
 	goto close_under;
@@ -159,6 +159,20 @@ out:
 	nl_close(&nl);
 	close(ns);
 	return ret;
+}
+
+int labnet_node(unsigned k, bool ipv6, char *err, size_t len)
+{
+	char name[32], port[16];
+
+	snprintf(name, sizeof(name), LAB_PREFIX "n%u", k);
+	snprintf(port, sizeof(port), "n%u", k);
+	return plug(name, port, 10 + k, ipv6, err, len);
+}
+
+int labnet_client(bool ipv6, char *err, size_t len)
+{
+	return plug(LAB_CLIENT, "c1", LAB_CLIENT_HOST, ipv6, err, len);
 }
 
 int labnet_pod(const char *name, char *err, size_t len)

@@ -126,6 +126,11 @@ TEST(cli_status_reads_like_wg_show)
 	out = printed(status_print, "{\"ok\":true,\"peers\":[],\"pods\":[]}");
 	CHECK(same(out, "node: not in a cluster (weftd runs without --manager)\ndevice: none yet\npods: 0\n"));
 	free(out);
+	/* An external client's peer, as weftd names it. */
+	out = printed(status_print, "{\"ok\":true,\"pods\":[],\"peers\":[{\"publicKey\":\"CKEY=\",\"node\":\"client:laptop\","
+				    "\"allowedIPs\":[\"10.244.2.1/32\"],\"latestHandshake\":0}]}");
+	CHECK(strstr(out, "\npeer: CKEY=\n  external client: laptop\n  allowed ips: 10.244.2.1/32\n"));
+	free(out);
 }
 
 static void pods_print3(FILE *f, json_t *v, int64_t now)

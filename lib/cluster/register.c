@@ -129,8 +129,14 @@ static int claim_subnet(struct cluster *c, int f, uint64_t index, const char *na
 	kv_item_free(&it);
 	rel = json_object_get(v, "released");
 	if (!json_is_integer(rel)) {
-		snprintf(err, errlen, "subnet %s belongs to node \"%s\": ask for none to get a free one", buf,
-			 json_string_value(json_object_get(v, "node")) ?: "?");
+		const char *holder = json_string_value(json_object_get(v, "node")) ?: "?";
+
+		/* "@clients": set aside for external clients (clients.c). */
+		if (holder[0] == '@')
+			snprintf(err, errlen, "subnet %s is set aside for external clients: ask for none to get a free one",
+				 buf);
+		else
+			snprintf(err, errlen, "subnet %s belongs to node \"%s\": ask for none to get a free one", buf, holder);
 		ret = -EEXIST;
 	} else if (json_integer_value(rel) + c->reuse_after > now &&
 		   strcmp(json_string_value(json_object_get(v, "node")) ?: "", name)) {

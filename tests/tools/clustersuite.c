@@ -288,6 +288,12 @@ static void clients(struct kv *kv)
 		json_decref(n);
 	}
 	CHECK("  the nodes get the other two /26s, then ENOSPC", ok == 2 && ret == -ENOSPC);
+	req = json_pack("{s:s, s:s, s:[s], s:[s]}", "name", "n9", "publicKey", pubkey(k), "endpoints", "192.0.2.9:1",
+			"subnets", "10.9.0.64/26");
+	CHECK("  a node asking for the clients' subnet: EEXIST, saying so",
+	      cluster_node_register(&c, req, "hash", time(NULL), &n, err, sizeof(err)) == -EEXIST &&
+		      strstr(err, "set aside for external clients"));
+	json_decref(req);
 	for (ok = 0, ret = 0; !ret; ++ok) {
 		snprintf(name, sizeof(name), "c%d", ok);
 		req = json_pack("{s:s, s:s}", "name", name, "publicKey", pubkey(k));

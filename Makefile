@@ -25,9 +25,9 @@ SANFLAGS :=
 OPT ?= -O2
 endif
 
-PKGS := libcrypto libsodium libmnl jansson sqlite3 libcurl libmicrohttpd
+PKGS := libcrypto libsodium libmnl jansson sqlite3 libcurl libmicrohttpd libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl -ljansson -lsqlite3 -lcurl -lmicrohttpd)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl -ljansson -lsqlite3 -lcurl -lmicrohttpd -lnftables)
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes -Wstrict-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wvla
@@ -158,6 +158,9 @@ bench-cni: all
 bench-manager: all
 	bench/manager
 
+bench-podtopod: all
+	bench/podtopod
+
 install: $(PROG_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CNIBINDIR)
 	install -m 0755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/
@@ -167,7 +170,7 @@ install: $(PROG_BIN)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check unit bench bench-cni bench-manager install clean fuzz fuzz-bins
+.PHONY: all check unit bench bench-cni bench-manager bench-podtopod install clean fuzz fuzz-bins
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -31,6 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				cni_result_finish(res, versions[i]);
 			json_decref(res);
 		}
+		bool on;
+
+		cni_pod_to_pod_parse(p.conf.root, json_string_value(json_object_get(p.conf.root, "mode")), &on, &err);
 		/* Files named in the input are not read by the fuzzer. */
 		if (!json_object_get(p.conf.root, "privateKeyFile"))
 			cni_wgcfg_parse(&p.wg, p.conf.root, &err);

@@ -18,14 +18,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct kv *kv;
 static struct cluster cl;
 
+static char db[64];
+
+/* The store and SQLite's files beside it go with the process. */
+static void remove_db(void)
+{
+	char p[80];
+
+	kv_close(kv);
+	kv = NULL;
+	for (int i = 0; i < 3; ++i) {
+		snprintf(p, sizeof(p), "%s%s", db, (const char *[]){ "", "-shm", "-wal" }[i]);
+		unlink(p);
+	}
+}
+
 static void setup(void)
 {
-	char path[64], err[512];
+	char path[80], err[512];
 	json_t *base, *rec = NULL;
 
 	crypto_init();
-	snprintf(path, sizeof(path), "sqlite:fuzz-registry-%d.db", (int)getpid());
-	unlink(path + 7);
+	/* In /tmp, not the directory the fuzzer runs in (a checkout). */
+	snprintf(db, sizeof(db), "/tmp/weft-fuzz-registry-%d.db", (int)getpid());
+	snprintf(path, sizeof(path), "sqlite:%s", db);
+	unlink(db);
+	atexit(remove_db);
 	if (!(kv = kv_open(path, err, sizeof(err))) ||
 	    cluster_init(&cl, kv, "10.244.0.0/16", 24, "fd00:244::/56", 64, 0, err, sizeof(err))) {
 		fprintf(stderr, "fuzz_registry: %s\n", err);

@@ -34,6 +34,7 @@ static const struct setting {
 	{ "gateway", "gateway", false },      { "gateway-device", "gatewayDevice", false },
 	{ "gateway-port", "gatewayPort", true },
 	{ "docker-plugin", "dockerPlugin", false }, { "docker-socket", "dockerSocket", false },
+	{ "ip-masq", "ipMasq", false },
 };
 
 void agent_config_defaults(struct agent_config *c)
@@ -47,6 +48,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->hub_port = 51821;
 	snprintf(c->gateway_device, sizeof(c->gateway_device), "submariner");
 	snprintf(c->docker_socket, sizeof(c->docker_socket), "%s", AGENT_DOCKER_SOCKET_DEFAULT);
+	c->ip_masq = 1;
 }
 
 static int copy_path(char *dst, size_t size, const char *name, const char *value, char *err, size_t errlen)
@@ -73,6 +75,12 @@ static int subnet(char dst[64], const char *name, const char *value, int family,
 	}
 	memcpy(dst, value, strlen(value) + 1);
 	return 0;
+}
+
+/* The settings that are true or false (a JSON boolean in the file). */
+static bool is_switch(const char *name)
+{
+	return !strcmp(name, "gateway") || !strcmp(name, "docker-plugin") || !strcmp(name, "ip-masq");
 }
 
 /* name picks the setting, label names it in a message (the file's key or
@@ -121,12 +129,13 @@ static int set(struct agent_config *c, const char *name, const char *label, cons
 		*(!strcmp(name, "hub-port") ? &c->hub_port : &c->gateway_port) = (uint16_t)port;
 		return 0;
 	}
-	if (!strcmp(name, "gateway") || !strcmp(name, "docker-plugin")) {
+	if (is_switch(name)) {
 		if (strcmp(value, "true") && strcmp(value, "false")) {
 			snprintf(err, errlen, "%s \"%s\": true or false", label, value);
 			return -EINVAL;
 		}
-		*(!strcmp(name, "gateway") ? &c->gateway : &c->docker_plugin) = !strcmp(value, "true");
+		*(!strcmp(name, "gateway") ? &c->gateway : !strcmp(name, "docker-plugin") ? &c->docker_plugin : &c->ip_masq) =
+			!strcmp(value, "true");
 		return 0;
 	}
 	if (!strcmp(name, "docker-socket")) {
@@ -275,14 +284,14 @@ int agent_config_parse(struct agent_config *c, const char *text, size_t len, cha
 			snprintf(err, errlen, "unknown key \"%.64s\" (known: stateDir, socket, podSubnet, podSubnet6, "
 					      "backend, hubName, hubPort, logLevel, manager, managerCA, joinTokenFile, "
 					      "nodeName, endpoint, metricsListen, gateway, gatewayDevice, gatewayPort, "
-					      "dockerPlugin, dockerSocket)", key);
+					      "dockerPlugin, dockerSocket, ipMasq)", key);
 			ret = -EINVAL;
 			break;
 		}
 		if (s->integer && json_is_integer(v)) {
 			snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
 			value = buf;
-		} else if (json_is_boolean(v) && (!strcmp(s->flag, "gateway") || !strcmp(s->flag, "docker-plugin"))) {
+		} else if (json_is_boolean(v) && is_switch(s->flag)) {
 			value = json_is_true(v) ? "true" : "false";
 		} else if (json_is_string(v)) {
 			value = json_string_value(v);

@@ -10,7 +10,11 @@
  *    "joinTokenFile": "/etc/weft/join.token", "nodeName": "node-1",
  *    "endpoint": "192.0.2.1:51821", "metricsListen": "127.0.0.1:9586",
  *    "gateway": true, "gatewayDevice": "submariner", "gatewayPort": 4500,
- *    "dockerPlugin": true, "dockerSocket": "/run/docker/plugins/weft.sock"}
+ *    "dockerPlugin": true, "dockerSocket": "/run/docker/plugins/weft.sock",
+ *    "ipMasq": true}
+ *
+ * ipMasq (the default) masquerades what pods send outside weft's networks
+ * to the node's address (lib/nft/masq.h); false leaves that to the host.
  *
  * A gateway candidate (docs/clusters.md) may carry the cluster's traffic
  * to other clusters; its port, unless given, is $CE_IPSEC_NATTPORT or 4500.
@@ -52,6 +56,7 @@ struct agent_config {
 	/* Serve Docker's network and IPAM driver API (docs/runtimes.md). */
 	int docker_plugin;
 	char docker_socket[108];
+	int ip_masq; /* pods' egress leaves with the node's address */
 };
 
 /* The settings fit together (a manager needs an endpoint, and no pod

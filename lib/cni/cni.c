@@ -308,6 +308,29 @@ int cni_mode_parse(const char *name, enum cni_mode *out)
 	return -EINVAL;
 }
 
+int cni_pod_to_pod_parse(json_t *root, const char *mode, bool *on, struct cni_error *err)
+{
+	json_t *v = json_object_get(root, "podToPod");
+
+	*on = json_is_true(v);
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v)) {
+		char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		int ret = cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				   "podToPod: %.40s is not a boolean (true or false, unquoted)", text ? text : "the value");
+
+		free(text);
+		return ret;
+	}
+	/* Only a hub's pods have peers the node gives them. */
+	if (!mode || strcmp(mode, "hub"))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"podToPod: only mode \"hub\" has it (mode is \"%.40s\"); remove it or use mode \"hub\"",
+				mode ? mode : "static");
+	return 0;
+}
+
 const char *cni_mode_name(enum cni_mode mode)
 {
 	switch (mode) {

@@ -101,5 +101,10 @@ enum cni_mode {
 /* 0, or -EINVAL for a name that is no mode. */
 int cni_mode_parse(const char *name, enum cni_mode *out);
 const char *cni_mode_name(enum cni_mode mode);
+/* The configuration's "podToPod" (hub pods peered with each other, not
+ * only through the hub): *on, and 0; or CNI_ERR_INVALID_CONFIG with err
+ * filled for a value that is not a boolean, or the key in another mode
+ * (mode as the configuration says it, "static" if absent). */
+int cni_pod_to_pod_parse(json_t *root, const char *mode, bool *on, struct cni_error *err);
 
 #endif

@@ -87,6 +87,7 @@ static int pick_ifname(struct plugin *p, struct cni_error *err)
 static int run(struct plugin *p, struct cni_error *err)
 {
 	json_t *v;
+	bool on;
 	int b;
 
 	if (strcmp(p->conf.type, "weft") && strcmp(p->conf.type, "wg-cni"))
@@ -97,6 +98,8 @@ static int run(struct plugin *p, struct cni_error *err)
 	if (!p->mode || (strcmp(p->mode, "static") && strcmp(p->mode, "hub") && strcmp(p->mode, "mesh")))
 		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
 				"mode: \"%.40s\" is not one of \"static\", \"hub\", \"mesh\"", p->mode ? p->mode : "(not a string)");
+	if ((b = cni_pod_to_pod_parse(p->conf.root, p->mode, &on, err)))
+		return b;
 	v = json_object_get(p->conf.root, "backend");
 	p->backend = WGDEV_AUTO;
 	if (v && (!json_is_string(v) || (b = wgdev_backend_parse(json_string_value(v))) < 0))
@@ -111,6 +114,14 @@ static int run(struct plugin *p, struct cni_error *err)
 					"mtu: a number from 1280 to 65535");
 		p->wg.mtu = (uint32_t)json_integer_value(v);
 	}
+	/* weftd's: it masquerades pods' egress unless their network says
+	 * not to (docs/cni.md); a static container's addresses are its own. */
+	if ((v = json_object_get(p->conf.root, "ipMasq")) && !json_is_boolean(v))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"ipMasq: true or false, not a JSON %s", json_is_string(v) ? "string" : json_is_number(v) ? "number" : "object, array or null");
+	if (v && !strcmp(p->mode, "static"))
+		return cni_fail(err, CNI_ERR_INVALID_CONFIG, "invalid network configuration",
+				"ipMasq: only modes \"mesh\" and \"hub\" have pod addresses to masquerade; remove it");
 	if ((b = pick_ifname(p, err)))
 		return b;
 	/* Whose container it is. DEL goes ahead whatever it says: a refusal

@@ -65,6 +65,8 @@ struct reply tokens_rotate(struct manager *m, const struct call *c);
 /* nodes.c: /v1/nodes and /v1/nodes/NAME/... (but the gateway lease, which
  * is federation.c's). */
 struct reply nodes_register(struct manager *m, const struct call *c);
+/* The cluster's CIDRs, as a JSON array (empty for a broker). */
+json_t *nodes_cluster_cidrs(struct manager *m);
 struct reply nodes_list(struct manager *m, const struct call *c);
 struct reply node_get(struct manager *m, const struct call *c);
 struct reply node_update(struct manager *m, const struct call *c);

@@ -55,6 +55,17 @@ struct reply nodes_register(struct manager *m, const struct call *c)
 	return r;
 }
 
+json_t *nodes_cluster_cidrs(struct manager *m)
+{
+	json_t *cidrs = json_array();
+	char buf[64];
+
+	for (int f = 0; cidrs && f < 2; ++f)
+		if (m->cluster.pool[f].count)
+			json_array_append_new(cidrs, json_string(ipam_prefix_str(&m->cluster.pool[f].cidr, buf, sizeof(buf))));
+	return cidrs;
+}
+
 struct reply nodes_list(struct manager *m, const struct call *c)
 {
 	struct kv_list hb;
@@ -81,7 +92,8 @@ struct reply nodes_list(struct manager *m, const struct call *c)
 				json_object_set_new(rec, "lastSeen", json_integer(strtoll(hb.items[j].value, NULL, 10)));
 	}
 	kv_list_free(&hb);
-	return route_ok(200, json_pack("{s:I, s:o}", "revision", (json_int_t)rev, "nodes", nodes));
+	return route_ok(200, json_pack("{s:I, s:o, s:o}", "revision", (json_int_t)rev, "nodes", nodes, "clusterCIDRs",
+				       nodes_cluster_cidrs(m)));
 }
 
 struct reply node_get(struct manager *m, const struct call *c)

@@ -13,6 +13,7 @@
  * through the watch without moving the revision the agents are told:
  * a heartbeat must not wake every long poll.
  */
+#include "api.h"
 #include "manager.h"
 
 #include <errno.h>
@@ -249,8 +250,9 @@ json_t *watch_changes(struct manager *m, int64_t since)
 			if (json_integer_value(v) > since)
 				json_array_append_new(gone, json_string(name));
 	}
-	return json_pack("{s:I, s:b, s:o, s:o, s:o, s:o}", "revision", (json_int_t)m->rev, "full", full, "nodes",
-			 nodes, "removed", removed, "clients", clients, "removedClients", gone);
+	return json_pack("{s:I, s:b, s:o, s:o, s:o, s:o, s:o*}", "revision", (json_int_t)m->rev, "full", full, "nodes",
+			 nodes, "removed", removed, "clients", clients, "removedClients", gone, "clusterCIDRs",
+			 full ? nodes_cluster_cidrs(m) : NULL);
 }
 
 void text_put(struct text *t)

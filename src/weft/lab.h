@@ -10,7 +10,8 @@
  *   weft-lab-nK       192.168.77.(10+K), fd77::(10+K), weftd, device weft-lab-nK
  *     │ weft-cni (mesh: veth; hub: WireGuard to the node's device)
  *   weft-lab-nK-pJ    a pod
- *   weft-lab-client   192.168.77.200, fd77::200: an external client,
+ *   weft-lab-outside  192.168.77.200, fd77::200: a host outside the cluster
+ *   weft-lab-client   192.168.77.201, fd77::201: an external client,
  *                     wg-quick up with weft-wg (weft lab client)
  */
 #ifndef WEFT_CLI_LAB_H
@@ -29,11 +30,14 @@
 #define LAB_UNDERLAY "192.168.77."
 #define LAB_UNDERLAY6 "fd77::"
 #define LAB_MANAGER_PORT 7443
+/* A host on the underlay outside the cluster, for pods' egress. */
+#define LAB_OUTSIDE LAB_PREFIX "outside"
+#define LAB_OUTSIDE_HOST 200
 /* weft lab client: an external client's namespace on the underlay, and
  * its WireGuard interface, named after its wg-quick file (15 characters,
  * the most an interface name takes). */
 #define LAB_CLIENT LAB_PREFIX "client"
-#define LAB_CLIENT_HOST 200
+#define LAB_CLIENT_HOST 201
 
 enum { LAB_MAX_NS = 3000 }; /* lab namespaces down and status look at */
 
@@ -81,6 +85,8 @@ const char *lab_netns_path(char *buf, size_t len, const char *name);
 int labnet_underlay(bool ipv6, char *err, size_t len);
 /* Node k's namespace, with its veth to the bridge. */
 int labnet_node(unsigned k, bool ipv6, char *err, size_t len);
+/* The host outside the cluster (LAB_OUTSIDE), on the bridge. */
+int labnet_outside(bool ipv6, char *err, size_t len);
 /* The external client's namespace, LAB_CLIENT, with its veth to the bridge. */
 int labnet_client(bool ipv6, char *err, size_t len);
 /* A pod's namespace (its interface comes from weft-cni). */

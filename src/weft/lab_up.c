@@ -449,6 +449,17 @@ int lab_up(int argc, char **argv)
 		goto out;
 	}
 	say("underlay " LAB_NET ": bridge " LAB_BRIDGE " " LAB_UNDERLAY "1/24%s", o.ipv6 ? " " LAB_UNDERLAY6 "1/64" : "");
+	/* What a pod reaches beyond the cluster: no route to the pods, so
+	 * it answers only what leaves masqueraded (weft lab check). */
+	if (labnet_outside(o.ipv6, err, sizeof(err))) {
+		ret = failure(&o, "the host outside the cluster: %s", err);
+		goto out;
+	}
+	json_object_set_new(l.rec, "outside",
+			    json_pack("{s:s, s:s, s:s?}", "netns", LAB_OUTSIDE, "address", LAB_UNDERLAY "200", "address6",
+				      o.ipv6 ? LAB_UNDERLAY6 "200" : NULL));
+	save(&l);
+	say("outside the cluster " LAB_OUTSIDE ": " LAB_UNDERLAY "200%s", o.ipv6 ? " " LAB_UNDERLAY6 "200" : "");
 	if ((l.net_fd = netns_open(path)) < 0) {
 		ret = failure(&o, "cannot open %s: %s", path, strerror(-l.net_fd));
 		goto out;

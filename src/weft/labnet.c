@@ -115,9 +115,9 @@ int labnet_underlay(bool ipv6, char *err, size_t len)
 	return ret;
 }
 
-/* A namespace on the bridge: its veth `port` there, eth0 inside, with
- * host address `host` of the underlay. */
-static int plug(const char *name, const char *port, unsigned host, bool ipv6, char *err, size_t len)
+/* A namespace on the underlay: name, its veth's bridge end port, its
+ * addresses LAB_UNDERLAY(6) and host. */
+static int station(const char *name, const char *port, unsigned host, bool ipv6, char *err, size_t len)
 {
 	char addr[48], path[128];
 	struct nl_link_spec veth = { .name = port, .kind = "veth", .peer_name = "eth0", .ns_fd = -1 };
@@ -167,12 +167,17 @@ int labnet_node(unsigned k, bool ipv6, char *err, size_t len)
 
 	snprintf(name, sizeof(name), LAB_PREFIX "n%u", k);
 	snprintf(port, sizeof(port), "n%u", k);
-	return plug(name, port, 10 + k, ipv6, err, len);
+	return station(name, port, 10 + k, ipv6, err, len);
+}
+
+int labnet_outside(bool ipv6, char *err, size_t len)
+{
+	return station(LAB_OUTSIDE, "outside", LAB_OUTSIDE_HOST, ipv6, err, len);
 }
 
 int labnet_client(bool ipv6, char *err, size_t len)
 {
-	return plug(LAB_CLIENT, "c1", LAB_CLIENT_HOST, ipv6, err, len);
+	return station(LAB_CLIENT, "c1", LAB_CLIENT_HOST, ipv6, err, len);
 }
 
 int labnet_pod(const char *name, char *err, size_t len)

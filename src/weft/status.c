@@ -14,8 +14,8 @@ static const char status_usage[] =
 	"Usage: weft status [--socket PATH] [--json]\n"
 	"This node as its agent (weftd) sees it: the node and its subnets, the manager, the\n"
 	"other clusters (the gateway and each connection's status; on the gateway node its\n"
-	"connections in full), the WireGuard device, and each peer with its latest handshake\n"
-	"and transfer.\n"
+	"connections in full), pods' egress (masqueraded, and to which subnets not), the\n"
+	"WireGuard device, and each peer with its latest handshake and transfer.\n"
 	"  --socket PATH   the agent's socket (default /run/weft/weftd.sock)\n"
 	"  --json          the agent's answer as it is\n";
 
@@ -106,6 +106,27 @@ static void gateway_print(FILE *f, json_t *gw, int64_t now)
 		fprintf(f, "  connections: none (no other cluster has an active gateway)\n");
 }
 
+/* Pods' egress: masqueraded to the node's address, but not to the
+ * subnets listed (the cluster's, other clusters') nor from the pods
+ * listed; to other nodes' addresses always. */
+static void masq_print(FILE *f, json_t *m)
+{
+	if (!json_is_true(json_object_get(m, "enabled")))
+		fprintf(f, "masquerade: off (pods' egress keeps its pod address%s)\n",
+			json_array_size(json_object_get(m, "nodes")) ? ", but to the cluster's nodes" : "");
+	else if (!json_array_size(json_object_get(m, "podSubnets")))
+		fprintf(f, "masquerade: on, no pod subnet yet\n");
+	else
+		fprintf(f, "masquerade: %s (table %s)\n", json_is_true(json_object_get(m, "applied")) ? "on" : "failed",
+			jstr(m, "table") ?: "?");
+	list_line(f, "from", json_object_get(m, "podSubnets"));
+	list_line(f, "except to", json_object_get(m, "excluded"));
+	list_line(f, "and from", json_object_get(m, "direct"));
+	list_line(f, "always to nodes", json_object_get(m, "nodes"));
+	if (jstr(m, "error"))
+		fprintf(f, "  error: %s\n", jstr(m, "error"));
+}
+
 static void device_print(FILE *f, json_t *dev)
 {
 	if (!dev) {
@@ -174,6 +195,8 @@ void status_print(FILE *f, json_t *show, int64_t now)
 		seen_clusters_print(f, json_object_get(show, "clusters"), now);
 	if (json_is_object(json_object_get(show, "gateway")))
 		gateway_print(f, json_object_get(show, "gateway"), now);
+	if (json_is_object(json_object_get(show, "masquerade")))
+		masq_print(f, json_object_get(show, "masquerade"));
 	device_print(f, json_object_get(show, "device"));
 	fprintf(f, "pods: %zu%s\n", npods, npods ? " (weft pods lists them)" : "");
 	if (!n)

@@ -205,6 +205,7 @@ static int attach_make(struct weftd *d, struct attachment *a, json_t *config, js
 {
 	struct attachment *old = NULL;
 	struct stat st;
+	bool direct;
 	int ret;
 
 	if (!a->handoff && !stat(a->netns, &st)) {
@@ -250,7 +251,10 @@ static int attach_make(struct weftd *d, struct attachment *a, json_t *config, js
 		return ret;
 	}
 	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, cni_mode_name(a->mode));
+	direct = a->no_masq;
 	finish(d, a, false);
+	if (direct)
+		masq_update(d); /* its address is never masqueraded */
 	return 0;
 }
 
@@ -281,6 +285,7 @@ int attach_add(struct weftd *d, json_t *req, json_t **result, struct cni_error *
 	a->mode = kind;
 	snprintf(a->network, sizeof(a->network), "%s", json_string_value(json_object_get(config, "name")) ?: "");
 	cni_owner_from_json(json_object_get(req, "owner"), &a->owner);
+	a->no_masq = json_is_false(json_object_get(config, "ipMasq"));
 	if ((ret = dev_name(req, ifname, a->iface, err))) {
 		free(a);
 		return ret;
@@ -328,6 +333,7 @@ int attach_remove(struct weftd *d, const char *id, const char *ifname, struct cn
 {
 	struct attachment *a;
 	char path[700];
+	bool direct;
 
 	pthread_mutex_lock(&d->lock);
 	if (d->stopping) {
@@ -346,8 +352,11 @@ int attach_remove(struct weftd *d, const char *id, const char *ifname, struct cn
 	a->busy = true;
 	pthread_mutex_unlock(&d->lock);
 	weftd_log(d, WG_LOG_VERBOSE, "detaching %s/%s", a->id, a->ifname);
+	direct = a->no_masq;
 	teardown(d, a);
 	finish(d, a, true);
+	if (direct)
+		masq_update(d); /* its address may go next to a pod that is masqueraded */
 	return 0;
 }
 
@@ -609,6 +618,7 @@ void attach_restore(struct weftd *d)
 		snprintf(a->network, sizeof(a->network), "%s",
 			 json_string_value(json_object_get(json_object_get(st, "config"), "name")) ?: "");
 		cni_owner_from_json(json_object_get(st, "owner"), &a->owner);
+		a->no_masq = json_is_false(json_object_get(json_object_get(st, "config"), "ipMasq"));
 		a->docker = json_is_true(json_object_get(st, "docker"));
 		a->since = json_integer_value(json_object_get(st, "since"));
 		if (dev_name(st, ifname, a->iface, &err)) {
@@ -671,6 +681,7 @@ void attach_free_all(struct weftd *d)
 		if (busy)
 			pthread_cond_wait(&d->changed, &d->lock);
 	} while (busy);
+	hub_p2p_free(d); /* it points at the devices closed below */
 	while (!list_empty(&d->attachments)) {
 		struct attachment *a = list_entry(d->attachments.next, struct attachment, link);
 

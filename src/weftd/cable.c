@@ -359,6 +359,8 @@ static int broker_take(void *ctx, json_t *reply)
 	pthread_mutex_unlock(&d->gw.lock);
 	if (ret)
 		return ret;
+	/* The other clusters' CIDRs keep their pod addresses (masq.c). */
+	masq_update(d);
 	/* Our own record went (removed at the broker): publish again. */
 	json_array_foreach(json_object_get(reply, "removed"), i, v)
 		if (!strcmp(json_string_value(v) ?: "", d->gw.cluster_id))

@@ -35,6 +35,8 @@
 #include "api/client.h"
 #include "crypto/crypto.h"
 #include "io/uapi_server.h"
+#include "nft/masq.h"
+#include "nft/nft.h"
 #include "nl/nl.h"
 #include "util/addr.h"
 #include "util/clock.h"
@@ -287,29 +289,55 @@ static void *lease_loop(void *arg)
 
 /* --- start, stop, show ------------------------------------------------------- */
 
-/* Warns of NAT rules that could catch traffic to other clusters (seed 000:
- * the driver fails if the CNI NATs before routing to WireGuard). */
+/* One line of a ruleset, if it NATs: logged as a rule that could catch
+ * traffic to other clusters. */
+static void warn_line(struct weftd *d, const char *line, size_t len, const char *from)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "%.*s", (int)len, line);
+	if (strstr(text, "masquerade") || strstr(text, "MASQUERADE") || strstr(text, "snat to") ||
+	    strstr(text, "-j SNAT"))
+		weftd_log(d, WG_LOG_ERROR,
+			  "gateway: this node NATs some traffic (\"%s\", from %s); traffic to other clusters must "
+			  "leave with its pod address: exempt the other clusters' CIDRs from that rule, or "
+			  "cross-cluster traffic will fail",
+			  text + strspn(text, " \t"), from);
+}
+
+/*
+ * Warns of NAT rules that could catch traffic to other clusters (seed 000:
+ * the driver fails if the CNI NATs before routing to WireGuard). nftables'
+ * ruleset through libnftables, but for weft's own table, whose
+ * masquerade exempts the other clusters (masq.c); then iptables-save's,
+ * for rules of iptables' legacy backend, which live in x_tables where
+ * nftables does not see them (iptables-nft's are in the ruleset already,
+ * and are then named twice: a warning, no harm).
+ */
 static void warn_snat(struct weftd *d)
 {
-	static const char *const cmds[] = { "nft list ruleset 2>/dev/null", "iptables-save -t nat 2>/dev/null",
-					    "ip6tables-save -t nat 2>/dev/null" };
+	static const char *const cmds[] = { "iptables-save -t nat 2>/dev/null", "ip6tables-save -t nat 2>/dev/null" };
+	char *rules = NULL, err[300];
+	bool ours = false;
 
+	if (!nft_run("list ruleset", &rules, err, sizeof(err)))
+		for (const char *line = rules, *end; *line; line = *end ? end + 1 : end) {
+			end = line + strcspn(line, "\n");
+			/* Tables start unindented, "table FAMILY NAME {". */
+			if (!strncmp(line, "table ", 6))
+				ours = !strncmp(line, "table " NFT_MASQ_TABLE " ", sizeof("table " NFT_MASQ_TABLE));
+			else if (!ours)
+				warn_line(d, line, (size_t)(end - line), "nft");
+		}
+	free(rules);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); ++i) {
 		FILE *f = popen(cmds[i], "r");
 		char line[512];
 
 		if (!f)
 			continue;
-		while (fgets(line, sizeof(line), f)) {
-			line[strcspn(line, "\n")] = '\0';
-			if (strstr(line, "masquerade") || strstr(line, "MASQUERADE") || strstr(line, "snat to") ||
-			    strstr(line, "-j SNAT"))
-				weftd_log(d, WG_LOG_ERROR,
-					  "gateway: this node NATs some traffic (\"%s\", from %.*s); traffic to other "
-					  "clusters must leave with its pod address: exempt the other clusters' CIDRs "
-					  "from that rule, or cross-cluster traffic will fail",
-					  line + strspn(line, " \t"), (int)strcspn(cmds[i], " "), cmds[i]);
-		}
+		while (fgets(line, sizeof(line), f))
+			warn_line(d, line, strcspn(line, "\n"), i ? "ip6tables-save" : "iptables-save");
 		pclose(f);
 	}
 }

@@ -314,6 +314,197 @@ static void pods_adopt(struct weftd *d)
 	wg_config_free(got);
 }
 
+/* --- pods peered with each other ("podToPod") ------------------------------- *
+ *
+ * A pod's traffic to another pod of the node goes through the hub, which
+ * decrypts it and encrypts it again. Pods of a network with "podToPod" also
+ * have each other as peers, allowed each other's host addresses (/32,
+ * /128) at 127.0.0.1:PORT, where each pod interface's UDP socket is: those
+ * more specific prefixes win over the hub's allowed IPs (0.0.0.0/0 by
+ * default), so such traffic goes straight from one pod's device to the
+ * other's.
+ *
+ * Only such pods have each other, and always both ways. A pod that had
+ * another as a peer while the other reached it through the hub would drop
+ * the replies: WireGuard accepts a decrypted packet only from the peer
+ * its source address is allowed to, and that would be the direct peer,
+ * not the hub. A pod without podToPod therefore keeps the hub as its only
+ * peer, and talks to every pod through it.
+ *
+ * d->p2p lists these pods; it and their devices' pod peers change together
+ * under d->hub_lock, and a pod leaves the list before its device goes, so
+ * a device found there is alive. Between one device's change and the
+ * other's (milliseconds), a handshake one of them sends may be dropped;
+ * WireGuard sends it again 5 s later (REKEY_TIMEOUT).
+ */
+
+static struct hub_p2p *p2p_find(struct weftd *d, const char *name)
+{
+	for (size_t i = 0; i < d->np2p; ++i)
+		if (!strcmp(d->p2p[i].rec.name, name))
+			return &d->p2p[i];
+	return NULL;
+}
+
+/* A pod's own device: ours, or its kernel interface opened where it is,
+ * only if it is there (opening one that is gone would make a new one).
+ * *opened: the caller closes it. */
+static struct wgdev *p2p_dev(struct weftd *d, const struct hub_p2p *m, bool *opened, struct wgdev_err *werr)
+{
+	struct wgdev_opts opts = { .name = m->iface, .netns = m->netns, .backend = WGDEV_KERNEL,
+				   .log_level = d->log_level };
+	struct nl_link l;
+	struct nl nl;
+	int ns, ret = -ENOENT;
+
+	*opened = false;
+	if (m->dev)
+		return m->dev;
+	if ((ns = netns_open(m->netns)) >= 0 && !nl_open(&nl, NETLINK_ROUTE, ns)) {
+		if (!nl_link_get(&nl, m->iface, 0, &l) && !strcmp(l.kind, "wireguard"))
+			ret = 0;
+		nl_close(&nl);
+	}
+	if (ns >= 0)
+		close(ns);
+	if (ret) {
+		snprintf(werr->msg, sizeof(werr->msg), "%.300s has no WireGuard interface %s", m->netns, m->iface);
+		return NULL;
+	}
+	*opened = true;
+	return wgdev_open(&opts, werr);
+}
+
+/* A device's peer for r added to cfg: put in (or changed), or taken out. */
+static void p2p_peer(struct wg_config *cfg, const struct peer_rec *r, bool remove)
+{
+	struct wg_config_peer *p = wg_config_add_peer(cfg);
+
+	if (!p)
+		return;
+	memcpy(p->public_key, r->key, 32);
+	if (remove) {
+		p->flags = WG_PEER_REMOVE_ME;
+		return;
+	}
+	p->flags = WG_PEER_REPLACE_ALLOWEDIPS;
+	if (r->has_endpoint) {
+		p->flags |= WG_PEER_HAS_ENDPOINT;
+		memcpy(&p->endpoint, &r->endpoint, sizeof(p->endpoint));
+	}
+	for (size_t k = 0; k < r->nprefixes; ++k)
+		wg_config_add_ip(p, r->prefixes[k].family, &r->prefixes[k].addr, r->prefixes[k].len);
+}
+
+/* cfg applied to member m's device: 0, or an error in werr. */
+static int p2p_set(struct weftd *d, const struct hub_p2p *m, const struct wg_config *cfg, struct wgdev_err *werr)
+{
+	bool opened;
+	struct wgdev *dev = p2p_dev(d, m, &opened, werr);
+	int ret;
+
+	if (!dev)
+		return -ENODEV;
+	ret = wgdev_set(dev, cfg, werr);
+	if (opened)
+		wgdev_close(dev);
+	return ret;
+}
+
+/* The pod that is member `self` takes out of every other member's
+ * device, or (put) into it; and its own device gets every other member.
+ * With d->hub_lock held. */
+static int p2p_sync(struct weftd *d, struct hub_p2p *self, bool put, struct wgdev_err *werr)
+{
+	struct wg_config *mine = wg_config_new(), *theirs = wg_config_new();
+	int ret = mine && theirs ? 0 : -ENOMEM;
+
+	if (!ret)
+		p2p_peer(theirs, &self->rec, !put);
+	for (size_t i = 0; !ret && i < d->np2p; ++i) {
+		struct hub_p2p *m = &d->p2p[i];
+		struct wgdev_err merr = { "", 0 };
+
+		if (m == self)
+			continue;
+		if (put)
+			p2p_peer(mine, &m->rec, false);
+		/* One pod's device that cannot be changed (a kernel one gone
+		 * with its namespace, which the sweep collects) must not keep
+		 * the others from their peers. */
+		if (p2p_set(d, m, theirs, &merr))
+			weftd_log(d, WG_LOG_WARNING, "hub: pod %s cannot %s %s as a peer: %s", m->rec.name,
+				  put ? "take" : "drop", self->rec.name, merr.msg);
+	}
+	if (!ret && put && mine->first_peer)
+		ret = p2p_set(d, self, mine, werr);
+	wg_config_free(mine);
+	wg_config_free(theirs);
+	return ret;
+}
+
+/* Pod a, on the hub as rec, joins the podToPod pods (or is changed). */
+static int p2p_join(struct weftd *d, struct attachment *a, const struct peer_rec *rec, struct cni_error *err)
+{
+	struct wgdev_err werr = { "", 0 };
+	struct hub_p2p *m, *grown;
+	int ret;
+
+	pthread_mutex_lock(&d->hub_lock);
+	if (!(m = p2p_find(d, rec->name))) {
+		if (!(grown = realloc(d->p2p, (d->np2p + 1) * sizeof(*grown)))) {
+			pthread_mutex_unlock(&d->hub_lock);
+			return cni_fail(err, CNI_ERR_IO, "out of memory", NULL);
+		}
+		d->p2p = grown;
+		m = &d->p2p[d->np2p++];
+		memset(m, 0, sizeof(*m));
+	}
+	peer_rec_clear(&m->rec);
+	m->rec = *rec;
+	if (!(m->rec.prefixes = calloc(rec->nprefixes ?: 1, sizeof(*rec->prefixes))))
+		m->rec.nprefixes = 0;
+	else
+		memcpy(m->rec.prefixes, rec->prefixes, rec->nprefixes * sizeof(*rec->prefixes));
+	m->rec.extra = NULL;
+	snprintf(m->iface, sizeof(m->iface), "%s", a->iface);
+	snprintf(m->netns, sizeof(m->netns), "%s", a->netns);
+	m->dev = a->dev;
+	ret = p2p_sync(d, m, true, &werr);
+	pthread_mutex_unlock(&d->hub_lock);
+	if (ret)
+		return cni_fail(err, CNI_ERR_PLUGIN, "cannot give the container the other pods as peers (podToPod)", "%s",
+				werr.msg[0] ? werr.msg : strerror(-ret));
+	return 0;
+}
+
+/* Pod NAME leaves the podToPod pods: out of every other one's device. */
+static void p2p_leave(struct weftd *d, const char *name)
+{
+	struct wgdev_err werr = { "", 0 };
+	struct hub_p2p *m;
+
+	pthread_mutex_lock(&d->hub_lock);
+	if ((m = p2p_find(d, name))) {
+		m->dev = NULL; /* its own device goes with it, unchanged */
+		p2p_sync(d, m, false, &werr);
+		peer_rec_clear(&m->rec);
+		*m = d->p2p[--d->np2p];
+	}
+	pthread_mutex_unlock(&d->hub_lock);
+}
+
+void hub_p2p_free(struct weftd *d)
+{
+	pthread_mutex_lock(&d->hub_lock);
+	for (size_t i = 0; i < d->np2p; ++i)
+		peer_rec_clear(&d->p2p[i].rec);
+	free(d->p2p);
+	d->p2p = NULL;
+	d->np2p = 0;
+	pthread_mutex_unlock(&d->hub_lock);
+}
+
 static void key_name(const struct attachment *a, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s@%s", a->id, a->ifname);
@@ -345,9 +536,12 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 	uint8_t hubpriv[32], hubpub[32], podpub[32];
 	char kname[300], buf[64], gwbuf[INET6_ADDRSTRLEN];
 	json_t *allowed = json_object_get(config, "allowedIPs"), *mtu = json_object_get(config, "mtu");
+	struct peer_rec rec;
 	size_t i;
 	int ret;
 
+	/* weft-cni checked it is a boolean, and in mode hub. */
+	a->pod_to_pod = json_is_true(json_object_get(config, "podToPod"));
 	if (json_is_integer(mtu))
 		link.mtu = (uint32_t)json_integer_value(mtu); /* weft-cni checked it */
 
@@ -475,6 +669,17 @@ int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *re
 		wgdev_close(a->dev);
 		a->dev = NULL;
 	}
+	/* Last, once the hub has it: the other podToPod pods, both ways. */
+	if (a->pod_to_pod) {
+		if ((ret = pod_rec(&rec, kname, podpub, &link, got->listen_port))) {
+			ret = cni_fail(err, CNI_ERR_IO, "out of memory", NULL);
+			goto fail;
+		}
+		ret = p2p_join(d, a, &rec, err);
+		peer_rec_clear(&rec);
+		if (ret)
+			goto fail;
+	}
 	wg_config_free(cfg);
 	wg_config_free(got);
 	return 0;
@@ -485,6 +690,7 @@ fail:
 		hub_detach(d, a); /* an ADD leaves nothing behind */
 	} else {
 		/* A rebuild keeps the key and the address for DEL to release. */
+		p2p_leave(d, kname);
 		wgdev_close(a->dev);
 		a->dev = NULL;
 	}
@@ -500,6 +706,8 @@ void hub_detach(struct weftd *d, struct attachment *a)
 	bool known;
 
 	key_name(a, kname, sizeof(kname));
+	/* Out of the other pods' devices before its own goes. */
+	p2p_leave(d, kname);
 	/* Out of the hub: out of its pods, or, for one the set does not know
 	 * (its hub not up yet), off the device by its key all the same. */
 	pthread_mutex_lock(&d->hub_lock);
@@ -554,6 +762,43 @@ void hub_detach(struct weftd *d, struct attachment *a)
 	forget_key(d, kname);
 }
 
+/* A podToPod pod has every other one as a peer, at its port. */
+static int p2p_check(struct weftd *d, const char *kname, struct cni_error *err)
+{
+	struct wgdev_err werr = { "", 0 };
+	struct wg_config *cfg = NULL;
+	struct hub_p2p *m;
+	struct wgdev *dev = NULL;
+	bool opened = false;
+	int ret = 0;
+
+	pthread_mutex_lock(&d->hub_lock);
+	if (!(m = p2p_find(d, kname))) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "not peered with the other pods",
+			       "%s has podToPod but is not among the hub's podToPod pods", kname);
+	} else if (!(dev = p2p_dev(d, m, &opened, &werr)) || !(cfg = wgdev_get(dev, &werr))) {
+		ret = cni_fail(err, CNI_ERR_PLUGIN, "cannot read the container's interface", "%s", werr.msg);
+	}
+	for (size_t i = 0; !ret && i < d->np2p; ++i) {
+		struct wg_config_peer *p;
+
+		if (&d->p2p[i] == m)
+			continue;
+		for (p = cfg->first_peer; p && memcmp(p->public_key, d->p2p[i].rec.key, 32); p = p->next)
+			;
+		if (!p || !p->endpoint.sa.sa_family)
+			ret = cni_fail(err, CNI_ERR_PLUGIN, "a pod peer missing", "%s has %s for podToPod pod %s", kname,
+				       p ? "no endpoint" : "no peer", d->p2p[i].rec.name);
+	}
+	if (opened)
+		wgdev_close(dev);
+	pthread_mutex_unlock(&d->hub_lock);
+	if (cfg)
+		crypto_wipe(cfg->private_key, sizeof(cfg->private_key));
+	wg_config_free(cfg);
+	return ret;
+}
+
 int hub_check(struct weftd *d, struct attachment *a, struct cni_error *err)
 {
 	char kname[300];
@@ -583,5 +828,25 @@ int hub_check(struct weftd *d, struct attachment *a, struct cni_error *err)
 	if (!found)
 		return cni_fail(err, CNI_ERR_PLUGIN, "not on the hub", "the hub %s has no peer for %s/%s", d->hub_name,
 				a->id, a->ifname);
-	return 0;
+	return a->pod_to_pod ? p2p_check(d, kname, err) : 0;
+}
+
+struct wg_config *hub_p2p_get(struct weftd *d, const char *id, const char *ifname)
+{
+	struct wgdev_err werr = { "", 0 };
+	struct wg_config *cfg = NULL;
+	struct hub_p2p *m;
+	struct wgdev *dev;
+	char kname[300];
+	bool opened;
+
+	snprintf(kname, sizeof(kname), "%s@%s", id, ifname);
+	if ((m = p2p_find(d, kname)) && (dev = p2p_dev(d, m, &opened, &werr))) {
+		cfg = wgdev_get(dev, &werr);
+		if (opened)
+			wgdev_close(dev);
+	}
+	if (cfg)
+		crypto_wipe(cfg->private_key, sizeof(cfg->private_key));
+	return cfg;
 }

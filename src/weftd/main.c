@@ -7,7 +7,8 @@
  *
  *   weftd [--config FILE] [--state-dir DIR] [--socket PATH] [--pod-subnet CIDR]
  *         [--pod-subnet6 CIDR] [--backend auto|kernel|userspace] [--hub-name NAME]
- *         [--hub-port PORT] [--log-level error|warning|info|verbose] [--docker-plugin] ...
+ *         [--hub-port PORT] [--log-level error|warning|info|verbose] [--docker-plugin]
+ *         [--no-ip-masq] ...
  */
 #include <errno.h>
 #include <getopt.h>
@@ -201,6 +202,7 @@ static void usage(void)
 			"              [--join-token-file FILE] [--node-name NAME]] [--metrics-listen ADDR:PORT]\n"
 			"             [--gateway [--gateway-device NAME] [--gateway-port PORT]]\n"
 			"             [--docker-plugin [--docker-socket /run/docker/plugins/NAME.sock]]\n"
+			"             [--ip-masq | --no-ip-masq]\n"
 			"Settings come from FILE (default " AGENT_CONFIG_DEFAULT ", if it exists), then from flags.\n");
 }
 
@@ -218,6 +220,7 @@ static int settings(struct agent_config *c, int argc, char **argv)
 		{ "gateway", optional_argument, NULL, 0 },    { "gateway-device", required_argument, NULL, 0 },
 		{ "gateway-port", required_argument, NULL, 0 },
 		{ "docker-plugin", optional_argument, NULL, 0 }, { "docker-socket", required_argument, NULL, 0 },
+		{ "ip-masq", optional_argument, NULL, 0 },     { "no-ip-masq", no_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },    { "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -229,7 +232,7 @@ static int settings(struct agent_config *c, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
 		if (opt == 'c')
 			file = optarg;
-		else if (opt) {
+		else if (opt && opt != 'm') {
 			usage();
 			return opt == 'h' ? 0 : 2;
 		}
@@ -247,6 +250,11 @@ static int settings(struct agent_config *c, int argc, char **argv)
 	}
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		/* --no-ip-masq is --ip-masq=false. */
+		if (opt == 'm' && agent_config_set(c, "ip-masq", "false", err, sizeof(err))) {
+			fprintf(stderr, "weftd: --%s\n", err);
+			return 2;
+		}
 		if (opt == 0 && agent_config_set(c, longopts[idx].name, optarg ?: "true", err, sizeof(err))) {
 			fprintf(stderr, "weftd: --%s\n", err);
 			return 2;
@@ -286,6 +294,8 @@ int main(int argc, char **argv)
 	}
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_mutex_init(&d.hub_lock, NULL);
+	pthread_mutex_init(&d.masq.lock, NULL);
+	d.masq.enabled = conf.ip_masq;
 	pthread_cond_init(&d.changed, NULL);
 	list_init(&d.attachments);
 	umask(0077);
@@ -328,6 +338,9 @@ int main(int argc, char **argv)
 		attach_free_all(&d);
 		return 1;
 	}
+	/* The pod subnets, the nodes we knew and the other clusters are known
+	 * by now: pods' egress, before the first request. */
+	masq_start(&d);
 	lfd = listen_socket(d.socket_path);
 	if (lfd < 0) {
 		fprintf(stderr, "weftd: cannot listen on %s: %s\n", d.socket_path, strerror(-lfd));
@@ -374,6 +387,7 @@ int main(int argc, char **argv)
 	metrics_stop(&d);
 	gateway_stop(&d);
 	member_stop(&d);
+	masq_stop(&d); /* the table stays: pods keep their egress meanwhile */
 	attach_free_all(&d);
 	pthread_mutex_lock(&d.hub_lock);
 	wgdev_close(d.hub); /* a kernel hub stays, adopted at the next start */

@@ -262,8 +262,40 @@ static json_t *hub_changes(struct weftd *d, json_t *reply)
 	return out;
 }
 
+/* The cluster's CIDRs of a full list (or of peers.json), kept with
+ * d->cl.lock held; a list without them (an older manager) changes nothing. */
+static void take_cidrs(struct weftd *d, json_t *doc)
+{
+	struct ipam_prefix v[2];
+	json_t *c;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(doc, "clusterCIDRs"), i, c)
+		if (n < 2 && !ipam_prefix_parse(&v[n], json_string_value(c) ?: ""))
+			++n;
+	if (!n)
+		return;
+	pthread_mutex_lock(&d->cl.lock);
+	memcpy(d->cl.cidrs, v, n * sizeof(*v));
+	d->cl.ncidrs = n;
+	pthread_mutex_unlock(&d->cl.lock);
+}
+
+static json_t *cidrs_json(struct weftd *d)
+{
+	json_t *a = json_array();
+	char buf[64];
+
+	pthread_mutex_lock(&d->cl.lock);
+	for (size_t i = 0; a && i < d->cl.ncidrs; ++i)
+		json_array_append_new(a, json_string(ipam_prefix_str(&d->cl.cidrs[i], buf, sizeof(buf))));
+	pthread_mutex_unlock(&d->cl.lock);
+	return a;
+}
+
 /* Takes a list of changes from the manager: {"revision", "full", "nodes",
- * "removed", "clients", "removedClients"}. Only what the device needs counts: a change elsewhere
+ * "removed", "clients", "removedClients", and in a full list
+ * "clusterCIDRs"}. Only what the device needs counts: a change elsewhere
  * (labels, say) does not touch it; our own record is looked at for a
  * request to rotate our credential. */
 static int take(void *ctx, json_t *reply)
@@ -279,16 +311,20 @@ static int take(void *ctx, json_t *reply)
 	if (!changes)
 		return -ENOMEM;
 	see_gateway(d, reply, full);
+	if (full)
+		take_cidrs(d, reply);
 	pthread_mutex_lock(&d->hub_lock);
 	if (!(ret = peer_set_take(&next, &d->cl.nodes, changes, &o)))
 		ret = apply(d, &next, full);
 	peer_set_clear(&next);
 	json_decref(changes);
-	doc = ret ? NULL : json_pack("{s:I, s:o}", "revision", json_integer_value(json_object_get(reply, "revision")),
-				     "nodes", peer_set_json(&d->cl.nodes));
+	doc = ret ? NULL : json_pack("{s:I, s:o, s:o}", "revision", json_integer_value(json_object_get(reply, "revision")),
+				     "nodes", peer_set_json(&d->cl.nodes), "clusterCIDRs", cidrs_json(d));
 	pthread_mutex_unlock(&d->hub_lock);
 	if (ret)
 		return ret;
+	/* Nodes and other clusters the table excludes may have changed. */
+	masq_update(d);
 	pthread_mutex_lock(&d->cl.lock);
 	d->cl.rev = json_integer_value(json_object_get(reply, "revision"));
 	pthread_mutex_unlock(&d->cl.lock);
@@ -502,6 +538,7 @@ int member_start(struct weftd *d, const struct agent_config *conf, char *err, si
 		 * mends what the saved one could not bring back, and shows our
 		 * own record (a credential rotation asked while we were down). */
 		d->cl.has_saved = true;
+		take_cidrs(d, saved);
 	}
 	json_decref(saved);
 	return 0;

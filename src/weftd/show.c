@@ -58,9 +58,13 @@ static json_t *pods_json(struct weftd *d)
 	list_for_each(pos, &d->attachments) {
 		struct attachment *a = list_entry(pos, struct attachment, link);
 
-		json_array_append_new(pods, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "containerID", a->id,
-						      "ifname", a->ifname, "interface", a->iface, "netns", a->netns, "mode",
-						      cni_mode_name(a->mode), "network", a->network, "owner", cni_owner_json(&a->owner)));
+		json_t *pod = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "containerID", a->id, "ifname", a->ifname,
+					"interface", a->iface, "netns", a->netns, "mode", cni_mode_name(a->mode), "network",
+					a->network, "owner", cni_owner_json(&a->owner));
+
+		if (pod && a->pod_to_pod)
+			json_object_set_new(pod, "podToPod", json_true());
+		json_array_append_new(pods, pod);
 	}
 	pthread_mutex_unlock(&d->lock);
 	/* Their addresses, from the node's IPAM (outside the list's lock). */
@@ -90,17 +94,41 @@ static json_t *pods_json(struct weftd *d)
 	return pods;
 }
 
+/* A podToPod pod's own peers, as the hub's are shown (the hub among
+ * them); with hub_lock held. */
+static void pods_peers(struct weftd *d, json_t *pods, json_t *names)
+{
+	json_t *pod;
+	size_t i;
+
+	json_array_foreach(pods, i, pod) {
+		struct wg_config *cfg;
+		json_t *peers;
+
+		if (!json_is_true(json_object_get(pod, "podToPod")) ||
+		    !(cfg = hub_p2p_get(d, json_string_value(json_object_get(pod, "containerID")),
+					json_string_value(json_object_get(pod, "ifname")))))
+			continue;
+		peers = json_array();
+		for (struct wg_config_peer *p = cfg->first_peer; p; p = p->next)
+			json_array_append_new(peers, peer_json(p, NULL, names));
+		json_object_set_new(pod, "peers", peers);
+		wg_config_free(cfg);
+	}
+}
+
 json_t *weftd_show(struct weftd *d)
 {
-	json_t *out = json_pack("{s:b}", "ok", 1), *peers = json_array();
+	json_t *out = json_pack("{s:b}", "ok", 1), *peers = json_array(), *pods = pods_json(d);
 	struct wgdev_err werr = { "", 0 };
 	struct wg_config *cfg = NULL;
 
 	member_describe(d, out);
 	gateway_describe(d, out);
+	masq_describe(d, out);
 	pthread_mutex_lock(&d->hub_lock);
 	if (d->hub && (cfg = wgdev_get(d->hub, &werr))) {
-		json_t *nodes = member_node_keys(d), *pods = hub_pod_names(d);
+		json_t *nodes = member_node_keys(d), *names = hub_pod_names(d);
 		char b64[KEY_B64_LEN];
 
 		key_to_base64(b64, cfg->public_key);
@@ -109,15 +137,16 @@ json_t *weftd_show(struct weftd *d)
 					      wgdev_backend_name(wgdev_backend(d->hub)), "listenPort", cfg->listen_port,
 					      "publicKey", b64));
 		for (struct wg_config_peer *p = cfg->first_peer; p; p = p->next)
-			json_array_append_new(peers, peer_json(p, nodes, pods));
+			json_array_append_new(peers, peer_json(p, nodes, names));
+		pods_peers(d, pods, names);
 		json_decref(nodes);
-		json_decref(pods);
+		json_decref(names);
 	}
 	pthread_mutex_unlock(&d->hub_lock);
 	if (cfg)
 		crypto_wipe(cfg->private_key, sizeof(cfg->private_key));
 	wg_config_free(cfg);
 	json_object_set_new(out, "peers", peers);
-	json_object_set_new(out, "pods", pods_json(d));
+	json_object_set_new(out, "pods", pods);
 	return out;
 }

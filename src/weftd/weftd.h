@@ -32,6 +32,9 @@ struct attachment {
 	char iface[16];
 	char netns[512];
 	struct cni_owner owner; /* the pod or allocation, from CNI_ARGS */
+	/* Its network's conflist says "ipMasq": false: its traffic keeps
+	 * its pod address beyond the cluster (masq.c). */
+	bool no_masq;
 	/* Made for Docker (docker.c): its addresses are Docker's IPAM calls'
 	 * to give back, and it lives until Docker deletes the endpoint. */
 	bool docker;
@@ -45,6 +48,7 @@ struct attachment {
 	ino_t ns_ino;
 	dev_t ns_dev;
 	enum cni_mode mode;
+	bool pod_to_pod; /* hub: peers directly with the hub's other such pods */
 	char network[128]; /* the CNI network's name: GC is per network */
 	struct wgdev *dev; /* a userspace device we host, or NULL */
 	/* An operation is under way on it (outside the lock): others on the
@@ -53,6 +57,18 @@ struct attachment {
 };
 
 struct MHD_Daemon;
+
+/* A hub pod that peers directly with the other podToPod pods: the peer
+ * they have for it (key, 127.0.0.1:its port, its host addresses), and
+ * where its own device is. */
+struct hub_p2p {
+	struct peer_rec rec; /* named CONTAINER@IFNAME, as on the hub */
+	char iface[16];
+	char netns[512];
+	/* A userspace device we host (the attachment's), or NULL: a kernel
+	 * interface, opened by iface in netns when it must change. */
+	struct wgdev *dev;
+};
 
 /* The node as a member of its cluster (member.c). */
 /* The hub's peer for external client NAME is named "client:NAME" in the
@@ -78,6 +94,10 @@ struct weftd_member {
 	struct cluster_node gateway_seen;
 	bool has_gateway_seen;
 	int64_t rev;  /* the manager's revision our peers reflect */
+	/* The cluster's CIDRs (IPv4, IPv6), as full lists give them: pods'
+	 * traffic to them keeps its address (masq.c). */
+	struct ipam_prefix cidrs[2];
+	size_t ncidrs;
 	bool connected;
 	int64_t last_contact;
 	char error[700];
@@ -125,6 +145,23 @@ struct weftd_gateway {
 	char error[800];
 };
 
+/* Pods' egress, masqueraded (masq.c). */
+struct weftd_masq {
+	bool enabled;
+	/* masq_start has run: the member, broker and gateway are set up, so
+	 * their threads' changes may update the table. */
+	atomic_bool started;
+	/* The table's changes, and what "show" reads. Taken before hub_lock,
+	 * cl.lock or gw.lock (masq_update reads the subnets under it). */
+	pthread_mutex_t lock;
+	bool applied; /* the table holds what these say (none: no table) */
+	struct ipam_prefix *keep; /* excluded, sorted, as last applied */
+	struct ipam_prefix *nodes; /* other nodes' addresses, always masqueraded */
+	struct ipam_prefix *direct; /* pods with "ipMasq": false */
+	size_t nkeep, nnodes, ndirect;
+	char error[600];
+};
+
 struct weftd {
 	char state_dir[400];
 	char socket_path[108];
@@ -139,6 +176,10 @@ struct weftd {
 	struct wgdev *hub;
 	pthread_mutex_t hub_lock; /* the hub's handle: its creation, its peers */
 	struct peer_set hub_pods; /* the hub's peers that are pods (hub.c) */
+	/* The hub's pods with "podToPod", which are each other's peers as
+	 * well as the hub's (hub.c). Under hub_lock. */
+	struct hub_p2p *p2p;
+	size_t np2p;
 	/* Guards the list of attachments and their busy flags. Slow work
 	 * (interfaces, routes, keys) runs outside it, on an attachment marked
 	 * busy, so requests for different containers run side by side and
@@ -149,6 +190,7 @@ struct weftd {
 	struct list attachments;
 	struct weftd_member cl;
 	struct weftd_gateway gw;
+	struct weftd_masq masq;
 	struct MHD_Daemon *metrics; /* metrics.c, or NULL */
 	struct MHD_Daemon *docker;  /* docker.c, or NULL */
 	char docker_socket[108];
@@ -285,6 +327,21 @@ void metrics_stop(struct weftd *d);
 int docker_start(struct weftd *d, const struct agent_config *conf, char *err, size_t errlen);
 void docker_stop(struct weftd *d);
 
+/* masq.c: pods' egress masqueraded to the node's address, except to the
+ * subnets weftd knows (lib/nft/masq.h). */
+/* Once the IPAM is open and the member and gateway have started: the
+ * table made (d->masq.enabled, set before any thread starts) or removed. */
+void masq_start(struct weftd *d);
+/* The table brought to what weftd now knows (a change of nodes or of
+ * other clusters); a no-op when nothing it excludes changed. Takes
+ * hub_lock, cl.lock and gw.lock in turn: call it with none held. */
+void masq_update(struct weftd *d);
+/* Adds "masquerade" to a "show" reply. */
+void masq_describe(struct weftd *d, json_t *out);
+/* Forgets the lists; removes the table if no pod is left (call before
+ * attach_free_all). */
+void masq_stop(struct weftd *d);
+
 /* show.c: {"op": "show"} */
 json_t *weftd_show(struct weftd *d);
 
@@ -301,7 +358,14 @@ void hub_public_key(struct weftd *d, uint8_t pub[32]);
 json_t *hub_pod_names(struct weftd *d);
 int hub_attach(struct weftd *d, struct attachment *a, json_t *config, json_t *result, struct cni_error *err);
 void hub_detach(struct weftd *d, struct attachment *a);
-/* The hub still has the container as a peer. */
+/* The hub still has the container as a peer; and a podToPod pod every
+ * other podToPod pod. */
 int hub_check(struct weftd *d, struct attachment *a, struct cni_error *err);
+/* The device of podToPod pod CONTAINER@IFNAME as read back (its peers,
+ * no private key), or NULL if it is none; for "show", with hub_lock held. */
+struct wg_config *hub_p2p_get(struct weftd *d, const char *id, const char *ifname);
+/* At exit: the podToPod pods forgotten, their devices left to their
+ * attachments. */
+void hub_p2p_free(struct weftd *d);
 
 #endif

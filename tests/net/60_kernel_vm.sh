@@ -6,7 +6,7 @@
 # weft-wg with the kernel's WireGuard), tests/vm/guest_cni.sh (weft-cni's
 # static mode, alone and chained after the reference bridge plugin),
 # tests/vm/guest_agent.sh (weftd on kernel WireGuard: modes hub and mesh,
-# kill -9 and adoption of the kernel's interfaces), tests/vm/guest_cluster.sh
+# hub pods with podToPod, kill -9 and adoption of the kernel's interfaces), tests/vm/guest_cluster.sh
 # (two nodes joined through weft-manager on kernel WireGuard, hub pods named
 # eth0 like the node's own interface, adoption after kill -9),
 # tests/vm/guest_gateway.sh (two clusters joined through kernel WireGuard

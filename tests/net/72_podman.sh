@@ -128,6 +128,13 @@ check "  and m1, a mesh pod on the same node" cx h1 ping -c 2 -W 3 "$M2"
 check "  the container never sees a key: no private key in podman's record of it" \
 	none '[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]' $P inspect h1
 
+# --- egress: a host beyond the node, with no route to the pods -------------
+# $NS2 answers only what weftd's table masqueraded to the node's address.
+check "egress: m1 reaches a host beyond the node ($NS2, 10.99.$N.2)" cx m1 ping -c 2 -W 3 "10.99.$N.2"
+check "  over IPv6 too" cx m1 ping -6 -c 2 -W 3 "fd99:$N::2"
+check "  and h1, a hub pod" cx h1 ping -c 2 -W 3 "10.99.$N.2"
+check "  as the node: weft status lists the table" sh -c "ip netns exec $NS1 $WEFT status --socket $SOCK | grep -q '^masquerade: on (table inet weft)'"
+
 # --- static, seed 002: alone, and chained after bridge + host-local -------
 check "static (seed 002): podman run" run s1 wstatic
 check "  reaches its wireguard-go peer" cx s1 ping -c 2 -W 3 "10.13.$N.1"

@@ -3,7 +3,8 @@
 # weft lab: the whole system on this machine, made and checked by the
 # command line itself. Three nodes with two pods each, in mode mesh and
 # then hub: `weft lab check` finds every pod reaching every other over IPv4
-# and IPv6; weft status, nodes and diagnose work from inside a node; a
+# and IPv6, and the host outside the cluster and every node's underlay
+# address, with no pod address on the underlay meanwhile; weft status, nodes and diagnose work from inside a node; a
 # killed agent shows in check; `weft lab down` leaves no namespace, process,
 # socket or file. Then IPv4 alone, with an external client dialing in
 # (`weft lab client`), and an `up` that fails half-way (a weftd that will
@@ -68,15 +69,28 @@ lab_round() { # MODE
 	out=$("$WEFT" lab up --mode "$mode" --dir "$DIR" 2>&1)
 	check_said "lab up, mode $mode: 3 nodes joined, 6 pods" has "$out" "node n1 joined" "node n3 joined" "pod n3-p2 in weft-lab-n3-p2" \
 		"up: 3 nodes, 2 pods each, mode $mode, IPv4 and IPv6"
-	check "  a namespace each for the underlay, 3 nodes and 6 pods" test "$(ip netns list | grep -c '^weft-lab-')" = 10
+	check "  a namespace each for the underlay, the host outside, 3 nodes and 6 pods" test "$(ip netns list | grep -c '^weft-lab-')" = 11
 	check "  nothing of it in this namespace (no link, no address)" sh -c "! ip -o link | grep -q -e weft-lab -e 'n[0-9]@' && ! ip -o addr | grep -q -e 192.168.77. -e 10.244."
 	out=$("$WEFT" lab status --dir "$DIR")
 	check "lab status: the manager, the nodes running, how to step inside" has "$out" "(up): 3 nodes, 2 pods each, mode $mode" \
 		"pid" "running" "weft-lab-n2-p1" "ip netns exec weft-lab-n1"
 	check "  not a node down" sh -c "! echo '$out' | grep -q 'NOT RUNNING'"
+	# Anything with a pod address on the underlay, while check runs.
+	ip netns exec weft-lab-net timeout 120 tcpdump -U -n -i br0 -w "$T/clear.pcap" 'net 10.244.0.0/16 or net fd00:244::/48' \
+		>"$T/clear.log" 2>&1 &
+	cap=$!
+	for _ in $(seq 50); do grep -q listening "$T/clear.log" && break; sleep 0.1; done
 	out=$("$WEFT" lab check --dir "$DIR")
-	check_said "lab check, mode $mode: every pod reaches every other" has "$out" "IPv4: 30 of 30 pairs answered; IPv6: 30 of 30"
-	check "  a matrix per family" has "$out" "IPv4    n1-p1" "IPv6    n1-p1"
+	sleep 0.3
+	kill -INT $cap 2>/dev/null
+	wait $cap 2>/dev/null
+	check_said "lab check, mode $mode: every pod reaches every other" has "$out" "pod to pod: IPv4 30 of 30 answered; IPv6 30 of 30"
+	check "  a matrix per family" has "$out" "IPv4     n1-p1" "IPv6     n1-p1"
+	check_said "  and the host outside and every node, as its node" has "$out" \
+		"beyond the pods (the host outside, every node on the underlay): IPv4 24 of 24 answered; IPv6 24 of 24" \
+		"IPv4     outside  n1       n2       n3"
+	n=$(tcpdump -n -r "$T/clear.pcap" 2>/dev/null | wc -l)
+	check "  no pod address on the underlay meanwhile ($n packets)" test "$n" = 0
 	out=$(in_n1 status --socket "$DIR/n1/weftd.sock")
 	check "weft status in n1: its subnets, the manager, a peer per other node" has "$out" "node: n1" "connected: yes" \
 		"device: weft-lab-n1" "node: n2" "node: n3" "latest handshake:" "transfer:"
@@ -100,7 +114,7 @@ lab_round() { # MODE
 	check "  lab status: n3 NOT RUNNING" sh -c "'$WEFT' lab status --dir '$DIR' | grep -q 'n3 .*NOT RUNNING'"
 	save_logs
 	out=$("$WEFT" lab down --dir "$DIR")
-	check "lab down" has "$out" "removed 10 namespaces and $DIR"
+	check "lab down" has "$out" "removed 11 namespaces and $DIR"
 	check "  nothing left: namespaces, processes, sockets, files" nothing_left
 }
 
@@ -110,7 +124,7 @@ lab_round hub
 out=$("$WEFT" lab up --nodes 2 --pods 1 --no-ipv6 --dir "$DIR" 2>&1)
 check "lab up --nodes 2 --pods 1 --no-ipv6" has "$out" "up: 2 nodes, 1 pod each, mode mesh, IPv4, backend auto"
 out=$("$WEFT" lab check --dir "$DIR")
-check_said "  check: IPv4 only, both ways" sh -c "echo '$out' | grep -qx 'IPv4: 2 of 2 pairs answered' && ! echo '$out' | grep -q IPv6"
+check_said "  check: IPv4 only, both ways" sh -c "echo '$out' | grep -qx 'pod to pod: IPv4 2 of 2 answered' && echo '$out' | grep -q 'every node on the underlay): IPv4 6 of 6 answered\$' && ! echo '$out' | grep -q IPv6"
 out=$("$WEFT" lab up --dir "$DIR" 2>&1)
 check "  a second lab up: refused, exit 1" sh -c "[ $? = 1 ] && echo '$out' | grep -q 'a lab is up already'"
 # An external client (docs/clusters.md): weft client add, then wg-quick up
@@ -119,7 +133,8 @@ out=$("$WEFT" lab client --dir "$DIR" 2>&1)
 check_said "lab client: a client dials in and reaches both pods" has "$out" "client laptop (10.244." \
 	"dials in from weft-lab-client with wg-quick and weft-wg" "reached 2 of 2 pod addresses"
 out=$("$WEFT" lab check --dir "$DIR")
-check_said "  check: the client reaches the pods and they reach it" has "$out" "IPv4: 6 of 6 pairs answered" "client  ok"
+check_said "  check: the client reaches the pods and they reach it" has "$out" "pod to pod: IPv4 6 of 6 answered" "client  ok"
+check_said "  (the client is no pod beyond the cluster)" has "$out" "every node on the underlay): IPv4 6 of 6 answered"
 check "  lab status shows it" sh -c "'$WEFT' lab status --dir '$DIR' | grep -q '^external client laptop in weft-lab-client: 10.244.'"
 check "  weft clients too, from n1" sh -c "ip netns exec weft-lab-n1 '$WEFT' clients --config '$DIR/cli.json' | grep -q '^laptop  10.244.'"
 out=$("$WEFT" lab client --dir "$DIR" 2>&1)

@@ -42,6 +42,12 @@ TEST(agent_config_file_then_flags)
 		     sizeof(err)));
 	CHECK(c.docker_plugin && !strcmp(c.docker_socket, "/run/docker/plugins/weft-b.sock"));
 	CHECK(!agent_config_set(&c, "docker-plugin", "false", err, sizeof(err)) && !c.docker_plugin);
+	/* Pods' egress is masqueraded unless turned off, in the file or by flag. */
+	CHECK(c.ip_masq);
+	CHECK(!parse(&c, "{\"ipMasq\":false}", err, sizeof(err)) && !c.ip_masq);
+	CHECK(!agent_config_set(&c, "ip-masq", "true", err, sizeof(err)) && c.ip_masq);
+	CHECK(agent_config_set(&c, "ip-masq", "yes", err, sizeof(err)) == -EINVAL && c.ip_masq);
+	CHECK(strstr(err, "ip-masq \"yes\": true or false"));
 }
 
 TEST(agent_config_refusals_name_the_setting_and_change_nothing)

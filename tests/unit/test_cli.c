@@ -131,6 +131,34 @@ TEST(cli_status_reads_like_wg_show)
 				    "\"allowedIPs\":[\"10.244.2.1/32\"],\"latestHandshake\":0}]}");
 	CHECK(strstr(out, "\npeer: CKEY=\n  external client: laptop\n  allowed ips: 10.244.2.1/32\n"));
 	free(out);
+	/* Pods' egress: on, failed with its error, off. */
+	out = printed(status_print, "{\"ok\":true,\"peers\":[],\"pods\":[],\"masquerade\":{\"enabled\":true,"
+				    "\"applied\":true,\"table\":\"inet weft\",\"podSubnets\":[\"10.244.1.0/24\"],"
+				    "\"excluded\":[\"10.244.0.0/24\",\"10.244.1.0/24\"],\"direct\":[\"10.244.1.9/32\"],"
+				    "\"nodes\":[\"192.168.1.12/32\"]}}");
+	CHECK(same(out, "node: not in a cluster (weftd runs without --manager)\n"
+			"masquerade: on (table inet weft)\n"
+			"  from: 10.244.1.0/24\n"
+			"  except to: 10.244.0.0/24, 10.244.1.0/24\n"
+			"  and from: 10.244.1.9/32\n"
+			"  always to nodes: 192.168.1.12/32\n"
+			"device: none yet\npods: 0\n"));
+	free(out);
+	out = printed(status_print, "{\"ok\":true,\"peers\":[],\"pods\":[],\"masquerade\":{\"enabled\":true,"
+				    "\"applied\":false,\"table\":\"inet weft\",\"podSubnets\":[\"10.244.1.0/24\"],"
+				    "\"excluded\":[],\"error\":\"cannot replace table inet weft: Error: x\"}}");
+	CHECK(strstr(out, "masquerade: failed (table inet weft)\n  from: 10.244.1.0/24\n"
+			  "  error: cannot replace table inet weft: Error: x\n"));
+	free(out);
+	out = printed(status_print, "{\"ok\":true,\"peers\":[],\"pods\":[],\"masquerade\":{\"enabled\":false,"
+				    "\"applied\":false,\"podSubnets\":[],\"excluded\":[]}}");
+	CHECK(strstr(out, "masquerade: off (pods' egress keeps its pod address)\ndevice"));
+	free(out);
+	out = printed(status_print, "{\"ok\":true,\"peers\":[],\"pods\":[],\"masquerade\":{\"enabled\":false,"
+				    "\"applied\":true,\"podSubnets\":[\"10.244.1.0/24\"],\"nodes\":[\"192.168.1.12/32\"]}}");
+	CHECK(strstr(out, "masquerade: off (pods' egress keeps its pod address, but to the cluster's nodes)\n"
+			  "  from: 10.244.1.0/24\n  always to nodes: 192.168.1.12/32\n"));
+	free(out);
 }
 
 static void pods_print3(FILE *f, json_t *v, int64_t now)

@@ -42,6 +42,37 @@ TEST(cni_conf_versions_and_errors)
 }
 
 /* A 0.4.0 prevResult extended and given back as 1.0.0 and as 0.3.1. */
+/* podToPod: a boolean, and only in mode hub; the error names the field. */
+TEST(cni_pod_to_pod)
+{
+	const struct {
+		const char *value, *mode;
+		int code;
+		bool on;
+	} cases[] = {
+		{ NULL, "hub", 0, false },	  { "true", "hub", 0, true },
+		{ "false", "hub", 0, false },	  { "\"true\"", "hub", CNI_ERR_INVALID_CONFIG, false },
+		{ "1", "hub", CNI_ERR_INVALID_CONFIG, false }, { "null", "hub", CNI_ERR_INVALID_CONFIG, false },
+		{ "true", "mesh", CNI_ERR_INVALID_CONFIG, true }, { "false", NULL, CNI_ERR_INVALID_CONFIG, false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
+		char text[100];
+		struct cni_error e = { 0, "", "" };
+		json_t *root;
+		bool on;
+
+		snprintf(text, sizeof(text), "{\"podToPod\":%s}", cases[i].value ?: "{}");
+		root = json_loads(text, 0, NULL);
+		if (!cases[i].value)
+			json_object_del(root, "podToPod");
+		CHECK(cni_pod_to_pod_parse(root, cases[i].mode, &on, &e) == cases[i].code);
+		CHECK(on == cases[i].on);
+		CHECK(!cases[i].code || strstr(e.details, "podToPod: ") == e.details);
+		json_decref(root);
+	}
+}
+
 TEST(cni_result_chained_and_converted)
 {
 	struct cni_conf c;

@@ -20,74 +20,23 @@
 # or later (docs/testing.md says where to get it); older ones are skipped.
 . "$(dirname "$0")/lib.sh"
 
-MANAGER=$ROOT/$BUILD/weft-manager
-WEFTD=$ROOT/$BUILD/weftd
-WEFT=$ROOT/$BUILD/weft
-CNI=$ROOT/$BUILD/weft-cni
 T=$(mktemp -d /tmp/weft-clients.XXXXXX)
-NET=weft-t$$-net
 CLIENT=weft-t$$-c
-NODE=weft-t$$-n
 PODS=weft-t$$-p
-URL=https://192.168.89.1:7443
 IFC=wc$N # the client's interface: wg-quick names it after the file
 CONF=$T/$IFC.conf
-declare -A WPID ADDR4 ADDR6
+NET4=192.168.89
+NET6=fd89
+CIDRS="10.90.0.0/16 fd90::/48"
+. "$(dirname "$0")/cluster.sh"
+declare -A ADDR4 ADDR6
+# The client's weft-wg or wireguard-go dies with its namespace; its socket stays.
+trap 'rm -f "/var/run/wireguard/$IFC.sock"; cleanup_cluster' EXIT
 
-cleanup_more() {
-	local ns
-	for ns in $(ip netns list | awk '{print $1}' | grep "^weft-t$$-"); do ns_del "$ns"; done
-	cleanup
-	for k in 1 2 3; do rm -f "/var/run/wireguard/wt$N-$k.sock"; done
-	rm -f "/var/run/wireguard/$IFC.sock"
-	rm -rf "$T"
-}
-trap cleanup_more EXIT
-
-ip netns add "$NET"
-ip -n "$NET" link set lo up
-ip -n "$NET" link add br0 type bridge
-ip -n "$NET" addr add 192.168.89.1/24 dev br0
-ip -n "$NET" addr add fd89::1/64 dev br0 nodad
-ip -n "$NET" link set br0 up
-
-plug() { # NAMESPACE VETH ADDRESS4 ADDRESS6: a namespace on the bridge
-	ip netns add "$1"
-	ip -n "$1" link set lo up
-	ip -n "$NET" link add "$2" type veth peer name eth0 netns "$1"
-	ip -n "$NET" link set "$2" master br0 up
-	ip -n "$1" addr add "$3/24" dev eth0
-	ip -n "$1" addr add "$4/64" dev eth0 nodad
-	ip -n "$1" link set eth0 up
-}
-start_manager() {
-	ip netns exec "$NET" "$MANAGER" --state-dir "$T/mgr" --listen 192.168.89.1:7443 \
-		--cluster-cidr 10.90.0.0/16 --cluster-cidr fd90::/48 >>"$LOGS/weft-manager-$$.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 100); do
-		ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" "$URL/v1/health" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-api() { # METHOD PATH [BODY] (as the admin)
-	ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" -H "Authorization: Bearer $(cat "$T/mgr/admin.token")" \
-		-X "$1" "$URL$2" ${3:+-d "$3"}
-}
 weft() { # TOKEN ARGS...: the CLI against the manager, with the admin's or the reader's token
 	local token=$1
 	shift
 	ip netns exec "$NET" "$WEFT" "$@" --manager "$URL" --ca "$T/mgr/ca.crt" --token-file "$T/mgr/$token.token"
-}
-start_weftd() { # K
-	rm -f "$T/n$1.sock"
-	ip netns exec "$NODE$1" "$WEFTD" --state-dir "$T/n$1" --socket "$T/n$1.sock" --backend userspace \
-		--hub-name "wt$N-$1" --hub-port 51821 --manager "$URL" --manager-ca "$T/mgr/ca.crt" \
-		--join-token-file "$T/join.token" --node-name "n$1" --endpoint "192.168.89.1$1" --log-level verbose \
-		>>"$LOGS/weft-weftd-$$-$1.log" 2>&1 &
-	WPID[$1]=$!
-	PIDS+=(${WPID[$1]})
-	wait_socket "$T/n$1.sock"
 }
 add_pod() { # K: pod $PODS-K on node K, mesh mode
 	local r conf='{"cniVersion":"1.0.0","name":"cm","type":"weft","mode":"mesh","agentSocket":"'$T/n$1.sock'"}'

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* Bodies of the manager's node requests (POST /v1/nodes, PATCH
- * /v1/nodes/NAME) through the registry's checks, on an SQLite store made
- * in the working directory. A request that passes is undone, so the store
- * stays small; one that fails must leave it as it was. */
+/* Bodies of the manager's node and client requests (POST /v1/nodes, PATCH
+ * /v1/nodes/NAME, POST /v1/clients) through the registry's checks, on an
+ * SQLite store made in the working directory. A request that passes is
+ * undone, so the store stays small; one that fails must leave it as it
+ * was. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (rec)
 		put_back(before);
+	json_decref(rec);
+	rec = NULL;
+	/* As a client: its addresses are in no node's subnet, its name is
+	 * its own; a refusal writes nothing. */
+	kv_revision(kv, &rev0);
+	if (!cluster_client_add(&cl, req, 4, &rec, err, sizeof(err))) {
+		const char *name = json_string_value(json_object_get(rec, "name"));
+		struct ipam_prefix sub, addr;
+		json_t *again = NULL;
+
+		if (ipam_prefix_parse(&sub, json_string_value(json_array_get(json_object_get(before, "subnets"), 0))) ||
+		    ipam_prefix_parse(&addr, json_string_value(json_array_get(json_object_get(rec, "addresses"), 0))) ||
+		    cluster_prefix_overlap(&sub, &addr))
+			abort();
+		kv_revision(kv, &rev0);
+		if (cluster_client_add(&cl, req, 5, &again, err, sizeof(err)) != -EEXIST)
+			abort();
+		kv_revision(kv, &rev1);
+		if (rev1 != rev0 || !name || cluster_client_remove(&cl, name, err, sizeof(err)))
+			abort();
+		json_decref(again);
+	} else {
+		kv_revision(kv, &rev1);
+		if (rev1 != rev0)
+			abort();
+	}
 	json_decref(rec);
 	json_decref(before);
 	json_decref(after);

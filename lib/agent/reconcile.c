@@ -516,11 +516,13 @@ static int plan_make(const struct reconcile_in *in, struct plan *p)
 				continue;
 		} else {
 			fresh = !old || memcmp(old->key, rec->key, 32);
-			/* The smaller key starts at once; the greater waits. */
-			later = fresh && in->mine && key_after(in->mine, rec->key);
-			if ((ret = set_peer(p, rec, fresh && later ? 0 : in->keepalive)))
+			/* The smaller key starts at once; the greater waits. A
+			 * peer with no endpoint (an external client, which dials
+			 * in) is not kept alive: there is nowhere to send to. */
+			later = fresh && rec->has_endpoint && in->mine && key_after(in->mine, rec->key);
+			if ((ret = set_peer(p, rec, !rec->has_endpoint || later ? 0 : in->keepalive)))
 				return ret;
-			if (fresh && later) {
+			if (later) {
 				struct kickoff k = { .due_ms = in->now_ms + in->delay_ms };
 
 				memcpy(k.key, rec->key, 32);

@@ -76,12 +76,12 @@ static int64_t now(struct follow *f)
 	return f->ops->now_ms ? f->ops->now_ms(f->ctx) : clock_ms();
 }
 
-static int call(struct follow *f, const char *method, const char *path, long timeout_s, json_t **reply, char *err,
-		size_t errlen)
+static int call(struct follow *f, const char *method, const char *path, json_t *body, long timeout_s, json_t **reply,
+		char *err, size_t errlen)
 {
 	if (f->ops->call)
-		return f->ops->call(f->ctx, method, path, timeout_s, reply, err, errlen);
-	return api_call(f->client, method, path, NULL, timeout_s, reply, err, errlen);
+		return f->ops->call(f->ctx, method, path, body, timeout_s, reply, err, errlen);
+	return api_call(f->client, method, path, body, timeout_s, reply, err, errlen);
 }
 
 int64_t follow_backoff(struct follow *f)
@@ -118,19 +118,21 @@ int64_t follow_step(struct follow *f)
 		}
 	}
 	if (f->heartbeat[0] && (!f->beaten || now(f) - f->last_beat_ms >= FOLLOW_HEARTBEAT_MS)) {
+		json_t *body = f->ops->beat ? f->ops->beat(f->ctx) : NULL;
 		int64_t at = now(f);
 
-		if (call(f, "PUT", f->heartbeat, 15, &reply, err, sizeof(err)) == 200) {
+		if (call(f, "PUT", f->heartbeat, body, 15, &reply, err, sizeof(err)) == 200) {
 			f->beaten = true;
 			f->last_beat_ms = at;
 		}
+		json_decref(body);
 		json_decref(reply);
 		reply = NULL;
 	}
 	if (follow_stopping(f))
 		return 0;
 	snprintf(path, sizeof(path), "/v1/peers?since=%lld&wait=%d", (long long)f->rev, FOLLOW_POLL_WAIT_S);
-	status = call(f, "GET", path, FOLLOW_POLL_WAIT_S + 15, &reply, err, sizeof(err));
+	status = call(f, "GET", path, NULL, FOLLOW_POLL_WAIT_S + 15, &reply, err, sizeof(err));
 	if (follow_stopping(f)) {
 		json_decref(reply);
 		return 0;

@@ -44,12 +44,15 @@ struct follow_ops {
 	/* A change list {"revision", "full", "nodes", "removed"}: 0 or
 	 * FOLLOW_RETELL when taken (the revision advances), < 0 when not. */
 	int (*take)(void *ctx, json_t *reply);
+	/* The heartbeat's body (owned by the caller), or NULL for none: what
+	 * the node reports with it (weftd: its external clients' handshakes). */
+	json_t *(*beat)(void *ctx);
 	/* After each poll: whether the manager answered, and if not why. */
 	void (*contact)(void *ctx, bool ok, int status, const char *err);
 	/* Replaceable, for tests; NULL: api_call on the client, clock_ms, and
 	 * a pause that follow_stop ends. */
-	int (*call)(void *ctx, const char *method, const char *path, long timeout_s, json_t **reply, char *err,
-		    size_t errlen);
+	int (*call)(void *ctx, const char *method, const char *path, json_t *body, long timeout_s, json_t **reply,
+		    char *err, size_t errlen);
 	int64_t (*now_ms)(void *ctx);
 	void (*pause_ms)(void *ctx, int64_t ms);
 };

@@ -15,6 +15,9 @@
  *   /weft/heartbeats/NAME      a node's last heartbeat (not watched by
  *                              agents: heartbeats must not wake them)
  *   /weft/tokens/ID            a join token's hash and expiry
+ *   /weft/clients/NAME         an external client: key, addresses
+ *   /weft/clientnet, clientaddrs/INDEX, handshakes/NODE   their subnets,
+ *                              addresses and last handshakes (clients.c)
  *
  * A node's registration claims its subnets, its key and its name in one
  * compare-and-swap transaction: two nodes never get one subnet, even with
@@ -40,6 +43,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cluster/client.h"
 #include "cluster/node.h"
 #include "ipam/ipam.h"
 #include "store/kv.h"
@@ -167,6 +171,28 @@ int cluster_gateway_release(struct cluster *c, const char *name, char *err, size
 /* The lease as stored (it may have run out), or -ENOENT; -EIO for one
  * that does not parse. */
 int cluster_gateway_get(struct cluster *c, struct cluster_lease *lease);
+
+/* --- external clients (clients.c) --------------------------------------- */
+
+#define CLUSTER_CLIENTS CLUSTER_PREFIX "clients/"
+
+/* Adds a client ({"name", "publicKey"}: its private key stays with it),
+ * giving it a host address of each family in the clients' subnets, which
+ * the first client sets aside from the node subnets. *out is its record.
+ * -EINVAL (err names the field and value), -EEXIST (name or key taken),
+ * -ENOSPC (no address or subnet left), -EIO (the store). */
+int cluster_client_add(struct cluster *c, json_t *req, int64_t now, json_t **out, char *err, size_t errlen);
+/* Removes a client; its address is free again at once. -ENOENT if absent. */
+int cluster_client_remove(struct cluster *c, const char *name, char *err, size_t errlen);
+/* A client's record and its mod_rev (may be NULL); -ENOENT, -EIO for one
+ * that does not parse. */
+int cluster_client_get(struct cluster *c, const char *name, struct cluster_client *cl, int64_t *mod_rev);
+/* Every client's record, with "lastHandshake": {"time", "node"}, the
+ * latest any node reported, when one did; and the revision read at. */
+int cluster_clients(struct cluster *c, json_t **out, int64_t *rev);
+/* Node `node` reports the last handshake it saw of each client, {NAME:
+ * UNIXTIME}; it replaces what it reported before. */
+int cluster_client_handshakes(struct cluster *c, const char *node, json_t *report, char *err, size_t errlen);
 
 /* --- joining the broker (federation.c) ----------------------------------- */
 

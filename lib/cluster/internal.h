@@ -71,6 +71,14 @@ void cluster_gateway_free(struct cluster_gateway *gw);
 bool cluster_gateway_equal(const struct cluster_gateway *a, const struct cluster_gateway *b);
 bool cluster_prefix_equal(const struct ipam_prefix *a, const struct ipam_prefix *b);
 
+/* --- register.c ---------------------------------------------------------- */
+
+/* A free node subnet of family f (0: IPv4, 1: IPv6): never handed out, or
+ * released at least reuse_after ago. *mod_rev is what its claim must
+ * compare with. spread (after a lost race): one of the lowest few at
+ * random, else the lowest. -ENOSPC when none is left. */
+int cluster_subnet_free(struct cluster *c, int f, int64_t now, bool spread, uint64_t *index, int64_t *mod_rev);
+
 /* --- broker.c ------------------------------------------------------------- */
 
 /* A cluster's CIDRs: 1 to MAX_CLUSTER_CIDRS networks, none overlapping

@@ -324,15 +324,16 @@ int cluster_node_update(struct cluster *c, const char *name, json_t *req, bool m
 
 int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *err, size_t errlen)
 {
-	char node_key[128], pub_key[128], cred_key[128], hb_key[128], sub_key[2][64];
+	char node_key[128], pub_key[128], cred_key[128], hb_key[128], hs_key[128], sub_key[2][64];
 	int ret = -ECANCELED;
 
 	snprintf(node_key, sizeof(node_key), CLUSTER_NODES "%s", name);
 	snprintf(cred_key, sizeof(cred_key), CLUSTER_PREFIX "credentials/%s", name);
 	snprintf(hb_key, sizeof(hb_key), CLUSTER_PREFIX "heartbeats/%s", name);
+	snprintf(hs_key, sizeof(hs_key), CLUSTER_PREFIX "handshakes/%s", name);
 	for (int attempt = 0; attempt < RETRIES && ret == -ECANCELED; ++attempt) {
 		struct kv_cond conds[3];
-		struct kv_op ops[6];
+		struct kv_op ops[7];
 		size_t nc = 0, no = 0;
 		struct cluster_node n;
 		char released[128];
@@ -361,6 +362,8 @@ int cluster_node_remove(struct cluster *c, const char *name, int64_t now, char *
 		ops[no++] = (struct kv_op){ KV_DELETE, pub_key, NULL, 0 };
 		ops[no++] = (struct kv_op){ KV_DELETE, cred_key, NULL, 0 };
 		ops[no++] = (struct kv_op){ KV_DELETE, hb_key, NULL, 0 };
+		/* What it saw of external clients goes with it (clients.c). */
+		ops[no++] = (struct kv_op){ KV_DELETE, hs_key, NULL, 0 };
 		ret = kv_txn(c->kv, conds, nc, ops, no, NULL);
 		cluster_node_free(&n);
 	}

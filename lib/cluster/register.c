@@ -21,7 +21,7 @@
  * reuse_after ago. *mod_rev is what the claim must compare with. The first
  * try takes the lowest; after a lost race (spread), one of the lowest few at
  * random, so that managers racing do not all chase the same one again. */
-static int free_subnet(struct cluster *c, int f, int64_t now, bool spread, uint64_t *index, int64_t *mod_rev)
+int cluster_subnet_free(struct cluster *c, int f, int64_t now, bool spread, uint64_t *index, int64_t *mod_rev)
 {
 	enum { CANDIDATES = 8 };
 	const struct cluster_pool *p = &c->pool[f];
@@ -129,8 +129,14 @@ static int claim_subnet(struct cluster *c, int f, uint64_t index, const char *na
 	kv_item_free(&it);
 	rel = json_object_get(v, "released");
 	if (!json_is_integer(rel)) {
-		snprintf(err, errlen, "subnet %s belongs to node \"%s\": ask for none to get a free one", buf,
-			 json_string_value(json_object_get(v, "node")) ?: "?");
+		const char *holder = json_string_value(json_object_get(v, "node")) ?: "?";
+
+		/* "@clients": set aside for external clients (clients.c). */
+		if (holder[0] == '@')
+			snprintf(err, errlen, "subnet %s is set aside for external clients: ask for none to get a free one",
+				 buf);
+		else
+			snprintf(err, errlen, "subnet %s belongs to node \"%s\": ask for none to get a free one", buf, holder);
 		ret = -EEXIST;
 	} else if (json_integer_value(rel) + c->reuse_after > now &&
 		   strcmp(json_string_value(json_object_get(v, "node")) ?: "", name)) {
@@ -307,7 +313,7 @@ int cluster_node_register(struct cluster *c, json_t *req_in, const char *cred_ha
 					free(texts[0]);
 					goto out;
 				}
-			} else if ((ret = free_subnet(c, f, now, attempt > 0, &index, &rev))) {
+			} else if ((ret = cluster_subnet_free(c, f, now, attempt > 0, &index, &rev))) {
 				if (ret == -ENOSPC)
 					snprintf(err, errlen, "no %s node subnet left in %s (%llu in all): remove a node",
 						 f ? "IPv6" : "IPv4", ipam_prefix_str(&c->pool[f].cidr, buf, sizeof(buf)),

@@ -76,4 +76,10 @@ struct reply node_remove(struct manager *m, const struct call *c);
 struct reply node_credential_rotation(struct manager *m, const struct call *c);
 struct reply node_credentials(struct manager *m, const struct call *c);
 
+/* clients.c: /v1/clients and /v1/clients/NAME. */
+struct reply clients_add(struct manager *m, const struct call *c);
+struct reply clients_list(struct manager *m, const struct call *c);
+struct reply client_get(struct manager *m, const struct call *c);
+struct reply client_remove(struct manager *m, const struct call *c);
+
 #endif

@@ -67,10 +67,13 @@ struct manager {
 	 * record and mod_rev, and who left when. */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
-	json_t *nodes;	 /* name -> {"rev": n, "node": {...}} */
-	json_t *removed; /* name -> rev of its removal */
-	int64_t rev;	 /* the store's revision the cache reflects */
-	int64_t base;	 /* revisions after this are known change by change */
+	json_t *nodes;		 /* name -> {"rev": n, "node": {...}} */
+	json_t *removed;	 /* name -> rev of its removal */
+	json_t *clients;	 /* name -> {"rev": n, "client": {...}} */
+	json_t *clients_removed; /* name -> rev of its removal */
+	int64_t rev;		 /* the revision of the last change agents care about */
+	int64_t watched;	 /* the store's revision the watch has seen through */
+	int64_t base;		 /* revisions after this are known change by change */
 	struct list waiters;
 	/* Answers at revision cache_rev, by the "since" they answer (-1: all). */
 	struct {
@@ -133,7 +136,7 @@ int watch_start(struct manager *m, char *err, size_t errlen);
 void watch_stop(struct manager *m);
 void watch_free(struct manager *m);
 /* Changes since `since` as a reply body: {"revision", "full", "nodes",
- * "removed"}. With m->lock held. */
+ * "removed", "clients", "removedClients"}. With m->lock held. */
 json_t *watch_changes(struct manager *m, int64_t since);
 /* The same as text, shared: text_put() it when done. With m->lock held. */
 struct text *watch_changes_text(struct manager *m, int64_t since);

@@ -2,8 +2,9 @@
 /*
  * The manager's endpoints for nodes (routes.c routes to them and says who
  * may call which): registration, the list, a node's record, its update,
- * heartbeat and removal, whether an admin allows it to be a gateway, and
- * its credential: an admin's request to rotate it, and the new one.
+ * heartbeat (with the handshakes it saw of clients) and removal, whether
+ * an admin allows it to be a gateway, and its credential: an admin's
+ * request to rotate it, and the new one.
  */
 #include "api.h"
 
@@ -150,13 +151,34 @@ struct reply node_gateway_candidate(struct manager *m, const struct call *c)
 	return route_ok(200, rec);
 }
 
+/* A heartbeat may carry {"clients": {NAME: UNIXTIME}}: the last handshake
+ * the node saw of each external client, for weft clients. */
 struct reply node_heartbeat(struct manager *m, const struct call *c)
 {
 	const char *name = c->name;
-	int ret = cluster_heartbeat(&m->cluster, name, time(NULL));
+	json_t *body = NULL;
+	char err[512];
+	struct reply r;
+	int ret;
 
-	if (ret == -ENOENT)
+	if (c->req->len) {
+		if ((r = route_parse_body(c->req, &body)).status)
+			return r;
+		if (json_object_size(body) != 1 || !json_object_get(body, "clients")) {
+			json_decref(body);
+			return route_fail(400, "a heartbeat's body is {\"clients\": {NAME: UNIXTIME}}, or none");
+		}
+	}
+	ret = cluster_heartbeat(&m->cluster, name, time(NULL));
+	if (ret == -ENOENT) {
+		json_decref(body);
 		return route_fail(404, "no node \"%.63s\"", name);
+	}
+	if (!ret && body)
+		ret = cluster_client_handshakes(&m->cluster, name, json_object_get(body, "clients"), err, sizeof(err));
+	json_decref(body);
+	if (ret == -EINVAL)
+		return route_fail(400, "%s", err);
 	if (ret)
 		return route_fail(503, "the store: %s", kv_error());
 	return route_ok(200, json_pack("{s:I}", "lastSeen", (json_int_t)time(NULL)));

@@ -16,6 +16,10 @@
  *   POST   /v1/nodes/NAME/credential-rotation  admin: asks the node to rotate
  *   POST   /v1/nodes/NAME/credentials      the node itself: a new credential
  *   GET    /v1/peers?since=REV&wait=SEC    node, reader, admin: a long poll
+ *   POST   /v1/clients        {...}        admin: add an external client
+ *   GET    /v1/clients                     node, reader, admin
+ *   GET    /v1/clients/NAME                node, reader, admin
+ *   DELETE /v1/clients/NAME                admin: revoke it on every node
  *   PUT    /v1/nodes/NAME/gateway-candidate {"allowed"}  admin: may it be a gateway
  *   PUT    /v1/nodes/NAME/gateway          the node itself: the gateway lease
  *   DELETE /v1/nodes/NAME/gateway          the node itself: hand it back
@@ -26,8 +30,8 @@
  * The table `routes` below says the same to the program: each endpoint's
  * method, path, who may call it and its handler; route() finds a
  * request's entry and checks the token. The handlers of /v1/tokens are in
- * tokens.c, those of /v1/nodes in nodes.c (but the gateway lease's), the
- * rest here; server.c serves the HTTP.
+ * tokens.c, those of /v1/nodes in nodes.c (but the gateway lease's),
+ * those of /v1/clients in clients.c, the rest here; server.c serves the HTTP.
  */
 #include "api.h"
 
@@ -265,6 +269,11 @@ static const struct route routes[] = {
 	{ M_GET, "federation", BY_READERS, federation_show, join_only },
 	{ M_POST, "federation", BY_ADMIN, federation_enter, "joining and leaving a broker are for admins only" },
 	{ M_DELETE, "federation", BY_ADMIN, federation_exit, "joining and leaving a broker are for admins only" },
+
+	{ M_GET, "clients", BY_READERS, clients_list, join_only },
+	{ M_POST, "clients", BY_ADMIN, clients_add, "adding a client takes the admin token" },
+	{ M_GET, "clients/*", BY_READERS, client_get, join_only },
+	{ M_DELETE, "clients/*", BY_ADMIN, client_remove, "removing a client takes the admin token" },
 
 	{ M_GET, "nodes", BY_READERS, nodes_list, join_only },
 	{ M_POST, "nodes", BY_JOIN | BY_ADMIN, nodes_register, "registering a node takes a join token (weft token create)" },

@@ -21,12 +21,15 @@ const char lab_usage[] =
 	"                   [--dir DIR]\n"
 	"       weft lab check [--dir DIR] [--json]\n"
 	"       weft lab status [--dir DIR] [--json]\n"
+	"       weft lab client [--dir DIR]\n"
 	"       weft lab down [--dir DIR]\n"
 	"A whole cluster on this machine, in network namespaces only: weft-lab-net (the underlay\n"
 	"bridge and weft-manager), weft-lab-n1..nN (a weftd each), weft-lab-nK-pJ (pods attached by\n"
 	"weft-cni). Defaults: 3 nodes, 2 pods each, mode mesh, IPv4 and IPv6, backend auto,\n"
 	"DIR " LAB_DIR_DEFAULT ". check pings every pod from every other and fails on any loss; status\n"
-	"says how to step inside; down removes every namespace, process and file the lab made.\n"
+	"says how to step inside; client adds an external client (weft client add) in weft-lab-client\n"
+	"on the underlay, dialing in with wg-quick and weft-wg, which check then pings from and to;\n"
+	"down removes every namespace, process and file the lab made.\n"
 	"weft-manager, weftd and weft-cni are taken from weft's own folder first, then PATH.\n";
 
 const char *lab_path(const struct lab *l, char *buf, size_t len, const char *fmt, ...)
@@ -57,7 +60,7 @@ json_t *lab_load(const char *dir)
 
 /* A weft program next to this weft, else in PATH (weft-cni also in
  * /opt/cni/bin as "weft"). */
-static int find_program(struct lab *l, const char *name, char *out, size_t len)
+int lab_find_program(struct lab *l, const char *name, char *out, size_t len)
 {
 	char dirbuf[PATH_MAX], *path, *save = NULL, *d;
 	const char *env = getenv("PATH");
@@ -90,7 +93,7 @@ int lab_programs(struct lab *l)
 
 	l->self[n > 0 ? n : 0] = '\0';
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); ++i)
-		if (find_program(l, progs[i].name, progs[i].out, PATH_MAX))
+		if (lab_find_program(l, progs[i].name, progs[i].out, PATH_MAX))
 			return failure(l->o, "cannot find %s next to %s or in PATH: build it (make) or install it "
 					     "(make install)", progs[i].name, l->self[0] ? l->self : "weft");
 	return -1;
@@ -99,7 +102,8 @@ int lab_programs(struct lab *l)
 int lab_main(int argc, char **argv)
 {
 	static const struct subcommand subs[] = {
-		{ "up", lab_up }, { "check", lab_check }, { "status", lab_status }, { "down", lab_down }, { NULL, NULL },
+		{ "up", lab_up }, { "check", lab_check }, { "status", lab_status },
+		{ "client", lab_client }, { "down", lab_down }, { NULL, NULL },
 	};
 
 	return subcommand_run("lab", lab_usage, subs, argc, argv);

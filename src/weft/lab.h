@@ -11,6 +11,8 @@
  *     │ weft-cni (mesh: veth; hub: WireGuard to the node's device)
  *   weft-lab-nK-pJ    a pod
  *   weft-lab-outside  192.168.77.200, fd77::200: a host outside the cluster
+ *   weft-lab-client   192.168.77.201, fd77::201: an external client,
+ *                     wg-quick up with weft-wg (weft lab client)
  */
 #ifndef WEFT_CLI_LAB_H
 #define WEFT_CLI_LAB_H
@@ -31,6 +33,11 @@
 /* A host on the underlay outside the cluster, for pods' egress. */
 #define LAB_OUTSIDE LAB_PREFIX "outside"
 #define LAB_OUTSIDE_HOST 200
+/* weft lab client: an external client's namespace on the underlay, and
+ * its WireGuard interface, named after its wg-quick file (15 characters,
+ * the most an interface name takes). */
+#define LAB_CLIENT LAB_PREFIX "client"
+#define LAB_CLIENT_HOST 201
 
 enum { LAB_MAX_NS = 3000 }; /* lab namespaces down and status look at */
 
@@ -58,12 +65,15 @@ json_t *lab_load(const char *dir);
 /* Finds weft-manager, weftd and weft-cni (l->self is this weft): -1, or
  * the status to exit with after saying which is missing. */
 int lab_programs(struct lab *l);
+/* A program next to this weft, else in PATH, into out: 0 or -ENOENT. */
+int lab_find_program(struct lab *l, const char *name, char *out, size_t len);
 
 /* The commands, each in a file of its own. */
 int lab_up(int argc, char **argv);
 int lab_check(int argc, char **argv);
 int lab_status(int argc, char **argv);
 int lab_down(int argc, char **argv);
+int lab_client(int argc, char **argv);
 /* lab_status.c: how to step inside, after up and in status. */
 void lab_print_hints(struct lab *l);
 
@@ -77,6 +87,8 @@ int labnet_underlay(bool ipv6, char *err, size_t len);
 int labnet_node(unsigned k, bool ipv6, char *err, size_t len);
 /* The host outside the cluster (LAB_OUTSIDE), on the bridge. */
 int labnet_outside(bool ipv6, char *err, size_t len);
+/* The external client's namespace, LAB_CLIENT, with its veth to the bridge. */
+int labnet_client(bool ipv6, char *err, size_t len);
 /* A pod's namespace (its interface comes from weft-cni). */
 int labnet_pod(const char *name, char *err, size_t len);
 /* The lab namespaces there are (names, strdup'd, pods first, the

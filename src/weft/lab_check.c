@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * weft lab check: every pod pings every other, over IPv4 and IPv6; then
- * beyond the pods: every pod pings the host outside the cluster and every
- * node's underlay address, which answer only what leaves masqueraded
- * (docs/cni.md, "Pods' egress").
+ * weft lab check: every pod pings every other, over IPv4 and IPv6; the
+ * external client (weft lab client), if there is one, counts as a pod
+ * there. Then beyond the pods: every pod pings the host outside the
+ * cluster and every node's underlay address, which answer only what leaves
+ * masqueraded (docs/cni.md, "Pods' egress").
  */
 #include "lab.h"
 
@@ -207,7 +208,7 @@ static void pings_print(struct pings *t, json_t *pods, int nfam, const char *wha
 int lab_check(int argc, char **argv)
 {
 	struct opts o;
-	json_t *rec, *pods, *report[2];
+	json_t *rec, *pods, *all, *src[2], *report[2];
 	struct pings t[2] = { { .pods = true }, { .pods = false } };
 	size_t passed = 0, failed = 0;
 	int ret, nfam;
@@ -225,17 +226,26 @@ int lab_check(int argc, char **argv)
 			       jstr(rec, "state") ?: "unknown");
 	}
 	pods = json_object_get(rec, "pods");
+	/* The external client (weft lab client) pings and is pinged as a pod;
+	 * what lies beyond the pods is the pods' to reach. */
+	all = json_copy(pods);
+	if (json_object_get(rec, "client"))
+		json_array_append_new(all, json_pack("{s:s, s:O, s:O}", "name", "client", "netns",
+						     json_object_get(json_object_get(rec, "client"), "netns"), "addresses",
+						     json_object_get(json_object_get(rec, "client"), "addresses")));
+	src[0] = all;
+	src[1] = pods;
 	nfam = json_is_true(json_object_get(json_object_get(rec, "settings"), "ipv6")) ? 2 : 1;
-	t[0].cols = json_incref(pods);
+	t[0].cols = json_incref(all);
 	t[1].cols = beyond(rec);
-	built = !pings_fill(&t[0], pods, nfam) && !pings_fill(&t[1], pods, nfam);
+	built = !pings_fill(&t[0], all, nfam) && !pings_fill(&t[1], pods, nfam);
 	for (int k = 0; k < 2; ++k) {
 		report[k] = json_array();
 		if (!built)
 			continue;
-		ping_all(pods, t[k].pings, t[k].n, PING_DEADLINE_S);
-		ping_all(pods, t[k].pings, t[k].n, PING_RETRY_DEADLINE_S);
-		pings_report(&t[k], pods, report[k]);
+		ping_all(src[k], t[k].pings, t[k].n, PING_DEADLINE_S);
+		ping_all(src[k], t[k].pings, t[k].n, PING_RETRY_DEADLINE_S);
+		pings_report(&t[k], src[k], report[k]);
 		for (int f = 4; f <= 6; f += 2) {
 			passed += t[k].ok[f];
 			failed += t[k].total[f] - t[k].ok[f];
@@ -248,7 +258,7 @@ int lab_check(int argc, char **argv)
 		json_print(stdout, out);
 		json_decref(out);
 	} else {
-		pings_print(&t[0], pods, nfam, "pod to pod");
+		pings_print(&t[0], all, nfam, "pod to pod");
 		printf("\n");
 		pings_print(&t[1], pods, nfam, "beyond the pods (the host outside, every node on the underlay)");
 		json_decref(report[0]);
@@ -259,6 +269,7 @@ int lab_check(int argc, char **argv)
 		free(t[k].pings);
 		json_decref(t[k].cols);
 	}
+	json_decref(all);
 	json_decref(rec);
 	return ret;
 }

@@ -87,6 +87,8 @@ int lab_down(int argc, char **argv)
 		snprintf(path, sizeof(path), "/var/run/wireguard/%s.sock", jstr(n, "device") ?: "");
 		unlink(path);
 	}
+	/* So does the client's weft-wg (weft lab client), stopped above. */
+	unlink("/var/run/wireguard/" LAB_CLIENT ".sock");
 	json_decref(rec);
 	snprintf(path, sizeof(path), "%s/.weft-lab", dir);
 	if (!access(path, F_OK)) {

@@ -110,6 +110,9 @@ int lab_status(int argc, char **argv)
 	}
 	table_print(&t, stdout);
 	table_free(&t);
+	if ((p = json_object_get(l.rec, "client")))
+		printf("\nexternal client %s in %s: %s, dialing in with wg-quick up %s\n", jstr(p, "name"), jstr(p, "netns"),
+		       fmt_join(addrs, sizeof(addrs), json_object_get(p, "addresses"), ","), jstr(p, "config"));
 	lab_print_hints(&l);
 	json_decref(l.rec);
 	return EXIT_OK;

@@ -175,6 +175,11 @@ int labnet_outside(bool ipv6, char *err, size_t len)
 	return station(LAB_OUTSIDE, "outside", LAB_OUTSIDE_HOST, ipv6, err, len);
 }
 
+int labnet_client(bool ipv6, char *err, size_t len)
+{
+	return station(LAB_CLIENT, "c1", LAB_CLIENT_HOST, ipv6, err, len);
+}
+
 int labnet_pod(const char *name, char *err, size_t len)
 {
 	struct nl nl;

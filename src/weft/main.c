@@ -4,6 +4,7 @@
  *
  *   weft status | pods                      this node, from its agent
  *   weft nodes | node remove NAME           the cluster, from the manager
+ *   weft clients | client add|config|remove external clients dialing in
  *   weft token create | list | delete ID    join tokens
  *   weft token rotate [--reader]            new admin and reader tokens
  *   weft diagnose SRC DST                   why two pods cannot talk
@@ -26,6 +27,8 @@ static const struct command {
 	{ "pods", pods_main, "the pods this node's agent has attached" },
 	{ "nodes", nodes_main, "the cluster's nodes, from the manager" },
 	{ "node", node_main, "node remove|gateway|credentials rotate NAME: a node of the cluster" },
+	{ "clients", clients_main, "the cluster's external clients: machines that dial into it" },
+	{ "client", client_main, "client add|config|remove NAME: an external client's key, address and wg-quick file" },
 	{ "token", token_main, "token create|list|delete|rotate: join tokens; new admin and reader tokens" },
 	{ "diagnose", diagnose_main, "diagnose SRC DST: why two pods (or nodes) cannot talk" },
 	{ "lab", lab_main, "lab up|check|status|down: a whole cluster on this machine, in namespaces" },
@@ -60,7 +63,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); ++i)
 		if (!strcmp(commands[i].name, argv[1]))
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "weft: unknown command \"%s\"; the commands: status, pods, nodes, node, token, diagnose, lab, "
+	fprintf(stderr, "weft: unknown command \"%s\"; the commands: status, pods, nodes, node, clients, client, token, diagnose, lab, "
 			"broker-info, join, leave, clusters (weft --help)\n", argv[1]);
 	return EXIT_USAGE;
 }

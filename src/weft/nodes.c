@@ -71,24 +71,6 @@ int nodes_main(int argc, char **argv)
 	return manager_run(&o, "GET", "/v1/nodes", NULL, listed);
 }
 
-/* A DNS label, as the manager takes node names: it also goes in a URL. */
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n && n <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n && s[0] != '-' && s[n - 1] != '-';
-}
-
-/* The one node name a command takes: -1 to go on, or EXIT_USAGE. */
-static int one_name(const struct opts *o)
-{
-	if (o->nargs != 1)
-		return usage_error(o, "give one node name (weft nodes lists them)");
-	if (!name_ok(o->args[0]))
-		return usage_error(o, "\"%s\" is not a node name (a DNS label: a-z, 0-9 and '-', at most 63)", o->args[0]);
-	return -1;
-}
-
 static void removed(struct opts *o, json_t *reply)
 {
 	printf("removed node %s\n", o->args[0]);
@@ -102,7 +84,7 @@ static int node_remove(int argc, char **argv)
 
 	if ((ret = opts_parse(&o, "node remove", node_usage, OPT_JSON | OPT_MANAGER, argc, argv)) >= 0)
 		return ret;
-	if ((ret = one_name(&o)) >= 0)
+	if ((ret = opts_one_name(&o, "node", "weft nodes")) >= 0)
 		return ret;
 	snprintf(path, sizeof(path), "/v1/nodes/%s", o.args[0]);
 	return manager_run(&o, "DELETE", path, NULL, removed);
@@ -122,7 +104,7 @@ static int node_gateway(int argc, char **argv)
 
 	if ((ret = opts_parse(&o, "node gateway", node_usage, OPT_JSON | OPT_MANAGER | OPT_GRANT, argc, argv)) >= 0)
 		return ret;
-	if ((ret = one_name(&o)) >= 0)
+	if ((ret = opts_one_name(&o, "node", "weft nodes")) >= 0)
 		return ret;
 	if (!o.grant)
 		return usage_error(&o, "give --allow (it may be the gateway) or --deny (it may not)");
@@ -155,7 +137,7 @@ static int node_credentials_rotate(int argc, char **argv)
 
 	if ((ret = opts_parse(&o, "node credentials rotate", node_usage, OPT_MANAGER | OPT_WAIT, argc, argv)) >= 0)
 		return ret;
-	if ((ret = one_name(&o)) >= 0)
+	if ((ret = opts_one_name(&o, "node", "weft nodes")) >= 0)
 		return ret;
 	if ((ret = manager_open(&m, &o, true)) >= 0)
 		return ret;

@@ -357,3 +357,13 @@ int subcommand_run(const char *cmd, const char *usage, const struct subcommand *
 			return s->fn(argc - 1, argv + 1);
 	return usage_error(&o, "unknown subcommand \"%s\": give %s; see weft %s --help", argv[1], names, cmd);
 }
+
+int opts_one_name(const struct opts *o, const char *what, const char *lister)
+{
+	if (o->nargs != 1)
+		return usage_error(o, "give one %s name (%s lists them)", what, lister);
+	if (!cluster_name_valid(o->args[0]))
+		return usage_error(o, "\"%s\" is not a %s name (a DNS label: a-z, 0-9 and '-', at most 63)", o->args[0],
+				   what);
+	return -1;
+}

@@ -148,7 +148,10 @@ static void peer_print(FILE *f, json_t *peer, int64_t now)
 	int64_t keepalive = jint(peer, "persistentKeepalive");
 
 	fprintf(f, "\npeer: %s\n", jstr(peer, "publicKey") ?: "(no key)");
-	if (jstr(peer, "node"))
+	/* weftd names an external client's peer "client:NAME" (docs/clusters.md). */
+	if (jstr(peer, "node") && !strncmp(jstr(peer, "node"), "client:", 7))
+		fprintf(f, "  external client: %s\n", jstr(peer, "node") + 7);
+	else if (jstr(peer, "node"))
 		fprintf(f, "  node: %s\n", jstr(peer, "node"));
 	if (pod)
 		fprintf(f, "  pod: %s/%s\n", jstr(pod, "containerID") ?: "?", jstr(pod, "ifname") ?: "?");

@@ -76,6 +76,10 @@ struct subcommand {
 };
 
 int subcommand_run(const char *cmd, const char *usage, const struct subcommand *subs, int argc, char **argv);
+/* The one name a command takes (a node's, a client's: a DNS label, as the
+ * manager takes them; it also goes in a URL): -1 to go on, or EXIT_USAGE
+ * after saying what is wrong and which command (`lister`) lists them. */
+int opts_one_name(const struct opts *o, const char *what, const char *lister);
 /* "3600", "90m", "12h", "7d" as seconds from min to max; -1 if not one. */
 int64_t opts_duration(const char *s, int64_t min, int64_t max);
 
@@ -178,6 +182,12 @@ void status_print(FILE *f, json_t *show, int64_t now);
 void pods_print(FILE *f, json_t *show);
 void nodes_print(FILE *f, json_t *reply, int64_t now);
 void tokens_print(FILE *f, json_t *reply, int64_t now);
+/* weft clients: GET /v1/clients's answer. */
+void clients_print(FILE *f, json_t *reply, int64_t now);
+/* An external client's wg-quick file: its record, GET /v1/nodes's answer
+ * and its private key (base64), written at `now`. NULL out of memory; it
+ * holds the key: crypto_free_string it. */
+char *client_config_text(json_t *client, json_t *nodes, const char *private_b64, int64_t now);
 /* weft join's and weft leave's line, from the manager's answer (id and
  * broker stand in for what it lacks). */
 void joined_print(FILE *f, json_t *reply, const char *id, const char *broker);
@@ -194,6 +204,8 @@ int status_main(int argc, char **argv);
 int pods_main(int argc, char **argv);
 int nodes_main(int argc, char **argv);
 int node_main(int argc, char **argv);
+int clients_main(int argc, char **argv);
+int client_main(int argc, char **argv);
 int token_main(int argc, char **argv);
 int diagnose_main(int argc, char **argv);
 int lab_main(int argc, char **argv);

@@ -216,6 +216,52 @@ static bool take_own(struct weftd *d, json_t *reply)
 	return false;
 }
 
+/*
+ * The change list as the hub's peers: the nodes, and each external client
+ * (docs/clusters.md) as a peer named "client:NAME" (no node has a ':' in
+ * its name) allowed its addresses, with no endpoint: it dials in, and the
+ * device learns where from. Nor has it a keepalive: a node could not
+ * reach it first; the client keeps its own NAT open. A client's record
+ * that fails its check changes nothing, as a node's.
+ */
+static json_t *hub_changes(struct weftd *d, json_t *reply)
+{
+	json_t *out = json_pack("{s:O?, s:o, s:o}", "full", json_object_get(reply, "full"), "nodes",
+				json_copy(json_object_get(reply, "nodes")) ?: json_array(), "removed",
+				json_copy(json_object_get(reply, "removed")) ?: json_array());
+	json_t *rec, *v;
+	size_t i;
+
+	if (!out)
+		return NULL;
+	json_array_foreach(json_object_get(reply, "clients"), i, rec) {
+		struct cluster_client cl;
+		char err[300], name[PEER_NAME_MAX], buf[64];
+		json_t *addrs = json_array();
+
+		if (cluster_client_parse(rec, &cl, err, sizeof(err))) {
+			weftd_log(d, WG_LOG_WARNING, "member: ignoring the manager's record of a client: %s", err);
+			json_decref(addrs);
+			continue;
+		}
+		snprintf(name, sizeof(name), CLIENT_PEER "%s", cl.name);
+		for (size_t k = 0; k < cl.naddresses; ++k)
+			json_array_append_new(addrs, json_string(ipam_prefix_str(&cl.addresses[k], buf, sizeof(buf))));
+		json_array_append_new(json_object_get(out, "nodes"),
+				      json_pack("{s:s, s:O, s:o}", "name", name, "publicKey",
+						json_object_get(rec, "publicKey"), "subnets", addrs));
+	}
+	json_array_foreach(json_object_get(reply, "removedClients"), i, v) {
+		char name[PEER_NAME_MAX];
+
+		if (!json_is_string(v))
+			continue;
+		snprintf(name, sizeof(name), CLIENT_PEER "%.63s", json_string_value(v));
+		json_array_append_new(json_object_get(out, "removed"), json_string(name));
+	}
+	return out;
+}
+
 /* The cluster's CIDRs of a full list (or of peers.json), kept with
  * d->cl.lock held; a list without them (an older manager) changes nothing. */
 static void take_cidrs(struct weftd *d, json_t *doc)
@@ -248,7 +294,8 @@ static json_t *cidrs_json(struct weftd *d)
 }
 
 /* Takes a list of changes from the manager: {"revision", "full", "nodes",
- * "removed", and in a full list "clusterCIDRs"}. Only what the device needs counts: a change elsewhere
+ * "removed", "clients", "removedClients", and in a full list
+ * "clusterCIDRs"}. Only what the device needs counts: a change elsewhere
  * (labels, say) does not touch it; our own record is looked at for a
  * request to rotate our credential. */
 static int take(void *ctx, json_t *reply)
@@ -257,17 +304,20 @@ static int take(void *ctx, json_t *reply)
 	struct peer_take_opts o = { .self = d->cl.name, .extra_prefixes = routed_subnets, .bad = bad_record,
 				    .ctx = d };
 	bool full = json_is_true(json_object_get(reply, "full"));
+	json_t *doc, *changes = hub_changes(d, reply);
 	struct peer_set next;
-	json_t *doc;
 	int ret;
 
+	if (!changes)
+		return -ENOMEM;
 	see_gateway(d, reply, full);
 	if (full)
 		take_cidrs(d, reply);
 	pthread_mutex_lock(&d->hub_lock);
-	if (!(ret = peer_set_take(&next, &d->cl.nodes, reply, &o)))
+	if (!(ret = peer_set_take(&next, &d->cl.nodes, changes, &o)))
 		ret = apply(d, &next, full);
 	peer_set_clear(&next);
+	json_decref(changes);
 	doc = ret ? NULL : json_pack("{s:I, s:o, s:o}", "revision", json_integer_value(json_object_get(reply, "revision")),
 				     "nodes", peer_set_json(&d->cl.nodes), "clusterCIDRs", cidrs_json(d));
 	pthread_mutex_unlock(&d->hub_lock);
@@ -321,6 +371,41 @@ static enum follow_told tell(void *ctx, int why)
 	return status == 200 ? FOLLOW_TOLD : FOLLOW_LATER;
 }
 
+/* What the heartbeat reports: the last handshake the hub saw of each
+ * external client, {"clients": {NAME: UNIXTIME}}, for weft clients. Only
+ * once the node has or had clients: a cluster without any writes nothing
+ * more to the store. */
+static json_t *beat(void *ctx)
+{
+	struct weftd *d = ctx;
+	struct wgdev_err werr = { "", 0 };
+	struct wg_config *got = NULL;
+	json_t *seen = json_object();
+	bool any = false;
+
+	pthread_mutex_lock(&d->hub_lock);
+	for (size_t i = 0; i < d->cl.nodes.n && !any; ++i)
+		any = !strncmp(d->cl.nodes.v[i].name, CLIENT_PEER, strlen(CLIENT_PEER));
+	if (any && d->hub)
+		got = wgdev_get(d->hub, &werr);
+	for (struct wg_config_peer *p = got ? got->first_peer : NULL; p; p = p->next) {
+		const struct peer_rec *r = peer_set_find_key(&d->cl.nodes, p->public_key);
+
+		if (r && !strncmp(r->name, CLIENT_PEER, strlen(CLIENT_PEER)) && p->last_handshake.tv_sec > 0)
+			json_object_set_new(seen, r->name + strlen(CLIENT_PEER),
+					    json_integer((json_int_t)p->last_handshake.tv_sec));
+	}
+	pthread_mutex_unlock(&d->hub_lock);
+	wg_config_free(got);
+	if (!any && !d->cl.reported_clients) {
+		json_decref(seen);
+		return NULL;
+	}
+	/* Once more after the last client went: the manager forgets them. */
+	d->cl.reported_clients = any;
+	return json_pack("{s:o}", "clients", seen);
+}
+
 static void contact(void *ctx, bool ok, int status, const char *err)
 {
 	struct weftd *d = ctx;
@@ -330,7 +415,7 @@ static void contact(void *ctx, bool ok, int status, const char *err)
 		weftd_log(d, WG_LOG_VERBOSE, "member: %s; keeping the last configuration", err);
 }
 
-static const struct follow_ops member_ops = { .tell = tell, .take = take, .contact = contact };
+static const struct follow_ops member_ops = { .tell = tell, .take = take, .beat = beat, .contact = contact };
 
 static void *run(void *arg)
 {

@@ -71,6 +71,10 @@ struct hub_p2p {
 };
 
 /* The node as a member of its cluster (member.c). */
+/* The hub's peer for external client NAME is named "client:NAME" in the
+ * node set (member.c): no node's name has a ':'. */
+#define CLIENT_PEER "client:"
+
 struct weftd_member {
 	bool enabled, registered, running, follow_ready;
 	bool gateway; /* a gateway candidate: labelled so */
@@ -98,6 +102,7 @@ struct weftd_member {
 	int64_t last_contact;
 	char error[700];
 	bool rotate; /* our record asks for a new credential, not fetched yet; the member thread's */
+	bool reported_clients; /* the last heartbeat reported clients' handshakes; the member thread's */
 	/* The other nodes as the hub has them. Under the hub's lock; written
 	 * only by the member thread. */
 	struct peer_set nodes;

@@ -16,69 +16,14 @@
 #   cluster CIDRs 10.89.0.0/16 fd89::/48
 . "$(dirname "$0")/lib.sh"
 
-MANAGER=$ROOT/$BUILD/weft-manager
-WEFTD=$ROOT/$BUILD/weftd
-WEFT=$ROOT/$BUILD/weft
-CNI=$ROOT/$BUILD/weft-cni
 T=$(mktemp -d /tmp/weft-egress.XXXXXX)
-NET=weft-t$$-net
 HOST=weft-t$$-host
-NODE=weft-t$$-n
 PODS=weft-t$$-p
-URL=https://192.168.88.1:7443
-declare -A WPID
+NET4=192.168.88
+NET6=fd88
+CIDRS="10.89.0.0/16 fd89::/48"
+. "$(dirname "$0")/cluster.sh"
 
-cleanup_more() {
-	local ns
-	for ns in $(ip netns list | awk '{print $1}' | grep "^weft-t$$-"); do ns_del "$ns"; done
-	cleanup
-	for k in 1 2; do rm -f "/var/run/wireguard/wt$N-$k.sock"; done
-	rm -rf "$T"
-}
-trap cleanup_more EXIT
-
-ip netns add "$NET"
-ip -n "$NET" link set lo up
-ip -n "$NET" link add br0 type bridge
-ip -n "$NET" addr add 192.168.88.1/24 dev br0
-ip -n "$NET" addr add fd88::1/64 dev br0 nodad
-ip -n "$NET" link set br0 up
-
-plug() { # NAMESPACE VETH ADDRESS4 ADDRESS6: a namespace on the bridge
-	ip netns add "$1"
-	ip -n "$1" link set lo up
-	ip -n "$NET" link add "$2" type veth peer name eth0 netns "$1"
-	ip -n "$NET" link set "$2" master br0 up
-	ip -n "$1" addr add "$3/24" dev eth0
-	ip -n "$1" addr add "$4/64" dev eth0 nodad
-	ip -n "$1" link set eth0 up
-}
-start_manager() {
-	ip netns exec "$NET" "$MANAGER" --state-dir "$T/mgr" --listen 192.168.88.1:7443 \
-		--cluster-cidr 10.89.0.0/16 --cluster-cidr fd89::/48 >>"$LOGS/weft-manager-$$.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 100); do
-		ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" "$URL/v1/health" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-api() { # METHOD PATH [BODY] (as the admin)
-	ip netns exec "$NET" curl -s --cacert "$T/mgr/ca.crt" -H "Authorization: Bearer $(cat "$T/mgr/admin.token")" \
-		-X "$1" "$URL$2" ${3:+-d "$3"}
-}
-start_weftd() { # K [FLAGS...]
-	local k=$1
-	shift
-	rm -f "$T/n$k.sock"
-	ip netns exec "$NODE$k" "$WEFTD" --state-dir "$T/n$k" --socket "$T/n$k.sock" --backend userspace \
-		--hub-name "wt$N-$k" --hub-port 51821 --manager "$URL" --manager-ca "$T/mgr/ca.crt" \
-		--join-token-file "$T/join.token" --node-name "n$k" --endpoint "192.168.88.1$k" --log-level verbose "$@" \
-		>>"$LOGS/weft-weftd-$$-$k.log" 2>&1 &
-	WPID[$k]=$!
-	PIDS+=(${WPID[$k]})
-	wait_socket "$T/n$k.sock"
-}
 show() { # K: weftd's {"op":"show"}, as weft status --json prints it
 	ip netns exec "$NODE$1" "$WEFT" status --socket "$T/n$1.sock" --json
 }

@@ -6,8 +6,9 @@
 # and IPv6, and the host outside the cluster and every node's underlay
 # address, with no pod address on the underlay meanwhile; weft status, nodes and diagnose work from inside a node; a
 # killed agent shows in check; `weft lab down` leaves no namespace, process,
-# socket or file. Then IPv4 alone, and an `up` that fails half-way (a weftd
-# that will not start) cleaned up by `down` all the same.
+# socket or file. Then IPv4 alone, with an external client dialing in
+# (`weft lab client`), and an `up` that fails half-way (a weftd that will
+# not start) cleaned up by `down` all the same.
 #
 #   weft-lab-net    br0 192.168.77.1/24 fd77::1/64, weft-manager :7443
 #     ├─ weft-lab-n1  eth0 .11, weftd ── weft-lab-n1-p1, weft-lab-n1-p2
@@ -126,9 +127,21 @@ out=$("$WEFT" lab check --dir "$DIR")
 check_said "  check: IPv4 only, both ways" sh -c "echo '$out' | grep -qx 'pod to pod: IPv4 2 of 2 answered' && echo '$out' | grep -q 'every node on the underlay): IPv4 6 of 6 answered\$' && ! echo '$out' | grep -q IPv6"
 out=$("$WEFT" lab up --dir "$DIR" 2>&1)
 check "  a second lab up: refused, exit 1" sh -c "[ $? = 1 ] && echo '$out' | grep -q 'a lab is up already'"
+# An external client (docs/clusters.md): weft client add, then wg-quick up
+# with weft-wg in weft-lab-client, on the underlay.
+out=$("$WEFT" lab client --dir "$DIR" 2>&1)
+check_said "lab client: a client dials in and reaches both pods" has "$out" "client laptop (10.244." \
+	"dials in from weft-lab-client with wg-quick and weft-wg" "reached 2 of 2 pod addresses"
+out=$("$WEFT" lab check --dir "$DIR")
+check_said "  check: the client reaches the pods and they reach it" sh -c "echo '$out' | grep -qx 'pod to pod: IPv4 6 of 6 answered' && echo '$out' | grep -qE '^client +ok +ok +-\$'"
+check_said "  (the client is no pod beyond the cluster)" has "$out" "every node on the underlay): IPv4 6 of 6 answered"
+check "  lab status shows it" sh -c "'$WEFT' lab status --dir '$DIR' | grep -q '^external client laptop in weft-lab-client: 10.244.'"
+check "  weft clients too, from n1" sh -c "ip netns exec weft-lab-n1 '$WEFT' clients --config '$DIR/cli.json' | grep -q '^laptop  10.244.'"
+out=$("$WEFT" lab client --dir "$DIR" 2>&1)
+check "  a second lab client: refused, exit 1" sh -c "[ $? = 1 ] && echo '$out' | grep -q 'has its client already'"
 save_logs
 "$WEFT" lab down --dir "$DIR" >/dev/null
-check "  lab down: nothing left" nothing_left
+check "  lab down: nothing left (the client's namespace, weft-wg and its socket too)" nothing_left
 
 # A weftd that will not start: up stops half-way, says where, and down
 # takes away what it had made. Programs are found next to weft first.

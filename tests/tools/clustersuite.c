@@ -249,6 +249,86 @@ static void exhaustion(struct kv *kv)
 	wipe(kv);
 }
 
+/* External clients (clients.c): their subnets set aside from the node
+ * subnets, a host address each, names and keys their own. */
+static void clients(struct kv *kv)
+{
+	struct cluster c;
+	char k[KEY_B64_LEN], k2[KEY_B64_LEN], name[32];
+	json_t *n = NULL, *cl = NULL, *req, *list;
+	int ok = 0, ret = 0;
+	int64_t rev;
+
+	CHECK("clients in a small cluster: 10.9.0.0/24 in /26s",
+	      !cluster_init(&c, kv, "10.9.0.0/24", 26, NULL, 0, 0, err, sizeof(err)));
+	CHECK("  a node", !reg(&c, "n1", pubkey(k2), "192.0.2.1:1", time(NULL), &n));
+	json_decref(n);
+	req = json_pack("{s:s, s:s}", "name", "laptop", "publicKey", pubkey(k));
+	CHECK("  the first client sets the next /26 aside: 10.9.0.65/32",
+	      !cluster_client_add(&c, req, time(NULL), &cl, err, sizeof(err)) &&
+		      !strcmp(json_string_value(json_array_get(json_object_get(cl, "addresses"), 0)) ?: "", "10.9.0.65/32"));
+	json_decref(cl);
+	rev = revision(kv);
+	CHECK("  the same name again: EEXIST, named, nothing written",
+	      cluster_client_add(&c, req, time(NULL), &cl, err, sizeof(err)) == -EEXIST && strstr(err, "laptop") &&
+		      revision(kv) == rev);
+	json_decref(req);
+	req = json_pack("{s:s, s:s}", "name", "other", "publicKey", k2);
+	CHECK("  a node's key: EEXIST, naming the node", cluster_client_add(&c, req, time(NULL), &cl, err, sizeof(err)) ==
+							       -EEXIST && strstr(err, "node n1") && revision(kv) == rev);
+	json_decref(req);
+	req = json_pack("{s:s, s:s, s:s}", "name", "other", "publicKey", pubkey(k), "endpoint", "192.0.2.9:1");
+	CHECK("  an unknown field: EINVAL, named", cluster_client_add(&c, req, time(NULL), &cl, err, sizeof(err)) ==
+							  -EINVAL && strstr(err, "endpoint") && revision(kv) == rev);
+	json_decref(req);
+	for (int i = 0; i < 3; ++i) {
+		snprintf(name, sizeof(name), "n%d", i + 2);
+		ret = reg(&c, name, pubkey(k), "192.0.2.9:1", time(NULL), &n);
+		ok += !ret;
+		json_decref(n);
+	}
+	CHECK("  the nodes get the other two /26s, then ENOSPC", ok == 2 && ret == -ENOSPC);
+	req = json_pack("{s:s, s:s, s:[s], s:[s]}", "name", "n9", "publicKey", pubkey(k), "endpoints", "192.0.2.9:1",
+			"subnets", "10.9.0.64/26");
+	CHECK("  a node asking for the clients' subnet: EEXIST, saying so",
+	      cluster_node_register(&c, req, "hash", time(NULL), &n, err, sizeof(err)) == -EEXIST &&
+		      strstr(err, "set aside for external clients"));
+	json_decref(req);
+	for (ok = 0, ret = 0; !ret; ++ok) {
+		snprintf(name, sizeof(name), "c%d", ok);
+		req = json_pack("{s:s, s:s}", "name", name, "publicKey", pubkey(k));
+		ret = cluster_client_add(&c, req, time(NULL), &cl, err, sizeof(err));
+		json_decref(req);
+		json_decref(cl);
+	}
+	CHECK("  61 more clients fit a /26 (hosts 1 to 62), then ENOSPC, saying why",
+	      ok == 62 && ret == -ENOSPC && strstr(err, "no client address"));
+	CHECK("  a client removed", !cluster_client_remove(&c, "c7", err, sizeof(err)));
+	req = json_pack("{s:s, s:s}", "name", "again", "publicKey", pubkey(k));
+	CHECK("  frees its address for the next",
+	      !cluster_client_add(&c, req, time(NULL), &cl, err, sizeof(err)) &&
+		      !strcmp(json_string_value(json_array_get(json_object_get(cl, "addresses"), 0)) ?: "", "10.9.0.73/32"));
+	json_decref(req);
+	json_decref(cl);
+	CHECK("  removing one that is not there: ENOENT, named",
+	      cluster_client_remove(&c, "c7", err, sizeof(err)) == -ENOENT && strstr(err, "c7"));
+	req = json_pack("{s:I}", "laptop", (json_int_t)1234);
+	CHECK("  a node reports a handshake", !cluster_client_handshakes(&c, "n1", req, err, sizeof(err)));
+	json_decref(req);
+	cluster_clients(&c, &list, NULL);
+	CHECK("  the list has them all, laptop's handshake with its node",
+	      json_array_size(list) == 62 &&
+		      json_integer_value(json_object_get(
+			      json_object_get(json_array_get(list, json_array_size(list) - 1), "lastHandshake"), "time")) ==
+			      1234);
+	json_decref(list);
+	CHECK("  the node removed takes its report with it", !cluster_node_remove(&c, "n1", time(NULL), err, sizeof(err)));
+	cluster_clients(&c, &list, NULL);
+	CHECK("  (no handshake left)", !json_object_get(json_array_get(list, json_array_size(list) - 1), "lastHandshake"));
+	json_decref(list);
+	wipe(kv);
+}
+
 enum { THREADS = 8, NODES = 200 };
 
 struct racer {
@@ -345,6 +425,7 @@ int main(int argc, char **argv)
 	wipe(kv);
 	registry(kv);
 	exhaustion(kv);
+	clients(kv);
 	storm(kv, kv2);
 	if (kv2 != kv)
 		kv_close(kv2);

@@ -126,6 +126,11 @@ TEST(cli_status_reads_like_wg_show)
 	out = printed(status_print, "{\"ok\":true,\"peers\":[],\"pods\":[]}");
 	CHECK(same(out, "node: not in a cluster (weftd runs without --manager)\ndevice: none yet\npods: 0\n"));
 	free(out);
+	/* An external client's peer, as weftd names it. */
+	out = printed(status_print, "{\"ok\":true,\"pods\":[],\"peers\":[{\"publicKey\":\"CKEY=\",\"node\":\"client:laptop\","
+				    "\"allowedIPs\":[\"10.244.2.1/32\"],\"latestHandshake\":0}]}");
+	CHECK(strstr(out, "\npeer: CKEY=\n  external client: laptop\n  allowed ips: 10.244.2.1/32\n"));
+	free(out);
 	/* Pods' egress: on, failed with its error, off. */
 	out = printed(status_print, "{\"ok\":true,\"peers\":[],\"pods\":[],\"masquerade\":{\"enabled\":true,"
 				    "\"applied\":true,\"table\":\"inet weft\",\"podSubnets\":[\"10.244.1.0/24\"],"
@@ -194,6 +199,47 @@ TEST(cli_nodes_and_tokens_tables)
 			"ef56  2027-01-15 08:10:00 UTC  10m\n"
 			"gh78  2027-01-16 07:59:59 UTC  24h\n"));
 	free(out);
+}
+
+TEST(cli_clients_table)
+{
+	char *out = printed(clients_print, "{\"revision\":9,\"clients\":["
+					   "{\"name\":\"laptop\",\"publicKey\":\"K1=\",\"addresses\":[\"10.244.2.1/32\","
+					   "\"fd00:244:0:2::1/128\"],\"created\":1799990000,"
+					   "\"lastHandshake\":{\"time\":1799999988,\"node\":\"n2\"}},"
+					   "{\"name\":\"ci\",\"publicKey\":\"K2=\",\"addresses\":[\"10.244.2.2/32\"],"
+					   "\"created\":1799990000}]}");
+
+	CHECK(same(out, "NAME    ADDRESSES                          PUBLIC KEY  LAST HANDSHAKE\n"
+			"laptop  10.244.2.1/32,fd00:244:0:2::1/128  K1=         12s ago (node n2)\n"
+			"ci      10.244.2.2/32                      K2=         never\n"));
+	free(out);
+}
+
+/* The wg-quick file: the key and addresses, then a peer per node that can
+ * be dialed (a node without an endpoint cannot). */
+TEST(cli_client_config_file)
+{
+	json_t *client = json_loads("{\"name\":\"laptop\",\"publicKey\":\"K1=\",\"addresses\":[\"10.244.2.1/32\","
+				    "\"fd00:244:0:2::1/128\"],\"created\":1799990000}", 0, NULL);
+	json_t *nodes = json_loads("{\"revision\":3,\"nodes\":["
+				   "{\"name\":\"n1\",\"publicKey\":\"N1=\",\"endpoints\":[\"192.168.77.11:51821\","
+				   "\"[fd77::11]:51821\"],\"subnets\":[\"10.244.0.0/24\",\"fd00:244::/64\"]},"
+				   "{\"name\":\"n2\",\"publicKey\":\"N2=\",\"endpoints\":[],\"subnets\":[\"10.244.1.0/24\"]},"
+				   "{\"name\":\"n3\",\"publicKey\":\"N3=\",\"endpoints\":[\"[fd77::13]:51821\"],"
+				   "\"subnets\":[\"10.244.3.0/24\"]}]}", 0, NULL);
+	char *text = client_config_text(client, nodes, "PRIVATE=", NOW);
+
+	CHECK(text && same(text, "# weft external client laptop, written by weft at 2027-01-15 08:00:00 UTC.\n"
+				 "# The nodes change: weft client config laptop -o THIS-FILE writes it again.\n"
+				 "[Interface]\nPrivateKey = PRIVATE=\nAddress = 10.244.2.1/32, fd00:244:0:2::1/128\n"
+				 "\n[Peer]\n# node n1\nPublicKey = N1=\nAllowedIPs = 10.244.0.0/24, fd00:244::/64\n"
+				 "Endpoint = 192.168.77.11:51821\nPersistentKeepalive = 25\n"
+				 "\n[Peer]\n# node n3\nPublicKey = N3=\nAllowedIPs = 10.244.3.0/24\n"
+				 "Endpoint = [fd77::13]:51821\nPersistentKeepalive = 25\n"));
+	crypto_free_string(text);
+	json_decref(client);
+	json_decref(nodes);
 }
 
 TEST(cli_durations)

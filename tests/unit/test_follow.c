@@ -46,7 +46,7 @@ static void contact(void *ctx, bool ok, int status, const char *err)
 		f->contacts_bad++;
 }
 
-static int call(void *ctx, const char *method, const char *path, long timeout_s, json_t **reply, char *err,
+static int call(void *ctx, const char *method, const char *path, json_t *body, long timeout_s, json_t **reply, char *err,
 		size_t errlen)
 {
 	struct fake *f = ctx;

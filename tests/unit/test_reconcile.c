@@ -130,6 +130,36 @@ TEST(reconcile_node_added_started_by_the_smaller_key)
 	peer_set_clear(&s);
 }
 
+/* An external client (docs/clusters.md) is a peer with no endpoint: it
+ * dials in. It is allowed and routed its addresses, but neither kept alive
+ * nor started later, whatever the keys' order: there is nowhere to send. */
+TEST(reconcile_client_without_endpoint)
+{
+	struct peer_set none = { 0 }, s;
+	char b64[KEY_B64_LEN];
+	uint8_t key[32];
+	struct plan p;
+
+	key_of(key, 'A'); /* smaller than ours: a node would start first */
+	key_to_base64(b64, key);
+	CHECK(take(&s, &none,
+		   changes(false, json_pack("[{s:s, s:s, s:[s, s]}, o]", "name", "client:laptop", "publicKey", b64,
+					    "subnets", "10.1.200.1/32", "fd00:1:0:c8::1/128",
+					    node("z", 'Z', "192.0.2.26:51820", "10.1.26.0/24")),
+			   NULL)) == 0);
+	CHECK(s.n == 2 && !peer_set_find(&s, "client:laptop")->has_endpoint);
+	plan_for(&p, &s, &none, 'M', 1000);
+	CHECK(count_flag(&p, WG_PEER_REPLACE_ALLOWEDIPS) == 2);
+	CHECK(count_flag(&p, WG_PEER_HAS_ENDPOINT) == 1);
+	CHECK(count_flag(&p, WG_PEER_HAS_PERSISTENT_KEEPALIVE) == 1); /* z's only */
+	CHECK(p.nkickoffs == 0);
+	CHECK(has_route(p.route_add, p.nroute_add, "10.1.200.1/32") &&
+	      has_route(p.route_add, p.nroute_add, "fd00:1:0:c8::1/128"));
+	CHECK(has_event(&p, PEER_JOINED, "client:laptop"));
+	plan_free(&p);
+	peer_set_clear(&s);
+}
+
 TEST(reconcile_node_removed_moved_and_rekeyed)
 {
 	struct peer_set none = { 0 }, have, want;

@@ -23,6 +23,13 @@ WG2=wt${N}b
 PORT1=$((20000 + N))
 PORT2=$((21000 + N))
 PIDS=()
+# The peer we test against: the current wireguard-go (bookworm-backports,
+# fetched by scripts/fetch-wireguard-go), else the one in PATH.
+if [ -z "${WIREGUARD_GO:-}" ]; then
+	WIREGUARD_GO=wireguard-go
+	[ -x /opt/weft-test/usr/bin/wireguard-go ] && WIREGUARD_GO=/opt/weft-test/usr/bin/wireguard-go
+fi
+export WIREGUARD_GO
 # Daemon logs; tests/run collects them to look for sanitizer reports.
 LOGS=${WEFT_LOG_DIR:-/tmp}
 mkdir -p "$LOGS"
@@ -112,7 +119,7 @@ start_wg() {
 	local ns=$1 ifname=$2 impl=$3 bin
 	case "$impl" in
 	weft) bin=$WEFT_WG ;;
-	go) bin=wireguard-go ;;
+	go) bin=$WIREGUARD_GO ;;
 	*) echo "unknown implementation $impl"; return 1 ;;
 	esac
 	# Foreground, so we own the process; logs go to a file per interface.

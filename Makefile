@@ -25,9 +25,9 @@ SANFLAGS :=
 OPT ?= -O2
 endif
 
-PKGS := libcrypto libsodium libmnl jansson sqlite3 libcurl libmicrohttpd libnftables
+PKGS := libcrypto libsodium libmnl jansson sqlite3 libcurl libmicrohttpd libnftables libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl -ljansson -lsqlite3 -lcurl -lmicrohttpd -lnftables)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl -ljansson -lsqlite3 -lcurl -lmicrohttpd -lnftables -lsystemd)
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes -Wstrict-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wvla

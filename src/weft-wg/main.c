@@ -222,7 +222,7 @@ int main(int argc, char **argv)
 	/* systemd's Type=notify (deploy/systemd/weft-wg@.service, which runs
 	 * it in the foreground): the device is up and its UAPI socket
 	 * answers. Nothing without $NOTIFY_SOCKET. */
-	sd_notifyf(1, "READY=1\nSTATUS=serving %s", uwg_name(u));
+	sd_notifyf(0, "READY=1\nSTATUS=serving %s", uwg_name(u));
 
 	for (;;) {
 		struct pollfd pfd[3] = {

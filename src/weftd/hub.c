@@ -22,6 +22,7 @@
 #include "util/netns.h"
 #include "nl/nl.h"
 #include "util/addr.h"
+#include "util/file.h"
 #include "util/key.h"
 #include "weftd.h"
 
@@ -91,6 +92,87 @@ static void hub_log(void *ctx, enum wg_log_level level, const char *msg)
 
 static void pods_adopt(struct weftd *d);
 
+/* --- route_localnet, kept across the hub's remaking ------------------------- */
+
+/*
+ * The reference portmap plugin, chained after weft to publish a pod's ports
+ * on the node (docs/runtimes.md), turns on route_localnet on the node's
+ * interface towards the pod, the hub in mode hub, so that connections to
+ * 127.0.0.1:PORT can be DNATed to the pod and leave through it. A userspace
+ * hub dies with weftd and is made anew at the next start without it:
+ * 127.0.0.1 would stop reaching hub pods until each was added again, while
+ * every other address still did. So weftd notes the value in
+ * STATE/hub.route_localnet (at each sweep, and before it closes the hub),
+ * and a hub it makes gets the value the last one had. It never turns it on
+ * by itself: with it on, a pod that crafts packets to 127/8 may reach what
+ * listens there on the node (Kubernetes' CVE-2020-8558, docs/runtimes.md).
+ * A kernel hub is adopted with its value, and a mesh pod's veth outlives
+ * weftd anyway.
+ */
+
+/* A file holding "0" or "1" (a sysctl, the note): -1 if unreadable. */
+static int read_flag(const char *path)
+{
+	char c = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (read(fd, &c, 1) != 1)
+		c = 0;
+	close(fd);
+	return c == '1' ? 1 : c == '0' ? 0 : -1;
+}
+
+static int localnet_get(const char *ifname)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", ifname);
+	return read_flag(path);
+}
+
+static int localnet_set(const char *ifname)
+{
+	char path[96];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", ifname);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* The noted value: 0 when nothing was noted. */
+static int localnet_noted(struct weftd *d)
+{
+	char path[800];
+
+	snprintf(path, sizeof(path), "%s/hub.route_localnet", d->state_dir);
+	return read_flag(path) == 1;
+}
+
+void hub_note(struct weftd *d)
+{
+	char path[800];
+	int v, ret;
+
+	pthread_mutex_lock(&d->hub_lock);
+	v = d->hub ? localnet_get(d->hub_name) : -1;
+	if (v >= 0 && v != d->hub_localnet) {
+		/* Replaced whole: a crash leaves the old note or the new one. */
+		snprintf(path, sizeof(path), "%s/hub.route_localnet", d->state_dir);
+		if (!(ret = file_replace(path, v ? "1\n" : "0\n", 2, 0600)))
+			d->hub_localnet = v;
+		else
+			weftd_log(d, WG_LOG_ERROR, "hub: cannot note route_localnet in %s: %s", path, strerror(-ret));
+	}
+	pthread_mutex_unlock(&d->hub_lock);
+}
+
 /* The hub: adopted if it is there (a kernel one outlives us), else made. */
 static int hub_ensure(struct weftd *d, struct cni_error *err)
 {
@@ -126,6 +208,10 @@ static int hub_ensure(struct weftd *d, struct cni_error *err)
 	}
 	if (wgdev_adopted(d->hub))
 		pods_adopt(d);
+	d->hub_localnet = localnet_noted(d);
+	if (d->hub_localnet && !wgdev_adopted(d->hub) && (ret = localnet_set(d->hub_name)))
+		weftd_log(d, WG_LOG_ERROR, "hub: cannot turn route_localnet on again for %s: %s", d->hub_name,
+			  strerror(-ret));
 	weftd_enable_forwarding();
 	/* The gateway addresses, so the node routes the pod subnets here. */
 	memset(&probe, 0, sizeof(probe));

@@ -382,8 +382,10 @@ int main(int argc, char **argv)
 			}
 			pthread_attr_destroy(&attr);
 		}
-		if (!n)
+		if (!n) {
 			attach_sweep(&d);
+			hub_note(&d);
+		}
 	}
 	weftd_log(&d, WG_LOG_INFO, "shutting down");
 	sd_notify(0, "STOPPING=1");
@@ -395,6 +397,7 @@ int main(int argc, char **argv)
 	member_stop(&d);
 	masq_stop(&d); /* the table stays: pods keep their egress meanwhile */
 	attach_free_all(&d);
+	hub_note(&d);
 	pthread_mutex_lock(&d.hub_lock);
 	wgdev_close(d.hub); /* a kernel hub stays, adopted at the next start */
 	d.hub = NULL;

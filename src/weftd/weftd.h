@@ -175,6 +175,7 @@ struct weftd {
 	 * well as the hub's (hub.c). Under hub_lock. */
 	struct hub_p2p *p2p;
 	size_t np2p;
+	int hub_localnet; /* the hub's route_localnet as last noted; under hub_lock */
 	/* Guards the list of attachments and their busy flags. Slow work
 	 * (interfaces, routes, keys) runs outside it, on an attachment marked
 	 * busy, so requests for different containers run side by side and
@@ -362,5 +363,8 @@ struct wg_config *hub_p2p_get(struct weftd *d, const char *id, const char *ifnam
 /* At exit: the podToPod pods forgotten, their devices left to their
  * attachments. */
 void hub_p2p_free(struct weftd *d);
+/* Notes the hub's route_localnet, for a hub made anew to have it again
+ * (hub.c says why); at each sweep and before the hub closes. */
+void hub_note(struct weftd *d);
 
 #endif

@@ -10,62 +10,13 @@
 #   ┌ $NS1: the node (podman runs here) ──────────────┐ veth ┌ $NS2 ───────────────────┐
 #   │ weftd: pod subnet 10.72.$N.0/24, fd72:$N::/64    ├──────┤ wireguard-go $WG2       │
 #   │ ┌ m1 ┐┌ m2 ┐  mesh: veth eth0                   │      │  10.13.$N.1/24          │
-#   │ ┌ h1 ┐┌ h2 ┐  hub: WireGuard eth0 ── weft-hub    │      │  peers: s1 (.210),      │
+#   │ ┌ h1 ┐┌ h2 ┐  hub: WireGuard eth0 ── $HUB       │      │  peers: s1 (.210),      │
 #   │ ┌ s1 ┐       static: WireGuard eth0 ──UDP───────────────►        s2 (.211)        │
 #   │ ┌ s2 ┐       bridge eth0 (10.73.$N.x) + wg0 ──UDP───────►                         │
 #   └──────────────────────────────────────────────────┘      └─────────────────────────┘
 . "$(dirname "$0")/lib.sh"
-
-WEFTD=$ROOT/$BUILD/weftd
-WEFT=$ROOT/$BUILD/weft
-DIR=$(mktemp -d /tmp/weft-podman.XXXXXX)
-SOCK=$DIR/weftd.sock
-STATE=$DIR/weftd
-cleanup_more() {
-	[ -n "${P:-}" ] && $P rm -af -t 0 >/dev/null 2>&1
-	[ -n "${P:-}" ] && $P rmi -af >/dev/null 2>&1
-	cleanup
-	rm -rf "$DIR"
-}
-trap cleanup_more EXIT
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
-	skip "podman and runc are not installed (scripts/install-deps installs them)"
-	finish
-	exit
-fi
-
-# podman's own files all in $DIR: storage (vfs: no overlay mounts to leave
-# behind), run state, networks, plugins. crun refuses cgroups in hybrid
-# mode and the default rlimits are refused here (../shared/notes).
-mkdir -p "$DIR/net.d" "$DIR/bin" "$DIR/rootfs/bin"
-cat >"$DIR/containers.conf" <<EOF
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["$DIR/bin", "/usr/lib/cni"]
-network_config_dir = "$DIR/net.d"
-[containers]
-default_ulimits = []
-[engine]
-runtime = "runc"
-tmp_dir = "$DIR/tmp"
-events_logger = "none"
-EOF
-export CONTAINERS_CONF=$DIR/containers.conf
-# nsenter, not ip netns exec: that remounts /sys, and runc then finds no
-# cgroup mounts.
-P="nsenter --net=/run/netns/$NS1 podman --root $DIR/storage --runroot $DIR/run --storage-driver vfs"
-cp "$ROOT/$BUILD/weft-cni" "$DIR/bin/weft"
-cp "$ROOT/$BUILD/weft-cni" "$DIR/bin/wg-cni"
-cp /bin/busybox "$DIR/rootfs/bin/"
-for l in sh ip ping sleep cat; do ln -s busybox "$DIR/rootfs/bin/$l"; done
-
-setup_underlay
-n1 "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --pod-subnet "10.72.$N.0/24" --pod-subnet6 "fd72:$N::/64" \
-	--log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
-WEFTD_PID=$!
-PIDS+=($WEFTD_PID)
-wait_socket "$SOCK"
-check "podman imports a busybox image" sh -c "tar -C $DIR/rootfs -c . | $P import - localhost/weft-bb"
+. "$(dirname "$0")/podman.sh"
+podman_setup
 
 # The WireGuard peer of the static containers: wireguard-go.
 KS1=$(wg genkey)
@@ -77,7 +28,6 @@ n2 wg set "$WG2" private-key <(echo "$KEY2") listen-port "$PORT2" \
 n2 ip addr add "10.13.$N.1/24" dev "$WG2"
 n2 ip link set "$WG2" up
 
-agent='"agentSocket":"'$SOCK'","agentStateDir":"'$STATE'"'
 static() { # ADDRESS KEY: seed 002's section, with this test's peer
 	echo '{"type":"wg-cni",'$agent',"address":"'$1'/24","privateKey":"'$2'",
 	 "peers":[{"endpoint":"10.99.'$N'.2:'$PORT2'","publicKey":"'$PUB2'","allowedIPs":["10.13.'$N'.0/24"],
@@ -98,13 +48,6 @@ cat >"$DIR/net.d/wchain.conflist" <<EOF
   "ipam":{"type":"host-local","ranges":[[{"subnet":"10.73.$N.0/24","gateway":"10.73.$N.1"}]],"dataDir":"$DIR/hl"}},
  $(static "10.13.$N.211" "$KS2")]}
 EOF
-
-run() { # NAME NETWORK
-	$P run -d --name "$1" --network "$2" --ulimit host --cap-add NET_RAW localhost/weft-bb sleep 600
-}
-cx() { local c=$1; shift; $P exec "$c" "$@"; }
-ip_of() { $P inspect "$1" --format "{{(index .NetworkSettings.Networks \"$2\").IPAddress}}"; }
-ip6_of() { $P inspect "$1" --format "{{(index .NetworkSettings.Networks \"$2\").GlobalIPv6Address}}"; }
 
 # --- mesh ----------------------------------------------------------------
 check "mesh: podman run on a weft network (the result has every MAC podman parses)" run m1 wmesh
@@ -166,11 +109,7 @@ check "  no address is held twice: 4 containers, 4 distinct addresses, 4 held ($
 kill -9 "$WEFTD_PID"
 wait "$WEFTD_PID" 2>/dev/null
 check "with weftd killed (-9), mesh pods still reach each other (the kernel routes)" cx m1 ping -c 1 -W 3 "$M2"
-n1 "$WEFTD" --state-dir "$STATE" --socket "$SOCK" --pod-subnet "10.72.$N.0/24" --pod-subnet6 "fd72:$N::/64" \
-	--log-level verbose >>"$LOGS/weft-weftd-$$.log" 2>&1 &
-WEFTD_PID=$!
-PIDS+=($WEFTD_PID)
-wait_socket "$SOCK"
+start_weftd
 check "weftd restarted: hub pods reach each other again" cx h1 ping -c 2 -W 5 "$(ip_of h2 whub)"
 check "  a static pod reaches its peer again" cx s1 ping -c 2 -W 5 "10.13.$N.1"
 check "  the chained one too" cx s2 ping -c 2 -W 5 "10.13.$N.1"

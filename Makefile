@@ -1,5 +1,6 @@
 # weft: make, make check, make bench, make install (PREFIX, DESTDIR),
-# make deb (build/weft_VERSION_ARCH.deb: deploy/debian, docs/deploy.md).
+# make deb (build/weft_VERSION_ARCH.deb: deploy/debian, docs/deploy.md),
+# make image (localhost/weft:VERSION and :latest, from the package: deploy/image).
 # V=1 shows full commands; WERROR=1 turns warnings into errors;
 # SAN=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer into build-san/.
 
@@ -181,10 +182,16 @@ deb:
 		LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" $(PROGS:%=build/deb/obj/%)
 	deploy/debian/build build/deb/obj $(VERSION) build
 
+# The OCI image, from Debian 12's archive and the package; PODMAN may carry
+# storage options (the tests' own store).
+PODMAN ?= podman
+image: deb
+	PODMAN="$(PODMAN)" deploy/image/build build/weft_$(VERSION)_$$(dpkg --print-architecture).deb $(VERSION)
+
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check unit bench bench-cni bench-manager bench-podtopod install deb clean fuzz fuzz-bins
+.PHONY: all check unit bench bench-cni bench-manager bench-podtopod install deb image clean fuzz fuzz-bins
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,9 +1,14 @@
-# weft: make, make check, make bench, make install (PREFIX, DESTDIR).
+# weft: make, make check, make bench, make install (PREFIX, DESTDIR),
+# make deb (build/weft_VERSION_ARCH.deb: deploy/debian, docs/deploy.md),
+# make image (localhost/weft:VERSION and :latest, from the package: deploy/image).
 # V=1 shows full commands; WERROR=1 turns warnings into errors;
 # SAN=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer into build-san/.
 
+VERSION := 0.1.0
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+# The daemons, which only root runs.
+SBINDIR ?= $(PREFIX)/sbin
 # Where the runtime looks for CNI plugins (CNI_PATH): weft-cni goes there as
 # "weft" and "wg-cni", the plugin types it answers to.
 CNIBINDIR ?= /opt/cni/bin
@@ -25,9 +30,9 @@ SANFLAGS :=
 OPT ?= -O2
 endif
 
-PKGS := libcrypto libsodium libmnl jansson sqlite3 libcurl libmicrohttpd libnftables
+PKGS := libcrypto libsodium libmnl jansson sqlite3 libcurl libmicrohttpd libnftables libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl -ljansson -lsqlite3 -lcurl -lmicrohttpd -lnftables)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsodium -lmnl -ljansson -lsqlite3 -lcurl -lmicrohttpd -lnftables -lsystemd)
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes -Wstrict-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wvla
@@ -36,7 +41,7 @@ WARN += -Werror
 endif
 
 CFLAGS ?= $(OPT) -g
-ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP -Ilib $(PKG_CFLAGS)
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DWEFT_VERSION='"$(VERSION)"' $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP -Ilib $(PKG_CFLAGS)
 ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS) $(SANFLAGS)
 LIBS := $(PKG_LIBS) -lpthread
 
@@ -162,15 +167,31 @@ bench-podtopod: all
 	bench/podtopod
 
 install: $(PROG_BIN)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CNIBINDIR)
-	install -m 0755 $(PROG_BIN) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CNIBINDIR)
+	install -m 0755 $(BUILD)/weft $(BUILD)/weft-wg $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/weftd $(BUILD)/weft-manager $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(BUILD)/weft-cni $(DESTDIR)$(CNIBINDIR)/weft
 	ln -sf weft $(DESTDIR)$(CNIBINDIR)/wg-cni
+
+# The Debian package, from a build of its own with Debian's hardening
+# flags (dpkg-buildflags: fortify, stack protector, relro, bind now) and no
+# test or sanitizer code: deploy/debian/build says how.
+deb: export DEB_BUILD_MAINT_OPTIONS = hardening=+all
+deb:
+	$(MAKE) BUILD=build/deb/obj CFLAGS="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
+		LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" $(PROGS:%=build/deb/obj/%)
+	deploy/debian/build build/deb/obj $(VERSION) build
+
+# The OCI image, from Debian 12's archive and the package; PODMAN may carry
+# storage options (the tests' own store).
+PODMAN ?= podman
+image: deb
+	PODMAN="$(PODMAN)" deploy/image/build build/weft_$(VERSION)_$$(dpkg --print-architecture).deb $(VERSION)
 
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check unit bench bench-cni bench-manager bench-podtopod install clean fuzz fuzz-bins
+.PHONY: all check unit bench bench-cni bench-manager bench-podtopod install deb image clean fuzz fuzz-bins
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "crypto/crypto.h"
 #include "util/addr.h"
 
@@ -306,6 +308,9 @@ int main(int argc, char **argv)
 	manager_log(&m, "serving https://%s (CA %s), store %s, %s %s%s%s", m.listen,
 		    m.ca_path[0] ? m.ca_path : "(the operator's)", m.store_url, m.broker ? "broker" : "cluster",
 		    m.cidr4 ? m.cidr4 : "", m.cidr4 && m.cidr6 ? " " : "", m.cidr6 ? m.cidr6 : "");
+	/* systemd's Type=notify (deploy/systemd/weft-manager.service): ready
+	 * once the API answers; nothing without $NOTIFY_SOCKET. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving https://%s", m.listen);
 
 	for (;;) {
 		struct timespec every = { EXPIRE_EVERY, 0 };
@@ -318,6 +323,7 @@ int main(int argc, char **argv)
 				    (long long)m.expire_after);
 	}
 	manager_log(&m, "stopping (signal %d)", sig);
+	sd_notify(0, "STOPPING=1");
 	watch_stop(&m);
 	server_stop(&m);
 	watch_free(&m);

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "crypto/crypto.h"
 #include "io/uapi_server.h"
 #include "io/uwg.h"
@@ -217,6 +219,10 @@ int main(int argc, char **argv)
 	log_line(NULL, WG_LOG_VERBOSE, "UAPI listener started");
 	report(status_fd, 0);
 	status_fd = -1;
+	/* systemd's Type=notify (deploy/systemd/weft-wg@.service, which runs
+	 * it in the foreground): the device is up and its UAPI socket
+	 * answers. Nothing without $NOTIFY_SOCKET. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving %s", uwg_name(u));
 
 	for (;;) {
 		struct pollfd pfd[3] = {
@@ -236,6 +242,7 @@ int main(int argc, char **argv)
 			if (read(sig_fd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGHUP)
 				continue;
 			log_line(NULL, WG_LOG_VERBOSE, "Received signal, shutting down");
+			sd_notify(0, "STOPPING=1");
 			break;
 		}
 		if (pfd[1].revents)

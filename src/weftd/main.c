@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "crypto/crypto.h"
@@ -348,6 +350,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	weftd_log(&d, WG_LOG_INFO, "serving on %s, state in %s", d.socket_path, d.state_dir);
+	/* systemd's Type=notify (deploy/systemd/weftd.service): ready once
+	 * weft-cni can be answered; nothing without $NOTIFY_SOCKET. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", d.socket_path);
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = lfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
 		int n = poll(pfd, 2, SWEEP_SECONDS * 1000);
@@ -383,6 +388,7 @@ int main(int argc, char **argv)
 		}
 	}
 	weftd_log(&d, WG_LOG_INFO, "shutting down");
+	sd_notify(0, "STOPPING=1");
 	close(lfd);
 	unlink(d.socket_path);
 	docker_stop(&d);

@@ -12,12 +12,19 @@
 #    state on the host, outside the allocation; the example on cni/weft; the
 #    client's CNI paths. A broken copy must fail to parse, and a copy with a
 #    token written into it must fail the token check.
-# 2. The shipped weft.conflist, unchanged, driven as Nomad drives it
-#    (tests/tools/nomad-cni, see 74_nomad.sh) for the example's network:
+# 2. weftd as weftd.hcl runs it: its templates rendered as Nomad renders them
+#    (the node's name and address, a weft-manager as the service, a join
+#    token and the CA in the job's variable), weftd started on the rendered
+#    settings joins the manager; then the shipped weft.conflist, unchanged,
+#    driven as Nomad drives it (tests/tools/nomad-cni, see 74_nomad.sh) for
+#    the example's network. Without the parser, weftd runs alone on flags.
 #
-#   ┌ $NS1: the node, with a mount namespace of its own ───────────────────────┐
-#   │ /run/weft: a tmpfs, so weftd's socket is where the conflist expects it  │
-#   │ weftd: pod subnet 10.76.$N.0/24, fd76:$N::/64                           │
+#   ┌ $NS1: the node, weftd with a mount namespace of its own ─────────────────┐
+#   │ /run/weft, /run/wireguard: tmpfs, so weftd's socket is where the        │
+#   │   conflist expects it and nothing of it lands in the host's             │
+#   │ under0 10.99.$N.1 (the node's address, weftd's endpoint)                │
+#   │ weft-manager 127.0.0.1:$MPORT, cluster 10.76.0.0/16, fd76::/48          │
+#   │ weftd (node weft-t$$-n1): a pod subnet from the manager                 │
 #   │  weftXXXXXXXX ◄─veth─► a1: eth0   job sleep, group sleep                 │
 #   │  weftXXXXXXXX ◄─veth─► a2: eth0   (weft, then portmap, on each)          │
 #   └──────────────────────────────────────────────────────────────────────────┘
@@ -29,13 +36,13 @@ WEFTD=$ROOT/$BUILD/weftd
 WEFT=$ROOT/$BUILD/weft
 DRIVER=$ROOT/tests/tools/nomad-cni
 DIR=/tmp/weft-t$$-nomad
-MADE_RUN_WEFT=
+MADE=()
 cleanup_more() {
 	ns_del "weft-t$$-a1"
 	ns_del "weft-t$$-a2"
 	cleanup
-	# Only if this test made it, and only if nothing else put anything in it.
-	[ -n "$MADE_RUN_WEFT" ] && rmdir /run/weft 2>/dev/null
+	# Only what this test made, and only if nothing else put anything in it.
+	for d in "${MADE[@]}"; do rmdir "$d" 2>/dev/null; done
 	rm -rf "$DIR"
 }
 trap cleanup_more EXIT
@@ -59,8 +66,7 @@ parse_fails() { ! parse "$1" "$1.json"; }
 q() { python3 "$DIR/q.py" "$1" "$2"; }
 qp() { python3 "$DIR/q.py" "$1" "$2" print; }
 cat >"$DIR/q.py" <<'EOF'
-import json, re, sys
-j = json.load(open(sys.argv[1]))
+import json, os, re, sys
 def one(x):
     """The single body of a block."""
     assert isinstance(x, list) and len(x) == 1, x
@@ -74,17 +80,24 @@ def tasks(j):
 def tpl(task, dest):
     """The task's template rendered to DEST."""
     return one([t for t in task.get("template", []) if t["destination"] == dest])
+def fill(data, env, var, services):
+    """A template's data as Nomad renders it, for the constructs weftd.hcl
+    uses: env, nomadVar's items, and a range over nomadService's instances."""
+    def item(m):
+        return var[m.group(1)][m.group(2)]
+    out = re.sub(r'\{\{-? *with nomadVar "([^"]+)" *\}\}\{\{ *\.(\w+) *\}\}\{\{ *end *\}\}', item, data)
+    out = re.sub(r'\{\{ *range [^\n]*nomadService "([^"]+)" *\}\}[^\n]*\{\{ *end *\}\}',
+                 lambda m: ",".join(f"https://{a}:{p}" for a, p in services[m.group(1)]), out)
+    out = re.sub(r'\{\{ *env "([^"]+)" *\}\}', lambda m: env[m.group(1)], out)
+    assert "{{" not in out, out
+    return out
 def render(data):
     """weftd.json's template as Nomad renders it on a client named n1 at
     192.0.2.11, with the manager's service at 192.0.2.10:7443: True if the
     settings are what they should be, else the settings."""
     env = {"node.unique.name": "n1", "attr.unique.network.ip-address": "192.0.2.11",
            "NOMAD_TASK_DIR": "/alloc/t/local", "NOMAD_SECRETS_DIR": "/alloc/t/secrets"}
-    out = re.sub(r'\{\{ *range [^\n]*nomadService "weft-manager" *\}\}[^\n]*\{\{ *end *\}\}',
-                 "https://192.0.2.10:7443", data)
-    out = re.sub(r'\{\{ *env "([^"]+)" *\}\}', lambda m: env[m.group(1)], out)
-    assert "{{" not in out, out
-    s = json.loads(out)
+    s = json.loads(fill(data, env, {}, {"weft-manager": [("192.0.2.10", 7443)]}))
     # weftd's keys (lib/agent/config.c): an unknown one stops it.
     known = {"stateDir", "socket", "podSubnet", "podSubnet6", "backend", "hubName", "hubPort", "logLevel",
              "manager", "managerCA", "joinTokenFile", "nodeName", "endpoint", "metricsListen", "gateway",
@@ -93,10 +106,24 @@ def render(data):
     return s == {"nodeName": "n1", "endpoint": "192.0.2.11", "manager": "https://192.0.2.10:7443",
                  "managerCA": "/alloc/t/local/manager-ca.crt", "joinTokenFile": "/alloc/t/secrets/join.token",
                  "stateDir": "/var/lib/weft", "socket": "/run/weft/weftd.sock", "logLevel": "info"} or s
-v = eval("(" + sys.argv[2] + "\n)")  # one expression, over several lines
-print(v)
-if sys.argv[3:] != ["print"]:
-    sys.exit(0 if v is True else 1)
+def materialize(task, env, var, services):
+    """Every template of the task written where Nomad writes it (local/ in
+    NOMAD_TASK_DIR, secrets/ in NOMAD_SECRETS_DIR), with its perms."""
+    dirs = {"local": env["NOMAD_TASK_DIR"], "secrets": env["NOMAD_SECRETS_DIR"]}
+    for t in task["template"]:
+        top, rest = t["destination"].split("/", 1)
+        path = os.path.join(dirs[top], rest)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(fill(t["data"], env, var, services))
+        os.chmod(path, int(t.get("perms", "0644"), 8))
+    return True
+if __name__ == "__main__":
+    j = json.load(open(sys.argv[1]))
+    v = eval("(" + sys.argv[2] + "\n)")  # one expression, over several lines
+    print(v)
+    if sys.argv[3:] != ["print"]:
+        sys.exit(0 if v is True else 1)
 EOF
 
 hcl_ok=0
@@ -188,12 +215,13 @@ assert c["cniVersion"] == "1.0.0" and c["name"] == "weft", c
 assert [x["type"] for x in p] == ["weft", "portmap"] and p[0]["mode"] in ("mesh", "hub"), p
 assert p[1]["capabilities"] == {"portMappings": True}, p' "$FILES/weft.conflist"
 
-# --- 2. The conflist as Nomad runs it -----------------------------------------
+# --- 2. weftd as weftd.hcl runs it, the conflist as Nomad runs it ------------
 # weft-cni looks for weftd at /run/weft/weftd.sock (the conflist names no
-# other socket): weftd and the driver share a mount namespace in which
-# /run/weft is this test's tmpfs, so the host's /run/weft (another weftd's)
-# is untouched. The tmpfs needs the directory as its mount point.
-[ -d /run/weft ] || { mkdir /run/weft && MADE_RUN_WEFT=1; }
+# other socket), and weftd's userspace hub serves /run/wireguard/NAME.sock:
+# weftd and the driver share a mount namespace in which both directories are
+# tmpfs of this test's, so the host's (another weftd's) are untouched. Each
+# needs its directory on the host as a mount point.
+for d in /run/weft /run/wireguard; do [ -d "$d" ] || { mkdir "$d" && MADE+=("$d"); }; done
 mkdir -p "$DIR/config" "$DIR/bin" "$DIR/cache"
 cp "$FILES/weft.conflist" "$DIR/config/"
 cp "$ROOT/$BUILD/weft-cni" "$DIR/bin/weft"
@@ -207,16 +235,77 @@ for i in 1 2; do
 done
 ip netns add "$NS1"
 ip -n "$NS1" link set lo up
+# The node's address on the underlay, which the template takes as weftd's endpoint.
+ip -n "$NS1" link add under0 type dummy
+ip -n "$NS1" addr add "10.99.$N.1/24" dev under0
+ip -n "$NS1" link set under0 up
+
+# With the parser: weftd.hcl's templates rendered as Nomad renders them on this
+# node (named $NODE, at 10.99.$N.1), with a weft-manager in the node's
+# namespace as the service weft-manager and the job's variable holding a join
+# token from it and its CA; weftd runs on the rendered weftd.json, its state
+# directory alone moved into $DIR by a flag. Without the parser, weftd runs
+# alone on flags.
+NODE=weft-t$$-n1
+MPORT=$((22000 + N))
+URL=https://127.0.0.1:$MPORT
+SETTINGS=(--pod-subnet "10.76.$N.0/24" --pod-subnet6 "fd76:$N::/64" --log-level verbose)
+start_manager() {
+	ip netns exec "$NS1" "$ROOT/$BUILD/weft-manager" --state-dir "$DIR/mgr" --listen "127.0.0.1:$MPORT" \
+		--cluster-cidr 10.76.0.0/16 --cluster-cidr fd76::/48 >>"$LOGS/weft-manager-$$.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 100); do
+		[ -s "$DIR/mgr/admin.token" ] && ip netns exec "$NS1" curl -sf --cacert "$DIR/mgr/ca.crt" "$URL/v1/health" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+admin() { ip netns exec "$NS1" "$WEFT" "$@" --manager "$URL" --ca "$DIR/mgr/ca.crt" --token-file "$DIR/mgr/admin.token"; }
+render_weftd() {
+	local token
+	token=$(admin token create --ttl 1h) || return 1
+	PYTHONPATH=$DIR python3 - "$W" "$DIR/alloc" "$NODE" "10.99.$N.1" "$token" "$DIR/mgr/ca.crt" "$MPORT" <<'EOF'
+import json, sys
+from q import tasks, materialize
+w, alloc, node, addr, token, ca, port = sys.argv[1:]
+j = json.load(open(w))
+env = {"node.unique.name": node, "attr.unique.network.ip-address": addr,
+       "NOMAD_TASK_DIR": alloc + "/local", "NOMAD_SECRETS_DIR": alloc + "/secrets"}
+var = {"nomad/jobs/weftd": {"join_token": token, "manager_ca": open(ca).read()}}
+for _, _, t in tasks(j):
+    materialize(t, env, var, {"weft-manager": [("127.0.0.1", int(port))]})
+EOF
+}
+if [ "$hcl_ok" = 1 ]; then
+	check "weft-manager in the node's namespace (the service weft-manager)" start_manager
+	check "weftd.hcl's templates rendered for node $NODE with a join token in the variable" render_weftd
+	check "  the token file is 0600" test "$(stat -c %a "$DIR/alloc/secrets/join.token" 2>&1)" = 600
+	SETTINGS=(--config "$DIR/alloc/local/weftd.json")
+fi
 # Slave propagation: namespaces made later (/run/netns) still appear in it.
 start_weftd() {
 	unshare --mount --propagation slave sh -c "mount -t tmpfs -o mode=0755 weft-t$$ /run/weft &&
-		exec ip netns exec $NS1 $WEFTD --state-dir $DIR/state --pod-subnet 10.76.$N.0/24 \
-		--pod-subnet6 fd76:$N::/64 --log-level verbose" >>"$LOGS/weft-weftd-$$.log" 2>&1 &
+		mount -t tmpfs -o mode=0700 weft-t$$ /run/wireguard &&
+		exec ip netns exec $NS1 $WEFTD $(printf '%q ' "${SETTINGS[@]}") --state-dir $DIR/state" \
+		>>"$LOGS/weft-weftd-$$.log" 2>&1 &
 	WEFTD_PID=$!
 	PIDS+=("$WEFTD_PID")
 	wait_socket "/proc/$WEFTD_PID/root/run/weft/weftd.sock"
 }
 check "weftd in the node's namespace, its socket at /run/weft/weftd.sock in its mount namespace" start_weftd
+if [ "$hcl_ok" = 1 ]; then
+	joined() { # the manager has the node, at the rendered endpoint, with a subnet
+		local out
+		for _ in $(seq 100); do
+			out=$(admin nodes 2>&1)
+			echo "$out" | grep -F "$NODE" | grep -F "10.99.$N.1" | grep -q '10\.76\.' && return 0
+			sleep 0.1
+		done
+		echo "$out"
+		return 1
+	}
+	check "  it joined the manager with the rendered settings: weft nodes lists $NODE at 10.99.$N.1 with a subnet" joined
+fi
 # nomad INDEX COMMAND: the driver for allocation INDEX, in weftd's namespaces
 # as Nomad's client runs on the node; the plugin runs traced in $DIR/trace.
 nomad() {
@@ -231,12 +320,12 @@ nomad() {
 check "the copy in cni_config_dir is the shipped file, byte for byte" cmp "$FILES/weft.conflist" "$DIR/config/weft.conflist"
 r1=$(nomad 1 ADD)
 check "ADD on cni/$NET: an address from the node's pod subnet, IPv4 and IPv6" \
-	has "$r1$(cat "$DIR/err")" '"address":"10.76.'$N'.' '"address":"fd76:'$N'::' "alloc address 10.76.$N."
+	has "$r1$(cat "$DIR/err")" '"address":"10.76.' '"address":"fd76:' "alloc address 10.76."
 # chain COMMAND TYPES: the plugins a1's COMMAND ran, in order.
 chain() { [ "$(grep -oE "^a1: nomad-cni: $1 [a-z]+" "$DIR/trace" | cut -d' ' -f4 | tr '\n' ' ')" = "$2" ]; }
 check "  weft, then portmap on weft's result (portmap from cni_path $CNI_PATH_NOMAD)" chain ADD 'weft portmap '
 r2=$(nomad 2 ADD)
-check "a second allocation" has "$r2" '"address":"10.76.'$N'.'
+check "a second allocation" has "$r2" '"address":"10.76.'
 a1=$(addr_of "$r1") a2=$(addr_of "$r2")
 check "a1 ($a1) reaches a2 ($a2)" wait_ping "weft-t$$-a1" "$a2" 5
 check "  and a2 a1" ip netns exec "weft-t$$-a2" ping -c 2 -W 3 "$a1"

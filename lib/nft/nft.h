@@ -15,8 +15,9 @@
  * Runs cmd (one or more commands, ';' or newline separated) as one
  * transaction: all of it applies, or none. out (if not NULL) receives
  * what nft printed, malloc'd, for the caller to free. Returns 0, -ENOMEM,
- * or -EIO with err holding the first line of nft's own error ("Error:
- * Could not process rule: Operation not permitted").
+ * -EIO with err holding the first line of nft's own error ("Error:
+ * Could not process rule: Operation not permitted"), or the errno of a
+ * kernel without nftables (checked first: libnftables would exit).
  */
 int nft_run(const char *cmd, char **out, char *err, size_t errlen);
 

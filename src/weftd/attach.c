@@ -205,7 +205,7 @@ static int attach_make(struct weftd *d, struct attachment *a, json_t *config, js
 {
 	struct attachment *old = NULL;
 	struct stat st;
-	bool direct;
+	bool direct, replaced_direct = false;
 	int ret;
 
 	if (!a->handoff && !stat(a->netns, &st)) {
@@ -219,6 +219,7 @@ static int attach_make(struct weftd *d, struct attachment *a, json_t *config, js
 		pthread_mutex_unlock(&d->lock);
 		weftd_log(d, WG_LOG_VERBOSE, "%s/%s: ADD in another namespace (%s), replacing it", old->id, old->ifname,
 			  a->netns);
+		replaced_direct |= old->no_masq;
 		teardown(d, old);
 		finish(d, old, true);
 		pthread_mutex_lock(&d->lock);
@@ -251,10 +252,10 @@ static int attach_make(struct weftd *d, struct attachment *a, json_t *config, js
 		return ret;
 	}
 	weftd_log(d, WG_LOG_VERBOSE, "attached %s/%s (%s)", a->id, a->ifname, cni_mode_name(a->mode));
-	direct = a->no_masq;
+	direct = a->no_masq || replaced_direct;
 	finish(d, a, false);
 	if (direct)
-		masq_update(d); /* its address is never masqueraded */
+		masq_update(d); /* its address is never masqueraded, or no longer */
 	return 0;
 }
 
@@ -442,11 +443,16 @@ int attach_check(struct weftd *d, json_t *req, struct cni_error *err)
  * or a GC picked (marked busy under the lock), then drops them. */
 static void collect(struct weftd *d, struct attachment **picked, size_t n)
 {
+	bool direct = false;
+
 	for (size_t i = 0; i < n; ++i) {
+		direct |= picked[i]->no_masq;
 		teardown(d, picked[i]);
 		finish(d, picked[i], true);
 	}
 	free(picked);
+	if (direct)
+		masq_update(d); /* their addresses may go next to pods that are masqueraded */
 }
 
 /* Picks the idle attachments for which keep() says no; with d->lock held. */

@@ -14,6 +14,10 @@
 //  - maps hostPath volumes to the given paths (the test's own, not the
 //    machine's), secret volumes and volume claims to directories the test
 //    filled (podman 4.3 plays neither from the cluster);
+//  - plays a pod with init containers with restartPolicy OnFailure, not
+//    Always (below);
+//  - drops the containers' ports on the host network (podman refuses
+//    them there; Kubernetes only records them);
 //  - keeps everything else (configMap volumes, init containers, host
 //    network, privileges, mounts) for podman to play.
 "use strict";
@@ -44,6 +48,9 @@ for (const c of [...(spec.initContainers || []), ...spec.containers]) {
     }
     env[e.name] = e.value;
   }
+  // On the host network a container's ports are the host's, and listing
+  // them only informs Kubernetes; podman refuses them there.
+  if (spec.hostNetwork) delete c.ports;
   const expand = (a) => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v) => (v in env ? env[v] : m));
   if (c.command) c.command = c.command.map(expand);
   if (c.args) c.args = c.args.map(expand);
@@ -63,5 +70,9 @@ for (const t of obj.spec.volumeClaimTemplates || []) {
   if (!(t.metadata.name in s.claims)) fail(`no stand-in for the volume claim ${t.metadata.name}`);
   (spec.volumes = spec.volumes || []).push({ name: t.metadata.name, hostPath: { path: s.claims[t.metadata.name], type: "Directory" } });
 }
+// podman 4.3 applies a restart policy of Always to the init containers
+// too, restarting them once they are done, and then cannot remove them as
+// it must: OnFailure, which restarts weftd on failure all the same.
+if (spec.initContainers && (spec.restartPolicy || "Always") === "Always") spec.restartPolicy = "OnFailure";
 const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: s.name, labels: obj.spec.template.metadata.labels }, spec };
 process.stdout.write(yaml.dump(pod));

@@ -50,7 +50,7 @@ check "  tagged :$VERSION and :latest, one image" sh -c \
 	"[ \"\$($PODMAN image inspect --format '{{.Id}}' localhost/weft:$VERSION)\" = \"\$($PODMAN image inspect --format '{{.Id}}' localhost/weft:latest)\" ]"
 check "  labelled with its version" sh -c \
 	"$PODMAN image inspect --format '{{index .Labels \"org.opencontainers.image.version\"}}' localhost/weft | grep -qx '$VERSION'"
-check "  its programs from the package" sh -c "$PODMAN run --rm localhost/weft dpkg-query -W -f='\${Version}' weft | grep -qx '$VERSION'"
+check "  its programs from the package" sh -c "$PODMAN run --rm --network none localhost/weft dpkg-query -W -f='\${Version}' weft | grep -qx '$VERSION'"
 
 ip netns add "$NS1"
 ip -n "$NS1" link set lo up
@@ -86,4 +86,8 @@ check "  and answers the node" ip netns exec "$NS1" ping -c 2 -W 3 "$addr"
 check "  DEL" cni DEL
 check "podman stop: weftd and weft-manager stop on SIGTERM, exit 0" sh -c \
 	"$P stop -t 10 weftd manager >/dev/null && [ \"\$($PODMAN inspect --format '{{.State.ExitCode}}' weftd)\" = 0 ] && [ \"\$($PODMAN inspect --format '{{.State.ExitCode}}' manager)\" = 0 ]"
+# podman's default network would make a bridge and firewall rules in this
+# machine's own namespace: every container here runs with --network none,
+# or in the test's namespace.
+check "nothing of podman's in this machine's namespace (no cni-podman0)" sh -c "! ip link show cni-podman0 2>/dev/null"
 finish

@@ -13,35 +13,9 @@
 #     weftd (image), socket $T/run/weftd.sock, state $T/weft ── veth ── $NS2: a pod
 . "$(dirname "$0")/lib.sh"
 
-T=$(mktemp -d /tmp/weft-image.XXXXXX)
-PODMAN="podman --root $T/storage --runroot $T/run-podman --storage-driver vfs"
-P="nsenter --net=/run/netns/$NS1 $PODMAN"
-cleanup_more() {
-	$PODMAN rm -af -t 0 >/dev/null 2>&1
-	$PODMAN rmi -af >/dev/null 2>&1
-	cleanup
-	rm -rf "$T"
-}
-trap cleanup_more EXIT
-if [ "$BUILD" = build-san ]; then
-	# The image holds the package's own build, which has no sanitizer:
-	# it is checked once, in the plain pass.
-	skip "the image is built from the package, not from $BUILD"
-	finish
-	exit
-fi
-for tool in podman runc debootstrap dpkg-deb; do
-	command -v "$tool" >/dev/null || { skip "$tool is not installed (scripts/install-deps installs it)"; finish; exit; }
-done
-# runc, not crun (cgroups in hybrid mode), and no rlimits (../shared/notes).
-cat >"$T/containers.conf" <<CONF
-[containers]
-default_ulimits = []
-[engine]
-runtime = "runc"
-events_logger = "none"
-CONF
-export CONTAINERS_CONF=$T/containers.conf
+. "$(dirname "$0")/image.sh"
+image_setup weft-image podman runc debootstrap dpkg-deb
+image_conf
 
 check "make image builds localhost/weft offline (debootstrap, the .deb)" sh -c \
 	"cd '$ROOT' && make image PODMAN='$PODMAN' >'$T/make.log' 2>&1"

@@ -17,27 +17,10 @@
 #     a podman container on the conflist weftd's init container wrote
 . "$(dirname "$0")/lib.sh"
 
-T=$(mktemp -d /tmp/weft-k8s.XXXXXX)
+. "$(dirname "$0")/image.sh"
+image_setup weft-k8s node npm podman runc debootstrap
 HOST_IP=10.77.$N.1
 H=$T/host
-PODMAN="podman --root $T/storage --runroot $T/run-podman --storage-driver vfs"
-P="nsenter --net=/run/netns/$NS1 $PODMAN"
-cleanup_more() {
-	$PODMAN pod rm -af -t 0 >/dev/null 2>&1
-	$PODMAN rm -af -t 0 >/dev/null 2>&1
-	$PODMAN rmi -af >/dev/null 2>&1
-	cleanup
-	rm -rf "$T"
-}
-trap cleanup_more EXIT
-if [ "$BUILD" = build-san ]; then
-	skip "the image is built from the package, not from $BUILD"
-	finish
-	exit
-fi
-for tool in node npm podman runc debootstrap; do
-	command -v "$tool" >/dev/null || { skip "$tool is not installed (scripts/install-deps installs it)"; finish; exit; }
-done
 
 # --- every object against the schemas ------------------------------------------------
 export npm_config_cache=$T/npm-cache npm_config_logs_dir=$T/npm-logs npm_config_update_notifier=false
@@ -62,18 +45,7 @@ check "no RBAC: weft uses no Kubernetes API ($rbac role files), no token mounted
 	"[ $rbac = 0 ] && [ \$(grep -c 'automountServiceAccountToken: false' $ROOT/deploy/kubernetes/weftd.yaml) = 2 ]"
 
 # --- the pods played with podman -----------------------------------------------------
-cat >"$T/containers.conf" <<CONF
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["$H/opt/cni/bin", "/usr/lib/cni"]
-network_config_dir = "$H/etc/cni/net.d"
-[containers]
-default_ulimits = []
-[engine]
-runtime = "runc"
-events_logger = "none"
-CONF
-export CONTAINERS_CONF=$T/containers.conf
+image_conf "$H/opt/cni/bin" "$H/etc/cni/net.d"
 check "make image (localhost/weft, offline)" sh -c "cd '$ROOT' && make image PODMAN='$PODMAN' >'$T/make.log' 2>&1"
 ip netns add "$NS1"
 ip -n "$NS1" link set lo up
